@@ -1,0 +1,1 @@
+"""Deployment settings, in one typed place (`config.settings`)."""

@@ -1,0 +1,66 @@
+"""Settings, read from `PLANFLOW_*` environment variables (and a `.env` file if present).
+
+One typed object for the whole deployment; tests build their own with `Settings(...)` instead of
+touching the environment. Leaving `broker_url` unset selects the embedded mode: SQLite,
+scheduler and reminder dispatch in-process, no Redis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLANFLOW_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'planflow.db'}",
+        description="SQLAlchemy URL; a SQLite file in the working directory by default. "
+        "PostgreSQL: postgresql+psycopg://user@host/db",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Redis URL for Celery and the scheduler lock; unset = embedded, in-process.",
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="Time zone used where a template names none; times are stored in UTC.",
+    )
+    extra_holidays: list[dt.date] = Field(
+        default_factory=list,
+        description="Local days off added to the statutory holidays (ISO dates).",
+    )
+    extra_workdays: list[dt.date] = Field(
+        default_factory=list,
+        description="Local make-up workdays (调休) not yet in the holiday library (ISO dates).",
+    )
+    catchup_window_days: int = Field(
+        default=3, ge=0, description="Due reminders older than this are marked missed, not sent."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for the email channel.")
+    smtp_port: int = Field(default=25, description="SMTP port.")
+    smtp_user: str | None = Field(default=None, description="SMTP login, if the server needs one.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    webhook_url: str | None = Field(default=None, description="Webhook channel endpoint.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai"
+            ) from None
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
