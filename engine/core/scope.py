@@ -7,9 +7,9 @@ service decides where the ids come from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from engine.core.template.model import Scope
+from engine.core.template.model import Role, Scope
 
 
 def covers(scope: Scope, holder_org: int, plan_path: Sequence[int]) -> bool:
@@ -31,3 +31,12 @@ def candidate_orgs(scope: Scope, plan_path: Sequence[int]) -> Sequence[int]:
     if scope is Scope.CHILDREN:
         return plan_path[1:2]
     return plan_path[1:]
+
+
+def roles_covering(
+    roles: Mapping[str, Role], held: Iterable[str], holder_org: int, plan_path: Sequence[int]
+) -> set[str]:
+    """Of the roles a user holds, those the template declares and whose scope covers the plan."""
+    return {
+        name for name in held if name in roles and covers(roles[name].scope, holder_org, plan_path)
+    }

@@ -7,6 +7,8 @@ every plan that runs on that (name, version). The state machine built from it li
 
 from __future__ import annotations
 
+import datetime as dt
+from calendar import monthrange
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -19,6 +21,11 @@ class Scope(StrEnum):
     OWN = "own"  # plans of the holder's own organisation
     CHILDREN = "children"  # plans of organisations directly below
     SUBTREE = "subtree"  # plans of any organisation below
+
+
+# In a countersigned task (`sign: all|sequence`) this trigger collects signatures; the machine
+# fires on the last one. Any other trigger from a signer acts at once and ends the round.
+COUNTERSIGN_TRIGGER = "approve"
 
 
 class SignMode(StrEnum):
@@ -41,6 +48,10 @@ class MonthDay:
 
     def __str__(self) -> str:
         return f"{self.month:02d}-{self.day:02d}"
+
+    def in_year(self, year: int) -> dt.date:
+        """This day in `year`; 29 February falls on the 28th in common years."""
+        return dt.date(year, self.month, min(self.day, monthrange(year, self.month)[1]))
 
 
 @dataclass(frozen=True)

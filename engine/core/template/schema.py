@@ -1,0 +1,251 @@
+"""The raw shape of a template document (DESIGN.md §3), as pydantic models.
+
+These models check what one key can tell on its own: unknown and missing keys, types, durations,
+days, times, the name and time zone. Checks that need several keys at once (references, the
+graph, timer rules) live in `validate.py`, which knows where each node is written. `to_template`
+turns a document that passed both into the frozen `Template` of `model.py`.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Callable
+from datetime import date
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, PlainValidator, field_validator
+
+from engine.core.durations import Duration, parse_duration
+from engine.core.template.model import (
+    Escalation,
+    MonthDay,
+    ReminderAnchor,
+    ReminderRule,
+    Role,
+    Scope,
+    SignMode,
+    State,
+    TaskSpec,
+    Template,
+    TimeOfDay,
+    Transition,
+)
+from engine.core.yamlschema import DocModel, Text, at_least, did_you_mean, show
+
+FORMAT_VERSION = 1
+TEMPLATE_NAME = re.compile(r"[a-z0-9-]+")
+IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")  # state, role and trigger names
+IDENTIFIER_RULE = "lowercase letters, digits and '_', starting with a letter"
+
+
+def _duration(*, signed: bool) -> Callable[[Any], Duration]:
+    def check(value: Any) -> Duration:
+        try:
+            duration = parse_duration(value, allow_negative=True)
+        except ValueError:
+            raise ValueError(f"must be a duration like 7d or 5wd, got {show(value)}") from None
+        if duration.is_negative and not signed:
+            raise ValueError(f"must not be negative, got {show(value)}")
+        return duration
+
+    return check
+
+
+DurationField = Annotated[Duration, PlainValidator(_duration(signed=False))]
+SignedDurationField = Annotated[Duration, PlainValidator(_duration(signed=True))]
+
+
+def _month_day(value: Any) -> MonthDay:
+    found = re.fullmatch(r"(\d{1,2})-(\d{1,2})", value) if isinstance(value, str) else None
+    if found is None or not _is_calendar_day(int(found[1]), int(found[2])):
+        raise ValueError(f'must be a day of the year like "12-01" (MM-DD), got {show(value)}')
+    return MonthDay(int(found[1]), int(found[2]))
+
+
+def _is_calendar_day(month: int, day: int) -> bool:
+    try:
+        date(2000, month, day)  # a leap year, so "02-29" passes as a calendar day
+    except ValueError:
+        return False
+    return True
+
+
+def _time_of_day(value: Any) -> TimeOfDay:
+    found = re.fullmatch(r"(\d{1,2}):(\d{2})", value) if isinstance(value, str) else None
+    if found is None or int(found[1]) > 23 or int(found[2]) > 59:
+        raise ValueError(f'must be a time of day like "09:00" (HH:MM), got {show(value)}')
+    return TimeOfDay(int(found[1]), int(found[2]))
+
+
+def _identifier(value: str) -> str:
+    if not IDENTIFIER.fullmatch(value):
+        raise ValueError(f"must be {IDENTIFIER_RULE}, got {show(value)}")
+    return value
+
+
+@cache
+def _time_zone_names() -> list[str]:
+    return sorted(zoneinfo.available_timezones())
+
+
+def _time_zone(value: str) -> str:
+    # The same test as the deployment's setting (config/settings.py): can the zone be loaded?
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        hint = did_you_mean(value, _time_zone_names())
+        raise ValueError(
+            f"must be a time zone like Asia/Shanghai, got {show(value)}{hint}"
+        ) from None
+    return value
+
+
+MonthDayField = Annotated[MonthDay, PlainValidator(_month_day)]
+TimeOfDayField = Annotated[TimeOfDay, PlainValidator(_time_of_day)]
+Identifier = Annotated[str, AfterValidator(_identifier)]
+
+
+class RoleDoc(DocModel):
+    title: Text
+    scope: Literal["own", "children", "subtree"]
+
+
+class EscalationDoc(DocModel):
+    after: DurationField
+    to: str
+
+
+class TaskDoc(DocModel):
+    role: str
+    due: DurationField | None = None
+    sign: Literal["any", "all", "sequence"] = "any"
+    remind: list[DurationField] = Field(default_factory=list)
+    escalate: EscalationDoc | None = None
+
+
+class StateDoc(DocModel):
+    title: Text
+    initial: bool = False
+    final: bool = False
+    task: TaskDoc | None = None
+    items: Literal["live"] | None = None
+
+
+class TransitionDoc(DocModel):
+    trigger: Identifier
+    sources: list[str] = Field(alias="from", min_length=1)
+    to: str
+    roles: list[str] = Field(default_factory=list)
+    guards: list[str] = Field(default_factory=list)
+    comment: Literal["required"] | None = None
+    score: Literal["required"] | None = None
+    at: MonthDayField | None = None
+    after: DurationField | None = None
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _from_one_or_many(cls, value: Any) -> Any:
+        """`from: draft` means `from: [draft]`."""
+        return [value] if isinstance(value, str) else value
+
+    @property
+    def is_timer(self) -> bool:
+        return self.at is not None or self.after is not None
+
+
+class ReminderDoc(DocModel):
+    at: Literal["month_start", "due"]
+    offset: SignedDurationField | None = None
+    to: list[str] = Field(min_length=1)
+    unless: str | None = None
+    time: TimeOfDayField = TimeOfDay(9, 0)
+
+
+def _format_version(value: int) -> int:
+    if value != FORMAT_VERSION:
+        raise ValueError(f"must be {FORMAT_VERSION}, the only template format, got {value}")
+    return value
+
+
+def _template_name(value: str) -> str:
+    if not TEMPLATE_NAME.fullmatch(value):
+        raise ValueError(f"must be lowercase letters, digits and '-', got {show(value)}")
+    return value
+
+
+class TemplateDoc(DocModel):
+    planflow: Annotated[int, AfterValidator(_format_version)]
+    name: Annotated[str, AfterValidator(_template_name)]
+    version: Annotated[int, AfterValidator(at_least(1))]
+    title: Text
+    timezone: Annotated[str, AfterValidator(_time_zone)] | None = None
+    roles: dict[str, RoleDoc]
+    states: dict[str, StateDoc]
+    transitions: list[TransitionDoc]
+    reminders: list[ReminderDoc] = Field(default_factory=list)
+
+    def to_template(self, source_name: str) -> Template:
+        return Template(
+            name=self.name,
+            version=self.version,
+            title=self.title,
+            roles={name: _role(name, doc) for name, doc in self.roles.items()},
+            states={name: _state(name, doc) for name, doc in self.states.items()},
+            transitions=tuple(_transition(doc) for doc in self.transitions),
+            reminders=tuple(_reminder(doc) for doc in self.reminders),
+            timezone=self.timezone,
+            format_version=self.planflow,
+            source_name=source_name,
+        )
+
+
+def _role(name: str, doc: RoleDoc) -> Role:
+    return Role(name=name, title=doc.title, scope=Scope(doc.scope))
+
+
+def _task(doc: TaskDoc) -> TaskSpec:
+    escalate = doc.escalate
+    return TaskSpec(
+        role=doc.role,
+        due=doc.due,
+        sign=SignMode(doc.sign),
+        remind=tuple(doc.remind),
+        escalate=Escalation(after=escalate.after, to=escalate.to) if escalate else None,
+    )
+
+
+def _state(name: str, doc: StateDoc) -> State:
+    return State(
+        name=name,
+        title=doc.title,
+        initial=doc.initial,
+        final=doc.final,
+        task=_task(doc.task) if doc.task else None,
+        items_live=doc.items == "live",
+    )
+
+
+def _transition(doc: TransitionDoc) -> Transition:
+    return Transition(
+        trigger=doc.trigger,
+        sources=tuple(doc.sources),
+        dest=doc.to,
+        roles=tuple(doc.roles),
+        guards=tuple(doc.guards),
+        comment_required=doc.comment == "required",
+        score_required=doc.score == "required",
+        at=doc.at,
+        after=doc.after,
+    )
+
+
+def _reminder(doc: ReminderDoc) -> ReminderRule:
+    return ReminderRule(
+        at=ReminderAnchor(doc.at),
+        to=tuple(doc.to),
+        offset=doc.offset,
+        unless=doc.unless,
+        time=doc.time,
+    )

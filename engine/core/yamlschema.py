@@ -1,0 +1,279 @@
+"""Validate loaded YAML against pydantic models, reporting each problem at its YAML node.
+
+`validate` checks `LoadedYaml.data` against a model and turns every `ValidationError` entry into a
+`Problem` located where the administrator must look, worded so they can fix it: unknown keys with
+"did you mean", missing keys, wrong types naming the key and the bad value. Templates and plan
+files share this one mechanism; their models derive from `DocModel`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
+
+from engine.core.errors import Problem
+from engine.core.yamlsource import LoadedYaml, YamlPath
+
+
+class DocModel(BaseModel):
+    """Base of every raw-document model: unknown keys are errors, types are never coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def show(value: Any) -> str:
+    """A value as an administrator would recognise it in the file, for "got …" in messages."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(_shortened(value))
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    return str(value)
+
+
+def _shortened(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """The hint "; did you mean 'x'?" when one of `choices` is close to `word`, else ""."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def suggestion(word: str, choices: Iterable[str], *, listing: str) -> str:
+    """`did_you_mean`, else "; {listing}: a, b, c" while that list is short enough to read."""
+    options = list(dict.fromkeys(choices))
+    near = did_you_mean(word, options)
+    if near or not options or len(options) > 12:
+        return near
+    return f"; {listing}: {', '.join(options)}"
+
+
+def _stripped_text(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_stripped_text)]  # stripped; empty after stripping is an error
+
+
+def between(low: int, high: int) -> Callable[[int], int]:
+    """An after-validator keeping a whole number within [low, high]."""
+
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return check
+
+
+def at_least(low: int) -> Callable[[int], int]:
+    """An after-validator keeping a whole number at `low` or above."""
+
+    def check(value: int) -> int:
+        if value < low:
+            raise ValueError(f"must be {low} or more, got {value}")
+        return value
+
+    return check
+
+
+@dataclass(frozen=True)
+class Describer:
+    """Names places in a document for messages: "in state 'draft'", "transition 3 (approve)".
+
+    `entries` maps each top-level collection to the noun for one of its entries; `labels` names
+    the field that identifies a list entry (a transition by its trigger, a goal by its key).
+    """
+
+    entries: Mapping[str, str]
+    labels: Mapping[str, str]
+
+    def _entry(self, data: Mapping[str, Any], path: YamlPath) -> str | None:
+        if len(path) < 2 or path[0] not in self.entries:
+            return None
+        noun, name = self.entries[str(path[0])], path[1]
+        if isinstance(name, str):
+            return f"{noun} '{name}'"
+        entries = data.get(str(path[0]))
+        entry = entries[name] if isinstance(entries, list) and name < len(entries) else None
+        label = entry.get(self.labels.get(str(path[0]), "")) if isinstance(entry, dict) else None
+        if isinstance(label, str) and label.strip():
+            return f"{noun} {name + 1} ({_shortened(label.strip())})"
+        return f"{noun} {name + 1}"
+
+    def context(self, data: Mapping[str, Any], path: YamlPath) -> str:
+        """Where a key lives: "at the top level", "in state 'x'", "in 'task' of state 'x'"."""
+        if not path:
+            return "at the top level"
+        entry = self._entry(data, path)
+        if entry is None:
+            return f"in '{_dotted(path)}'"
+        return f"in '{_dotted(path[2:])}' of {entry}" if path[2:] else f"in {entry}"
+
+    def subject(self, data: Mapping[str, Any], path: YamlPath) -> str:
+        """What a value is called: "'due'", "state 'x'", "value 2 of 'remind'"."""
+        entry = self._entry(data, path)
+        if entry is not None and len(path) == 2:
+            return entry
+        if path and isinstance(path[-1], int):
+            return f"value {path[-1] + 1} of '{path[-2]}'" if len(path) > 1 else "the document"
+        return f"'{path[-1]}'" if path else "the document"
+
+
+def _dotted(path: YamlPath) -> str:
+    return ".".join(str(part) for part in path)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(
+    loaded: LoadedYaml, model: type[M], *, describe: Describer, path: YamlPath = ()
+) -> tuple[M | None, list[Problem]]:
+    """Validate the value at `path` against `model`; on failure, one located problem per error.
+
+    Errors inside values already refused while loading (a forbidden tag) are dropped: the file
+    says so once, where the tag is. So is "missing key 'role'" next to "unknown key 'rol'; did
+    you mean 'role'?": one fix, one message.
+    """
+    try:
+        return model.model_validate(loaded.get(path)), []
+    except ValidationError as failure:
+        details = failure.errors(include_url=False)
+        misspelt = {_misspelling_of(model, detail) for detail in details}
+        problems = (
+            _located(loaded, model, describe, path, detail)
+            for detail in details
+            if not (detail["type"] == "missing" and tuple(detail["loc"]) in misspelt)
+        )
+        return None, sorted(problem for problem in problems if problem is not None)
+
+
+def _allowed_keys(model: type[BaseModel], mapping: Sequence[str | int]) -> list[str]:
+    """The keys the model accepts in the mapping at `mapping` (relative to the model)."""
+    return _field_names(_annotation_at(model, mapping))
+
+
+def _misspelling_of(model: type[BaseModel], detail: ErrorDetails) -> YamlPath | None:
+    """For an unknown key close to an allowed one, the location of that allowed key."""
+    if detail["type"] != "extra_forbidden":
+        return None
+    *parent, key = detail["loc"]
+    close = difflib.get_close_matches(str(key), _allowed_keys(model, parent), n=1)
+    return (*parent, close[0]) if close else None
+
+
+def _located(
+    loaded: LoadedYaml,
+    model: type[BaseModel],
+    describe: Describer,
+    base: YamlPath,
+    detail: ErrorDetails,
+) -> Problem | None:
+    inner = tuple(detail["loc"])
+    path = (*base, *inner)
+    if loaded.is_unreadable(path):
+        return None
+    data, kind = loaded.data, detail["type"]
+    if kind == "extra_forbidden":
+        key, parent = str(path[-1]), path[:-1]
+        hint = suggestion(key, _allowed_keys(model, inner[:-1]), listing="allowed keys")
+        message = f"unknown key '{key}' {describe.context(data, parent)}{hint}"
+        return loaded.problem(path, message, at_key=True)
+    if kind == "missing":
+        message = f"missing key '{path[-1]}' {describe.context(data, path[:-1])}"
+        return loaded.problem(path[:-1], message, at_key=True)
+    complaint = _complaint(detail, _annotation_at(model, inner))
+    return loaded.problem(path, f"{describe.subject(data, path)} {complaint}")
+
+
+_EXPECTED = {
+    "string_type": "must be text",
+    "int_type": "must be a whole number",
+    "bool_type": "must be true or false",
+    "float_type": "must be a number",
+    "decimal_type": "must be a number",
+    "dict_type": "must be a mapping of 'key: value' entries",
+    "model_type": "must be a mapping of 'key: value' entries",
+    "list_type": "must be a list, like [a, b]",
+}
+
+
+def _complaint(detail: ErrorDetails, annotation: Any) -> str:
+    """The "must be …, got …" part of a message."""
+    kind, got = detail["type"], detail["input"]
+    ctx = detail.get("ctx") or {}
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        return str(ctx["error"])
+    if kind == "literal_error":
+        choices = [str(choice) for choice in get_args(annotation)]
+        hint = did_you_mean(got, choices) if isinstance(got, str) else ""
+        return f"must be {ctx.get('expected', 'one of the listed words')}, got {show(got)}{hint}"
+    if kind in ("too_short", "string_too_short"):
+        return "must not be empty"
+    expected = _EXPECTED.get(kind)
+    if expected is None:
+        return f"is not valid ({detail['msg']}), got {show(got)}"
+    if kind == "string_type" and isinstance(got, int | float) and not isinstance(got, bool):
+        return f'{expected}, got {show(got)}; put it in quotes: "{got}"'
+    return f"{expected}, got {show(got)}"
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`Annotated[T, …]` and `T | None` → T, so a field's annotation can be walked."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            arms = [arm for arm in get_args(annotation) if arm is not type(None)]
+            if len(arms) != 1:
+                return annotation
+            annotation = arms[0]
+        else:
+            return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _annotation_at(root: type[BaseModel], loc: Sequence[str | int]) -> Any:
+    """The annotation that validated the value at `loc` (relative to `root`), or None."""
+    current: Any = root
+    for part in loc:
+        current = _unwrap(current)
+        if _is_model(current):
+            current = next(
+                (f.annotation for n, f in current.model_fields.items() if (f.alias or n) == part),
+                None,
+            )
+        elif get_origin(current) in (list, tuple) and get_args(current):
+            current = get_args(current)[0]
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return None
+    return _unwrap(current)
+
+
+def _field_names(annotation: Any) -> list[str]:
+    if not _is_model(annotation):
+        return []
+    return [field.alias or name for name, field in annotation.model_fields.items()]
