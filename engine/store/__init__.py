@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, the database adapter and the Alembic migrations."""

@@ -1,0 +1,81 @@
+"""The database adapter: engines, sessions and the per-dialect row lock.
+
+SQLite (the embedded default) runs every transaction as `BEGIN IMMEDIATE`, taking the write lock
+up front: pysqlite's default deferred BEGIN lets two writers both read a plan and then fail or
+overwrite at commit. WAL mode keeps readers going meanwhile, and `busy_timeout` makes writers
+queue instead of failing at once. PostgreSQL locks the plan row with `SELECT … FOR UPDATE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlmodel import Session, select
+
+from engine.core.errors import ConfigurationError
+from engine.store.tables import Plan
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so that our BEGIN below is the one used.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url`, with our SQLite settings when it is SQLite."""
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except (ArgumentError, NoSuchModuleError) as error:
+        raise ConfigurationError(f"PLANFLOW_DATABASE_URL {url!r} is not usable: {error}") from None
+    if engine.dialect.name == "sqlite":
+        _prepare_sqlite(engine)
+    return engine
+
+
+class Database:
+    """One engine and the sessions made from it."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on any error."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def lock_plan(self, session: Session, plan_id: int) -> Plan | None:
+        """Load a plan for update. On SQLite the IMMEDIATE transaction already serialises."""
+        query = select(Plan).where(Plan.id == plan_id)
+        if not self.is_sqlite:
+            query = query.with_for_update()
+        return session.exec(query).first()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

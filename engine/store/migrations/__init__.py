@@ -1,0 +1,1 @@
+"""Alembic migrations for the Planflow schema; run through `engine.store.migrate`."""

@@ -1,0 +1,279 @@
+"""The database tables (SQLModel), the source of truth for plans, tasks, audit and reminders.
+
+Times are stored in UTC (`UtcDateTime` refuses naive values on the way in and hands back aware
+ones on the way out, on SQLite too). Rows are plain records: state-machine behaviour lives in
+`engine.core`, and the service layer is the only code that writes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+UTC = dt.UTC
+
+
+class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes everywhere; SQLite has no time zones, so it stores naive UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_type=UtcDateTime, **kwargs)
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=64)
+    name: str = Field(max_length=200)
+    parent_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, max_length=64)
+    name: str = Field(max_length=200)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class RoleGrant(SQLModel, table=True):
+    """A user holds a role at their own organisation; the role's scope is relative to it."""
+
+    __tablename__ = "role_grant"
+    __table_args__ = (sa.UniqueConstraint("user_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    role: str = Field(max_length=64, index=True)
+    granted_at: dt.datetime = _utc()
+
+
+class TemplateRecord(SQLModel, table=True):
+    """A loaded template version; (name, version) never changes content once stored."""
+
+    __tablename__ = "workflow_template"
+    __table_args__ = (sa.UniqueConstraint("name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    version: int
+    title: str = Field(max_length=200)
+    source: str = Field(sa_type=sa.Text)
+    checksum: str = Field(max_length=64)  # sha256 of the source text
+    loaded_at: dt.datetime = _utc()
+
+
+class ItemStatus(StrEnum):
+    """Item statuses reported at year end."""
+
+    DONE = "done"
+    PARTLY = "partly"
+    NOT_DONE = "not_done"
+
+
+class Plan(SQLModel, table=True):
+    __tablename__ = "plan"
+    __table_args__ = (sa.UniqueConstraint("org_id", "year", "template_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    year: int
+    title: str = Field(max_length=300)
+    template_id: int = Field(foreign_key="workflow_template.id")
+    template_name: str = Field(max_length=64)
+    template_version: int
+    state: str = Field(max_length=64, index=True)
+    state_entered_at: dt.datetime = _utc()
+    # Bumped by every write; an action may name the version it saw and is refused if stale.
+    version: int = 1
+    created_by: int = Field(foreign_key="app_user.id")
+    created_at: dt.datetime = _utc()
+    updated_at: dt.datetime = _utc()
+    assessment_score: float | None = None
+    assessment_comment: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class PlanSection(SQLModel, table=True):
+    __tablename__ = "plan_section"
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    position: int
+    heading: str = Field(max_length=200)
+    body: str = Field(sa_type=sa.Text)
+
+
+class Goal(SQLModel, table=True):
+    __tablename__ = "goal"
+    __table_args__ = (sa.UniqueConstraint("plan_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    position: int
+    key: str = Field(max_length=64)
+    title: str = Field(max_length=300)
+    target: float
+    unit: str = Field(max_length=32)
+    comparator: str = Field(max_length=2)
+    actual: float | None = None
+    actual_note: str | None = Field(default=None, sa_type=sa.Text)
+    reported_at: dt.datetime | None = _utc(default=None)
+
+
+class MonthlyItem(SQLModel, table=True):
+    __tablename__ = "monthly_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    position: int
+    month: int
+    title: str = Field(max_length=300)
+    detail: str = Field(default="", sa_type=sa.Text)
+    due_day: int | None = None
+    status: str | None = Field(default=None, max_length=16)  # an ItemStatus once reported
+    report_note: str | None = Field(default=None, sa_type=sa.Text)
+    reported_at: dt.datetime | None = _utc(default=None)
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Task(SQLModel, table=True):
+    """A pending decision for a role at an organisation (a candidate group)."""
+
+    __tablename__ = "task"
+    __table_args__ = (
+        # At most one open task per plan, state and candidate group, enforced by the database.
+        sa.Index(
+            "uq_task_open",
+            "plan_id",
+            "state",
+            "role",
+            "org_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'open'"),
+            postgresql_where=sa.text("status = 'open'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    state: str = Field(max_length=64)
+    role: str = Field(max_length=64)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    sign: str = Field(max_length=16)
+    status: str = Field(default=TaskStatus.OPEN, max_length=16, index=True)
+    opened_at: dt.datetime = _utc()
+    due_at: dt.datetime | None = _utc(default=None)
+    closed_at: dt.datetime | None = _utc(default=None)
+    closed_by: int | None = Field(default=None, foreign_key="app_user.id")
+    outcome: str | None = Field(default=None, max_length=64)  # the trigger that closed it
+
+
+class TaskSigner(SQLModel, table=True):
+    """For `sign: all|sequence`: the holders asked to sign, fixed when the task opened."""
+
+    __tablename__ = "task_signer"
+    __table_args__ = (sa.UniqueConstraint("task_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    user_id: int = Field(foreign_key="app_user.id")
+    position: int
+    decision: str | None = Field(default=None, max_length=64)
+    decided_at: dt.datetime | None = _utc(default=None)
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only record of every write to a plan; lands in the same transaction or not at all."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    at: dt.datetime = _utc()
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id")  # None: the system
+    action: str = Field(max_length=64)  # a trigger, or create/edit/report/sign
+    from_state: str | None = Field(default=None, max_length=64)
+    to_state: str | None = Field(default=None, max_length=64)
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    plan_version: int
+    idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
+    request_hash: str | None = Field(default=None, max_length=64)
+    detail: str | None = Field(default=None, sa_type=sa.Text)  # JSON
+
+
+class ReminderStatus(StrEnum):
+    PLANNED = "planned"
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+
+
+class Reminder(SQLModel, table=True):
+    """A planned message; delivery (queued → sent …) belongs to the dispatch workers."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (sa.Index("ix_reminder_due", "status", "fire_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    kind: str = Field(max_length=32)  # item_month_start, item_due, task_due, …
+    rule_index: int | None = None
+    item_id: int | None = Field(default=None, foreign_key="monthly_item.id")
+    task_id: int | None = Field(default=None, foreign_key="task.id")
+    recipient_role: str = Field(max_length=64)
+    channel: str | None = Field(default=None, max_length=32)  # None: the deployment's default
+    fire_at: dt.datetime = _utc()
+    status: str = Field(default=ReminderStatus.PLANNED, max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    sent_at: dt.datetime | None = _utc(default=None)
+    created_at: dt.datetime = _utc()
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Messages to publish after commit (transactional outbox)."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=64)
+    payload: str = Field(sa_type=sa.Text)  # JSON
+    created_at: dt.datetime = _utc()
+    published_at: dt.datetime | None = _utc(default=None, index=True)
+    attempts: int = 0
