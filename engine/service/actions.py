@@ -1,0 +1,296 @@
+"""Acting on plans: a person's decision or a timer, through one path.
+
+`act` checks the action with the compiled workflow, handles countersigning (`sign: all` waits for
+every signer on `approve`, `sign: sequence` takes them in grant order, and any other decision by a
+signer ends the round at once), then leaves the old state (closing its task, cancelling item
+reminders that no longer apply) and enters the new one (opening its task with a due date in
+working days, planning item reminders where `items: live`). All inside `write_plan`'s transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from engine.core.errors import ActionRefused, PermissionDenied
+from engine.core.guards import PlanFacts
+from engine.core.planning import ItemSchedule, plan_item_reminders
+from engine.core.scope import candidate_orgs
+from engine.core.template.model import COUNTERSIGN_TRIGGER, SignMode, State
+from engine.service.runtime import Runtime
+from engine.service.timezones import plan_timezone
+from engine.service.writes import Change, WriteContext, WriteResult, write_plan
+from engine.store.tables import (
+    Goal,
+    MonthlyItem,
+    Organisation,
+    Reminder,
+    ReminderStatus,
+    RoleGrant,
+    Task,
+    TaskSigner,
+    TaskStatus,
+    User,
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    trigger: str
+    comment: str | None
+    score: float | None
+
+
+def act(
+    rt: Runtime,
+    *,
+    plan_id: int,
+    trigger: str,
+    actor: str | None,
+    comment: str | None = None,
+    score: float | None = None,
+    idempotency_key: str | None = None,
+    expected_version: int | None = None,
+) -> WriteResult:
+    """Fire `trigger` on a plan as `actor` (None: the system, for timers)."""
+    decision = Decision(trigger=trigger, comment=comment, score=score)
+    return write_plan(
+        rt,
+        plan_id=plan_id,
+        actor=actor,
+        request={"action": trigger, "comment": comment, "score": score},
+        change=lambda ctx: _apply(ctx, decision),
+        idempotency_key=idempotency_key,
+        expected_version=expected_version,
+    )
+
+
+def _apply(ctx: WriteContext, decision: Decision) -> Change:
+    plan = ctx.plan
+    ctx.workflow.permit(
+        plan.state,
+        decision.trigger,
+        actor_roles=ctx.actor_roles,
+        by_system=ctx.user is None,
+        comment=decision.comment,
+        score=decision.score,
+    )
+    task = open_task(ctx.session, ctx.plan_id)
+    if task is not None and task.sign != SignMode.ANY and ctx.user is not None:
+        pending = _countersign(ctx, task, decision)
+        if pending is not None:
+            return pending
+    step = ctx.workflow.fire(
+        plan.state, decision.trigger, plan_facts(ctx.session, ctx.plan_id, task)
+    )
+    leave_state(ctx, step.source, decision.trigger)
+    if step.transition.score_required:
+        plan.assessment_score = decision.score
+        plan.assessment_comment = decision.comment
+    plan.state = step.dest.name
+    plan.state_entered_at = ctx.now
+    enter_state(ctx, step.dest)
+    return Change(
+        action=decision.trigger,
+        from_state=step.source.name,
+        to_state=step.dest.name,
+        comment=decision.comment,
+        detail={"score": decision.score} if decision.score is not None else None,
+    )
+
+
+def _countersign(ctx: WriteContext, task: Task, decision: Decision) -> Change | None:
+    """Record a signer's decision; return a Change while signatures are still missing."""
+    assert ctx.user is not None
+    signers = list(
+        ctx.session.exec(
+            select(TaskSigner)
+            .where(TaskSigner.task_id == task.id)
+            .order_by(col(TaskSigner.position))
+        )
+    )
+    mine = next((s for s in signers if s.user_id == ctx.user.id), None)
+    if mine is None:
+        if decision.trigger == COUNTERSIGN_TRIGGER:
+            raise PermissionDenied(
+                f"{ctx.user.username} is not among the signers of this countersigned step"
+            )
+        return None  # someone acting through another role: no signature involved
+    if mine.decision is not None:
+        raise ActionRefused(f"you already signed this step ({mine.decision}) at {mine.decided_at}")
+    undecided = [s for s in signers if s.decision is None]
+    if task.sign == SignMode.SEQUENCE and undecided[0].user_id != ctx.user.id:
+        waiting_for = ctx.session.get(User, undecided[0].user_id)
+        name = waiting_for.name if waiting_for else "an earlier signer"
+        raise ActionRefused(f"this step is signed in sequence; it is {name}'s turn first")
+    mine.decision = decision.trigger
+    mine.decided_at = ctx.now
+    mine.comment = decision.comment
+    ctx.session.add(mine)
+    if decision.trigger != COUNTERSIGN_TRIGGER or len(undecided) == 1:
+        return None  # a return ends the round; the last approval completes it: fire now
+    signed = len(signers) - len(undecided) + 1
+    return Change(
+        action=decision.trigger,
+        from_state=ctx.plan.state,
+        to_state=ctx.plan.state,
+        comment=decision.comment,
+        detail={"signed": signed, "of": len(signers)},
+    )
+
+
+def open_task(session: Session, plan_id: int) -> Task | None:
+    return session.exec(
+        select(Task).where(Task.plan_id == plan_id, Task.status == TaskStatus.OPEN)
+    ).first()
+
+
+def plan_facts(session: Session, plan_id: int, task: Task | None) -> PlanFacts:
+    goals = list(session.exec(select(Goal).where(Goal.plan_id == plan_id)))
+    items = list(
+        session.exec(
+            select(MonthlyItem)
+            .where(MonthlyItem.plan_id == plan_id)
+            .order_by(col(MonthlyItem.position))
+        )
+    )
+    touched = task is not None and (
+        session.exec(
+            select(TaskSigner.id).where(
+                TaskSigner.task_id == task.id, col(TaskSigner.decision).is_not(None)
+            )
+        ).first()
+        is not None
+    )
+    return PlanFacts(
+        item_count=len(items),
+        goal_count=len(goals),
+        unreported_goals=tuple(g.title for g in goals if g.actual is None),
+        unreported_items=tuple(f"{i.month}月 {i.title}" for i in items if i.status is None),
+        current_task_touched=touched,
+    )
+
+
+def leave_state(ctx: WriteContext, state: State, trigger: str) -> None:
+    for task in ctx.session.exec(
+        select(Task).where(Task.plan_id == ctx.plan_id, Task.status == TaskStatus.OPEN)
+    ):
+        task.status = TaskStatus.CLOSED
+        task.closed_at = ctx.now
+        task.closed_by = ctx.user.id if ctx.user else None
+        task.outcome = trigger
+        ctx.session.add(task)
+    if state.items_live:
+        cancel_item_reminders(ctx.session, ctx.plan_id)
+
+
+def enter_state(ctx: WriteContext, state: State) -> None:
+    if state.task is not None:
+        _open_task(ctx, state)
+    if state.items_live:
+        plan_reminders(ctx)
+
+
+def _open_task(ctx: WriteContext, state: State) -> None:
+    spec = state.task
+    assert spec is not None
+    template = ctx.workflow.template
+    role = template.roles[spec.role]
+    holders: list[RoleGrant] = []
+    org_id = ctx.path[0]
+    for candidate in candidate_orgs(role.scope, ctx.path):
+        holders = list(
+            ctx.session.exec(
+                select(RoleGrant)
+                .join(User, col(User.id) == RoleGrant.user_id)
+                .where(RoleGrant.role == spec.role, User.org_id == candidate)
+                .order_by(col(RoleGrant.id))
+            )
+        )
+        if holders:
+            org_id = candidate
+            break
+    if not holders:
+        org = ctx.session.get(Organisation, ctx.path[0])
+        raise ActionRefused(
+            f"nobody holds the role {spec.role} ({role.title}) for {org.name if org else '?'}, "
+            f"so the step {state.title} ({state.name}) would have no one to act; grant the role "
+            "first (planflow user grant)"
+        )
+    tz = plan_timezone(ctx.rt, template)
+    due_at = (
+        ctx.rt.calendar.shift(ctx.now.astimezone(tz), spec.due).astimezone(ctx.now.tzinfo)
+        if spec.due
+        else None
+    )
+    task = Task(
+        plan_id=ctx.plan_id,
+        state=state.name,
+        role=spec.role,
+        org_id=org_id,
+        sign=spec.sign,
+        status=TaskStatus.OPEN,
+        opened_at=ctx.now,
+        due_at=due_at,
+    )
+    ctx.session.add(task)
+    if spec.sign != SignMode.ANY:
+        ctx.session.flush()
+        assert task.id is not None
+        for position, grant in enumerate(holders):
+            ctx.session.add(TaskSigner(task_id=task.id, user_id=grant.user_id, position=position))
+
+
+def plan_reminders(ctx: WriteContext) -> None:
+    """Store the plan's future item reminders; rows already stored under a key are kept."""
+    template = ctx.workflow.template
+    items = ctx.session.exec(select(MonthlyItem).where(MonthlyItem.plan_id == ctx.plan_id))
+    planned = plan_item_reminders(
+        plan_id=ctx.plan_id,
+        year=ctx.plan.year,
+        rules=template.reminders,
+        items=[
+            ItemSchedule(item_id=i.id or 0, month=i.month, due_day=i.due_day, title=i.title)
+            for i in items
+        ],
+        tz=plan_timezone(ctx.rt, template),
+        calendar=ctx.rt.calendar,
+    )
+    existing = {
+        r.key: r for r in ctx.session.exec(select(Reminder).where(Reminder.plan_id == ctx.plan_id))
+    }
+    for occurrence in planned:
+        if occurrence.fire_at <= ctx.now:
+            continue  # was never due while the plan was live; nothing to catch up
+        row = existing.get(occurrence.key)
+        if row is not None:
+            if row.status == ReminderStatus.CANCELLED:
+                row.status = ReminderStatus.PLANNED
+                ctx.session.add(row)
+            continue
+        ctx.session.add(
+            Reminder(
+                key=occurrence.key,
+                plan_id=ctx.plan_id,
+                kind=f"item_{occurrence.anchor.value}",
+                rule_index=occurrence.rule_index,
+                item_id=occurrence.item_id,
+                recipient_role=occurrence.role,
+                fire_at=occurrence.fire_at,
+                status=ReminderStatus.PLANNED,
+                created_at=ctx.now,
+            )
+        )
+
+
+def cancel_item_reminders(session: Session, plan_id: int) -> None:
+    for reminder in session.exec(
+        select(Reminder).where(
+            Reminder.plan_id == plan_id,
+            col(Reminder.item_id).is_not(None),
+            col(Reminder.status).in_([ReminderStatus.PLANNED, ReminderStatus.FAILED]),
+        )
+    ):
+        reminder.status = ReminderStatus.CANCELLED
+        session.add(reminder)

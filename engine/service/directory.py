@@ -1,0 +1,133 @@
+"""Organisations, users and role grants: who sits where and may do what."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from engine.core.errors import AlreadyExists, NotFound, PlanflowError
+from engine.service.runtime import Runtime
+from engine.store.tables import Organisation, RoleGrant, User
+
+_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _check_code(kind: str, code: str) -> None:
+    if not _CODE.match(code):
+        raise PlanflowError(
+            f"{kind} {code!r} is not valid: use lowercase letters, digits, '-' or '_' "
+            "(at most 64), starting with a letter or digit"
+        )
+
+
+def create_org(rt: Runtime, *, code: str, name: str, parent: str | None = None) -> Organisation:
+    _check_code("organisation code", code)
+    with rt.database.session() as session:
+        parent_id = find_org(session, parent).id if parent else None
+        if session.exec(select(Organisation).where(Organisation.code == code)).first():
+            raise AlreadyExists(f"organisation {code!r} already exists")
+        org = Organisation(code=code, name=name.strip() or code, parent_id=parent_id)
+        session.add(org)
+        session.flush()
+        return org
+
+
+def create_user(
+    rt: Runtime,
+    *,
+    username: str,
+    name: str,
+    org: str,
+    roles: Iterable[str] = (),
+    email: str | None = None,
+) -> User:
+    _check_code("username", username)
+    with rt.database.session() as session:
+        organisation = find_org(session, org)
+        if session.exec(select(User).where(User.username == username)).first():
+            raise AlreadyExists(f"user {username!r} already exists")
+        assert organisation.id is not None
+        user = User(
+            username=username, name=name.strip() or username, org_id=organisation.id, email=email
+        )
+        session.add(user)
+        session.flush()
+        for role in dict.fromkeys(roles):
+            _grant(rt, session, user, role)
+        return user
+
+
+def grant_role(rt: Runtime, *, username: str, role: str) -> RoleGrant:
+    with rt.database.session() as session:
+        return _grant(rt, session, find_user(session, username), role)
+
+
+def revoke_role(rt: Runtime, *, username: str, role: str) -> None:
+    with rt.database.session() as session:
+        user = find_user(session, username)
+        grant = session.exec(
+            select(RoleGrant).where(RoleGrant.user_id == user.id, RoleGrant.role == role)
+        ).first()
+        if grant is None:
+            raise NotFound(f"{username} does not hold the role {role}")
+        session.delete(grant)
+
+
+def _grant(rt: Runtime, session: Session, user: User, role: str) -> RoleGrant:
+    _check_code("role", role)
+    assert user.id is not None
+    grant = RoleGrant(user_id=user.id, role=role, granted_at=rt.now())
+    try:
+        with session.begin_nested():
+            session.add(grant)
+    except IntegrityError:
+        raise AlreadyExists(f"{user.username} already holds the role {role}") from None
+    return grant
+
+
+def list_orgs(rt: Runtime) -> list[Organisation]:
+    with rt.database.session() as session:
+        return list(session.exec(select(Organisation).order_by(col(Organisation.id))))
+
+
+def list_users(rt: Runtime) -> list[tuple[User, Organisation, list[str]]]:
+    with rt.database.session() as session:
+        users = session.exec(select(User, Organisation).join(Organisation).order_by(col(User.id)))
+        grants: dict[int, list[str]] = {}
+        for grant in session.exec(select(RoleGrant).order_by(col(RoleGrant.id))):
+            grants.setdefault(grant.user_id, []).append(grant.role)
+        return [(user, org, grants.get(user.id or 0, [])) for user, org in users]
+
+
+def find_org(session: Session, code: str) -> Organisation:
+    org = session.exec(select(Organisation).where(Organisation.code == code)).first()
+    if org is None:
+        raise NotFound(f"no organisation {code!r}; `planflow org list` shows the known ones")
+    return org
+
+
+def find_user(session: Session, username: str) -> User:
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"no user {username!r}; `planflow user list` shows the known ones")
+    return user
+
+
+def org_path(session: Session, org_id: int) -> list[int]:
+    """The organisation's id, then its parent's, up to the root."""
+    path: list[int] = []
+    current: int | None = org_id
+    while current is not None:
+        if current in path:  # a cycle would be a corrupt tree; stop rather than loop forever
+            break
+        path.append(current)
+        org = session.get(Organisation, current)
+        current = org.parent_id if org else None
+    return path
+
+
+def roles_of(session: Session, user_id: int) -> list[str]:
+    return list(session.exec(select(RoleGrant.role).where(RoleGrant.user_id == user_id)))

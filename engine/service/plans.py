@@ -1,0 +1,320 @@
+"""Plans: create from a plan file, edit while in the initial state, show, list and history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlmodel import Session, col, delete, select
+
+from engine.core.errors import ActionRefused, AlreadyExists, NotFound, PermissionDenied
+from engine.core.planfile import PlanSpec
+from engine.core.scope import roles_covering
+from engine.service.actions import enter_state
+from engine.service.directory import find_org, find_user, org_path, roles_of
+from engine.service.runtime import Runtime
+from engine.service.templates import find_template, workflow_by_id, workflow_for
+from engine.service.writes import (
+    Change,
+    WriteContext,
+    WriteResult,
+    find_replay,
+    idempotency_conflicts,
+    owner_roles,
+    record_write,
+    request_fingerprint,
+    require_owner,
+    roles_in_scope,
+    write_plan,
+)
+from engine.store.tables import (
+    AuditEvent,
+    Goal,
+    MonthlyItem,
+    Organisation,
+    Plan,
+    PlanSection,
+    RoleGrant,
+    Task,
+    TaskSigner,
+    TaskStatus,
+    User,
+)
+
+Child = TypeVar("Child", PlanSection, Goal, MonthlyItem)
+Found = TypeVar("Found")
+
+
+@dataclass(frozen=True)
+class PlanView:
+    plan: Plan
+    org: Organisation
+    state_title: str
+    sections: list[PlanSection]
+    goals: list[Goal]
+    items: list[MonthlyItem]
+    tasks: list[Task]
+    signers: dict[int, list[tuple[User, TaskSigner]]]  # by task id
+    possible: list[str]  # triggers a person may use now
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    event: AuditEvent
+    actor: str  # a user's name, or "system"
+
+
+def create_plan(
+    rt: Runtime,
+    *,
+    spec: PlanSpec,
+    actor: str,
+    source: str = "plan",
+    idempotency_key: str | None = None,
+) -> WriteResult:
+    """Create a plan in its template's initial state, as one of its owners, in one transaction."""
+    request_hash = request_fingerprint({"action": "create", "actor": actor, "spec": spec})
+    with idempotency_conflicts(idempotency_key), rt.database.session() as session:
+        if idempotency_key is not None:
+            earlier = find_replay(session, idempotency_key, request_hash)
+            if earlier is not None:
+                return earlier
+        user = find_user(session, actor)
+        org = _named(source, "org", lambda: find_org(session, spec.org))
+        record = _named(
+            source,
+            "template",
+            lambda: find_template(session, spec.template_name, spec.template_version),
+        )
+        workflow = workflow_for(rt, record)
+        assert org.id is not None and record.id is not None and user.id is not None
+        owners = owner_roles(workflow.template)
+        if not roles_in_scope(workflow.template, session, user, org_path(session, org.id)) & owners:
+            raise PermissionDenied(
+                f"{actor} may not create plans for {org.name}: that needs the role "
+                f"{', '.join(sorted(owners))} at {org.name}"
+            )
+        duplicate = session.exec(
+            select(Plan.id).where(
+                Plan.org_id == org.id, Plan.year == spec.year, Plan.template_name == record.name
+            )
+        ).first()
+        if duplicate is not None:
+            raise AlreadyExists(
+                f"{org.name} already has a {spec.year} plan on {record.name} (plan #{duplicate}); "
+                "edit that one instead"
+            )
+        now = rt.now()
+        plan = Plan(
+            org_id=org.id,
+            year=spec.year,
+            title=spec.title,
+            template_id=record.id,
+            template_name=record.name,
+            template_version=record.version,
+            state=workflow.template.initial_state.name,
+            state_entered_at=now,
+            version=0,  # the creation's audit row makes it 1
+            created_by=user.id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(plan)
+        session.flush()
+        _replace_content(session, plan, spec)
+
+        def created(ctx: WriteContext) -> Change:
+            enter_state(ctx, ctx.workflow.state(ctx.plan.state))
+            return Change(action="create", from_state="", to_state=ctx.plan.state)
+
+        return record_write(
+            rt,
+            session,
+            plan,
+            actor=actor,
+            change=created,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+
+
+def edit_plan(
+    rt: Runtime,
+    *,
+    plan_id: int,
+    spec: PlanSpec,
+    actor: str,
+    idempotency_key: str | None = None,
+    expected_version: int | None = None,
+) -> WriteResult:
+    """Replace title, sections, goals and items; only in the initial state, by an owner."""
+
+    def edited(ctx: WriteContext) -> Change:
+        require_owner(ctx, "edit it")
+        initial = ctx.workflow.template.initial_state
+        if ctx.plan.state != initial.name:
+            raise ActionRefused(
+                f"plan #{plan_id} can only be edited in {initial.title} ({initial.name}); it is in "
+                f"{ctx.workflow.state(ctx.plan.state).title} ({ctx.plan.state})"
+            )
+        if spec.year != ctx.plan.year or spec.template_name != ctx.plan.template_name:
+            raise ActionRefused("a plan's year and template cannot change; create a new plan")
+        _replace_content(ctx.session, ctx.plan, spec)
+        ctx.plan.title = spec.title
+        return Change(action="edit", from_state=ctx.plan.state, to_state=ctx.plan.state)
+
+    return write_plan(
+        rt,
+        plan_id=plan_id,
+        actor=actor,
+        request={"action": "edit", "spec": spec},
+        change=edited,
+        idempotency_key=idempotency_key,
+        expected_version=expected_version,
+    )
+
+
+def show_plan(rt: Runtime, *, plan_id: int, actor: str) -> PlanView:
+    with rt.database.session() as session:
+        plan = session.get(Plan, plan_id)
+        user = find_user(session, actor)
+        if plan is None:
+            raise NotFound(f"no plan #{plan_id}")
+        workflow = workflow_by_id(rt, session, plan.template_id)
+        roles = roles_in_scope(workflow.template, session, user, org_path(session, plan.org_id))
+        if not roles:
+            raise NotFound(f"no plan #{plan_id}")
+        org = session.get(Organisation, plan.org_id)
+        assert org is not None
+        tasks = list(
+            session.exec(select(Task).where(Task.plan_id == plan_id).order_by(col(Task.id)))
+        )
+        signers: dict[int, list[tuple[User, TaskSigner]]] = {}
+        for task in tasks:
+            if task.status == TaskStatus.OPEN and task.id is not None:
+                signers[task.id] = list(
+                    session.exec(
+                        select(User, TaskSigner)
+                        .join(TaskSigner, col(TaskSigner.user_id) == User.id)
+                        .where(TaskSigner.task_id == task.id)
+                        .order_by(col(TaskSigner.position))
+                    )
+                )
+        return PlanView(
+            plan=plan,
+            org=org,
+            state_title=workflow.state(plan.state).title,
+            sections=_children(session, PlanSection, plan_id),
+            goals=_children(session, Goal, plan_id),
+            items=_children(session, MonthlyItem, plan_id),
+            tasks=tasks,
+            signers=signers,
+            possible=workflow.human_triggers(plan.state, roles),
+        )
+
+
+def list_plans(
+    rt: Runtime, *, actor: str, year: int | None = None, state: str | None = None, limit: int = 200
+) -> list[tuple[Plan, Organisation]]:
+    """Plans the actor's roles reach, newest first."""
+    with rt.database.session() as session:
+        user = find_user(session, actor)
+        assert user.id is not None
+        reach = _reachable_orgs(session, user)
+        if not reach:
+            return []
+        query = select(Plan, Organisation).join(Organisation).where(col(Plan.org_id).in_(reach))
+        if year is not None:
+            query = query.where(Plan.year == year)
+        if state is not None:
+            query = query.where(Plan.state == state)
+        rows = session.exec(query.order_by(col(Plan.id).desc()).limit(limit))
+        held = roles_of(session, user.id)
+        paths: dict[int, list[int]] = {}
+        visible = []
+        for plan, org in rows:
+            path = paths.get(plan.org_id) or paths.setdefault(
+                plan.org_id, org_path(session, plan.org_id)
+            )
+            template = workflow_by_id(rt, session, plan.template_id).template
+            if roles_covering(template.roles, held, user.org_id, path):
+                visible.append((plan, org))
+        return visible
+
+
+def plan_history(rt: Runtime, *, plan_id: int, actor: str) -> list[HistoryEntry]:
+    show_plan(rt, plan_id=plan_id, actor=actor)  # scope check: out of scope is "no plan"
+    with rt.database.session() as session:
+        rows = session.exec(
+            select(AuditEvent, User)
+            .join(User, col(User.id) == AuditEvent.actor_id, isouter=True)
+            .where(AuditEvent.plan_id == plan_id)
+            .order_by(col(AuditEvent.id))
+        )
+        return [HistoryEntry(event=e, actor=u.name if u else "system") for e, u in rows]
+
+
+def _reachable_orgs(session: Session, user: User) -> set[int]:
+    """Every organisation the user's grants could reach (the template scopes then decide)."""
+    roles = session.exec(select(RoleGrant.role).where(RoleGrant.user_id == user.id)).all()
+    if not roles:
+        return set()
+    children: dict[int | None, list[int]] = {}
+    for org_id, parent_id in session.exec(select(Organisation.id, Organisation.parent_id)):
+        children.setdefault(parent_id, []).append(org_id or 0)
+    reach, frontier = {user.org_id}, [user.org_id]
+    while frontier:
+        below = children.get(frontier.pop(), [])
+        reach.update(below)
+        frontier.extend(below)
+    return reach
+
+
+def _replace_content(session: Session, plan: Plan, spec: PlanSpec) -> None:
+    for table in (PlanSection, Goal, MonthlyItem):
+        session.exec(delete(table).where(col(table.plan_id) == plan.id))
+    assert plan.id is not None
+    for position, section in enumerate(spec.sections, 1):
+        session.add(
+            PlanSection(
+                plan_id=plan.id, position=position, heading=section.heading, body=section.body
+            )
+        )
+    for position, goal in enumerate(spec.goals, 1):
+        session.add(
+            Goal(
+                plan_id=plan.id,
+                position=position,
+                key=goal.key,
+                title=goal.title,
+                target=float(goal.target),
+                unit=goal.unit,
+                comparator=goal.comparator.value,
+            )
+        )
+    for position, item in enumerate(spec.items, 1):
+        session.add(
+            MonthlyItem(
+                plan_id=plan.id,
+                position=position,
+                month=item.month,
+                title=item.title,
+                detail=item.detail,
+                due_day=item.due_day,
+            )
+        )
+
+
+def _children(session: Session, table: type[Child], plan_id: int) -> list[Child]:
+    return list(
+        session.exec(select(table).where(table.plan_id == plan_id).order_by(col(table.position)))
+    )
+
+
+def _named(source: str, key: str, find: Callable[[], Found]) -> Found:
+    """Run a lookup for a plan file's field, so a miss names the file and the key."""
+    try:
+        return find()
+    except NotFound as error:
+        raise NotFound(f"{source}: {key}: {error.message}") from None

@@ -1,0 +1,213 @@
+"""The one way a plan changes: `write_plan`.
+
+Every write — an action, an edit, a year-end report — runs here, in one transaction: take the
+plan's row lock, check the caller's scope and the version they saw, replay a repeated idempotency
+key, apply the change, bump the plan's version and append the audit row. Either all of it lands or
+none of it does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from engine.core.errors import Conflict, NotFound, PermissionDenied
+from engine.core.scope import roles_covering
+from engine.core.template.compile import Workflow
+from engine.core.template.model import Template
+from engine.service.directory import find_user, org_path, roles_of
+from engine.service.runtime import Runtime
+from engine.service.templates import workflow_by_id
+from engine.store.tables import AuditEvent, Plan, User
+
+
+@dataclass
+class WriteContext:
+    """What a change may use; it mutates `plan` and the session, never commits."""
+
+    rt: Runtime
+    session: Session
+    plan: Plan
+    workflow: Workflow
+    path: list[int]  # the plan's organisation, then its ancestors
+    user: User | None  # None: the system (timers)
+    actor_roles: frozenset[str]  # the roles the user holds with this plan in scope
+    now: dt.datetime
+
+    @property
+    def plan_id(self) -> int:
+        assert self.plan.id is not None  # writes only ever see stored plans
+        return self.plan.id
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a write did, as the audit log records it."""
+
+    action: str
+    from_state: str
+    to_state: str
+    comment: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    plan_id: int
+    action: str
+    from_state: str
+    to_state: str
+    version: int
+    replayed: bool = False  # True: an earlier request with the same idempotency key answered
+    detail: dict[str, Any] | None = None
+
+
+def roles_in_scope(template: Template, session: Session, user: User, path: list[int]) -> set[str]:
+    """The template roles `user` holds whose scope covers a plan at `path`."""
+    assert user.id is not None
+    return roles_covering(template.roles, roles_of(session, user.id), user.org_id, path)
+
+
+def owner_roles(template: Template) -> set[str]:
+    """Roles that may act on a plan in its initial state: the plan's owners (drafters)."""
+    initial = template.initial_state.name
+    return {role for t in template.transitions_from(initial) for role in t.roles}
+
+
+def require_owner(ctx: WriteContext, what: str) -> None:
+    if not ctx.actor_roles & owner_roles(ctx.workflow.template):
+        needed = ", ".join(sorted(owner_roles(ctx.workflow.template)))
+        raise PermissionDenied(f"only the plan's owners ({needed}) may {what}")
+
+
+def write_plan(
+    rt: Runtime,
+    *,
+    plan_id: int,
+    actor: str | None,
+    request: dict[str, Any],
+    change: Callable[[WriteContext], Change],
+    idempotency_key: str | None = None,
+    expected_version: int | None = None,
+) -> WriteResult:
+    """Apply `change` to the plan in one transaction with its audit row (see module doc)."""
+    request_hash = request_fingerprint({"plan": plan_id, "actor": actor, **request})
+    with idempotency_conflicts(idempotency_key), rt.database.session() as session:
+        plan = rt.database.lock_plan(session, plan_id)
+        if plan is None:
+            raise NotFound(f"no plan #{plan_id}")
+        if idempotency_key is not None:
+            earlier = find_replay(session, idempotency_key, request_hash)
+            if earlier is not None:
+                return earlier
+        return record_write(
+            rt,
+            session,
+            plan,
+            actor=actor,
+            change=change,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            expected_version=expected_version,
+        )
+
+
+def record_write(
+    rt: Runtime,
+    session: Session,
+    plan: Plan,
+    *,
+    actor: str | None,
+    change: Callable[[WriteContext], Change],
+    idempotency_key: str | None,
+    request_hash: str,
+    expected_version: int | None = None,
+) -> WriteResult:
+    """The body of every write, inside the caller's transaction with the plan already locked."""
+    assert plan.id is not None
+    workflow = workflow_by_id(rt, session, plan.template_id)
+    path = org_path(session, plan.org_id)
+    user = find_user(session, actor) if actor is not None else None
+    roles = (
+        frozenset(roles_in_scope(workflow.template, session, user, path)) if user else frozenset()
+    )
+    if user is not None and not roles:
+        raise NotFound(f"no plan #{plan.id}")  # out of scope: do not reveal that it exists
+    if expected_version is not None and plan.version != expected_version:
+        raise Conflict(
+            f"plan #{plan.id} changed since you loaded it (you saw version {expected_version}, "
+            f"it is now {plan.version}); reload it and decide again"
+        )
+    ctx = WriteContext(rt, session, plan, workflow, path, user, roles, rt.now())
+    done = change(ctx)
+    plan.version += 1
+    plan.updated_at = ctx.now
+    session.add(plan)
+    session.add(
+        AuditEvent(
+            plan_id=plan.id,
+            at=ctx.now,
+            actor_id=user.id if user else None,
+            action=done.action,
+            from_state=done.from_state,
+            to_state=done.to_state,
+            comment=done.comment,
+            plan_version=plan.version,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash if idempotency_key else None,
+            detail=json.dumps(done.detail, ensure_ascii=False) if done.detail else None,
+        )
+    )
+    session.flush()
+    return WriteResult(
+        plan_id=plan.id,
+        action=done.action,
+        from_state=done.from_state,
+        to_state=done.to_state,
+        version=plan.version,
+        detail=done.detail,
+    )
+
+
+@contextmanager
+def idempotency_conflicts(key: str | None) -> Iterator[None]:
+    """Two requests racing with one key on different plans: the loser gets a Conflict."""
+    try:
+        yield
+    except IntegrityError as error:
+        if key is not None and "idempotency_key" in str(error.orig):
+            raise Conflict(
+                f"idempotency key {key!r} was already used for another request"
+            ) from None
+        raise
+
+
+def find_replay(session: Session, key: str, request_hash: str) -> WriteResult | None:
+    """The first outcome of an earlier request with this key; a different request is a Conflict."""
+    event = session.exec(select(AuditEvent).where(AuditEvent.idempotency_key == key)).first()
+    if event is None:
+        return None
+    if event.request_hash != request_hash:
+        raise Conflict(f"idempotency key {key!r} was already used for a different request")
+    return WriteResult(
+        plan_id=event.plan_id,
+        action=event.action,
+        from_state=event.from_state or "",
+        to_state=event.to_state or "",
+        version=event.plan_version,
+        replayed=True,
+        detail=json.loads(event.detail) if event.detail else None,
+    )
+
+
+def request_fingerprint(request: dict[str, Any]) -> str:
+    canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
