@@ -1,0 +1,1 @@
+"""The `planflow` command line: a thin edge over `engine.service`."""

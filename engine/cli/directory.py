@@ -1,0 +1,90 @@
+"""`planflow org …` and `planflow user …`: the organisation tree and who holds which role."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from engine.cli.context import JsonFlag, runtime
+from engine.cli.output import as_json, table
+from engine.service import directory
+
+orgs = typer.Typer(help="Organisations (county → township → grassroots).", no_args_is_help=True)
+users = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+
+
+@orgs.command("create")
+def org_create(
+    code: Annotated[str, typer.Argument(help="Short code, e.g. zishan-town.")],
+    name: Annotated[str, typer.Argument(help="Full name, e.g. 梓山镇工会.")],
+    parent: Annotated[str | None, typer.Option(help="Code of the organisation above.")] = None,
+) -> None:
+    """Add an organisation under its parent."""
+    org = directory.create_org(runtime(), code=code, name=name, parent=parent)
+    typer.echo(f"organisation {org.code} ({org.name}) created")
+
+
+@orgs.command("list")
+def org_list(json_: JsonFlag = False) -> None:
+    """All organisations, with their parents."""
+    records = directory.list_orgs(runtime())
+    codes = {o.id: o.code for o in records}
+    rows = [(o.code, o.name, codes.get(o.parent_id, "")) for o in records]
+    if json_:
+        as_json([{"code": c, "name": n, "parent": p or None} for c, n, p in rows])
+    else:
+        table(["code", "name", "parent"], rows)
+
+
+@users.command("create")
+def user_create(
+    username: str,
+    name: Annotated[str, typer.Option(help="Full name, e.g. 张伟.")],
+    org: Annotated[str, typer.Option(help="Code of the user's organisation.")],
+    role: Annotated[list[str] | None, typer.Option(help="A role to grant; repeatable.")] = None,
+    email: Annotated[str | None, typer.Option(help="Address for email reminders.")] = None,
+) -> None:
+    """Add a user at an organisation, optionally with roles."""
+    user = directory.create_user(
+        runtime(), username=username, name=name, org=org, roles=role or [], email=email
+    )
+    typer.echo(f"user {user.username} ({user.name}) created")
+
+
+@users.command("grant")
+def user_grant(username: str, role: str) -> None:
+    """Grant a role; its scope counts from the user's organisation."""
+    directory.grant_role(runtime(), username=username, role=role)
+    typer.echo(f"{username} now holds {role}")
+
+
+@users.command("revoke")
+def user_revoke(username: str, role: str) -> None:
+    """Take a role away."""
+    directory.revoke_role(runtime(), username=username, role=role)
+    typer.echo(f"{username} no longer holds {role}")
+
+
+@users.command("list")
+def user_list(json_: JsonFlag = False) -> None:
+    """All users with their organisation and roles."""
+    rows = [
+        (u.username, u.name, o.code, ",".join(roles), u.email or "")
+        for u, o, roles in directory.list_users(runtime())
+    ]
+    if json_:
+        as_json(
+            [
+                {
+                    "username": a,
+                    "name": b,
+                    "org": c,
+                    "roles": d.split(",") if d else [],
+                    "email": e or None,
+                }
+                for a, b, c, d, e in rows
+            ]
+        )
+    else:
+        table(["username", "name", "org", "roles", "email"], rows)

@@ -1,0 +1,67 @@
+"""The `planflow` command: wiring of the sub-commands and the one place errors become exit codes.
+
+Exit codes: 0 success, 1 a user error (one message on stderr, never a traceback), 2 a usage
+error (Click's own).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from engine.cli import directory, plans, templates
+from engine.cli.context import runtime
+from engine.core.errors import PlanflowError
+from engine.store.migrate import upgrade
+
+app = typer.Typer(
+    help="Planflow: workflow and approval engine for annual work plans.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(templates.app, name="template")
+app.add_typer(directory.orgs, name="org")
+app.add_typer(directory.users, name="user")
+app.add_typer(plans.app, name="plan")
+app.add_typer(plans.reports, name="report")
+app.command("act")(plans.act)
+app.command("inbox")(plans.inbox)
+
+
+@app.command()
+def init() -> None:
+    """Create the database, or upgrade it to this version's schema; safe to run again."""
+    rt = runtime(require_schema=False)
+    upgrade(rt.database)
+    typer.echo(f"database ready: {rt.database.engine.url.render_as_string(hide_password=True)}")
+
+
+@app.command()
+def demo() -> None:
+    """Run a whole year of plans on a temporary database with a simulated clock."""
+    from engine.demo.run import run_demo
+
+    run_demo(echo=typer.echo)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code; user errors become one line on stderr."""
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="planflow")
+    except SystemExit as finished:  # Click ends every run, even a successful one, this way
+        return finished.code if isinstance(finished.code, int) else 1
+    except PlanflowError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        return 1
+    except OperationalError as error:
+        typer.echo(f"error: the database failed: {error.orig}", err=True)
+        return 1
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

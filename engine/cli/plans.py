@@ -1,0 +1,355 @@
+"""`planflow plan …`, `act`, `report …` and `inbox`: working on plans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.cli.context import ActingUser, JsonFlag, runtime
+from engine.cli.output import as_json, local, number, table
+from engine.core.errors import PlanFileError, Problem
+from engine.core.planfile import PlanSpec, parse_plan
+from engine.service import inbox as inbox_service
+from engine.service import plans, reporting
+from engine.service.actions import act as act_service
+from engine.service.writes import WriteResult
+from engine.store.tables import ItemStatus
+
+app = typer.Typer(help="Annual work plans.", no_args_is_help=True)
+reports = typer.Typer(
+    help="Year-end reports: goal actuals and item statuses.", no_args_is_help=True
+)
+
+PlanId = Annotated[int, typer.Argument(help="Plan number, as `plan list` shows it.")]
+Key = Annotated[
+    str | None,
+    typer.Option("--key", help="Idempotency key: repeating a request with it changes nothing."),
+]
+
+
+def _spec(path: Path) -> PlanSpec:
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise PlanFileError([Problem(str(path), 0, 0, f"cannot read: {error.strerror}")]) from None
+    return parse_plan(raw, source=str(path))
+
+
+def _done(result: WriteResult) -> None:
+    moved = (
+        f"{result.from_state} → {result.to_state}"
+        if result.from_state != result.to_state
+        else f"still {result.to_state}"
+    )
+    extra = ""
+    if result.detail and "signed" in result.detail:
+        extra = f" (signed {result.detail['signed']} of {result.detail['of']})"
+    again = " (repeated request: nothing changed)" if result.replayed else ""
+    typer.echo(
+        f"plan #{result.plan_id}: {result.action}: {moved}{extra}, version {result.version}{again}"
+    )
+
+
+@app.command("create")
+def create(
+    file: Annotated[Path, typer.Option("--file", help="Plan file (YAML or JSON).")],
+    actor: ActingUser,
+    key: Key = None,
+) -> None:
+    """Create a plan from a plan file."""
+    _done(
+        plans.create_plan(
+            runtime(), spec=_spec(file), actor=actor, source=str(file), idempotency_key=key
+        )
+    )
+
+
+@app.command("edit")
+def edit(
+    plan_id: PlanId,
+    file: Annotated[Path, typer.Option("--file", help="The plan's new content.")],
+    actor: ActingUser,
+    expect_version: Annotated[int | None, typer.Option(help="Refuse if the plan moved on.")] = None,
+    key: Key = None,
+) -> None:
+    """Replace a draft plan's title, sections, goals and items."""
+    _done(
+        plans.edit_plan(
+            runtime(),
+            plan_id=plan_id,
+            spec=_spec(file),
+            actor=actor,
+            idempotency_key=key,
+            expected_version=expect_version,
+        )
+    )
+
+
+@app.command("show")
+def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
+    """A plan with its goals, monthly items, open task and what you may do now."""
+    rt = runtime()
+    view = plans.show_plan(rt, plan_id=plan_id, actor=actor)
+    tz = rt.default_timezone
+    p = view.plan
+    if json_:
+        as_json(
+            {
+                "id": p.id,
+                "org": view.org.code,
+                "year": p.year,
+                "title": p.title,
+                "template": {"name": p.template_name, "version": p.template_version},
+                "state": p.state,
+                "version": p.version,
+                "possible": view.possible,
+                "sections": [{"heading": s.heading, "body": s.body} for s in view.sections],
+                "goals": [
+                    {
+                        "key": g.key,
+                        "title": g.title,
+                        "target": g.target,
+                        "unit": g.unit,
+                        "comparator": g.comparator,
+                        "actual": g.actual,
+                        "note": g.actual_note,
+                    }
+                    for g in view.goals
+                ],
+                "items": [
+                    {
+                        "number": i.position,
+                        "month": i.month,
+                        "title": i.title,
+                        "due_day": i.due_day,
+                        "status": i.status,
+                        "note": i.report_note,
+                    }
+                    for i in view.items
+                ],
+                "tasks": [
+                    {
+                        "state": t.state,
+                        "role": t.role,
+                        "status": t.status,
+                        "due_at": t.due_at,
+                        "outcome": t.outcome,
+                    }
+                    for t in view.tasks
+                ],
+                "assessment": {"score": p.assessment_score, "comment": p.assessment_comment},
+            }
+        )
+        return
+    typer.echo(f"#{p.id} {p.title}  [{view.org.name} · {p.year}]")
+    typer.echo(
+        f"state: {view.state_title} ({p.state})  version {p.version}  "
+        f"template {p.template_name} v{p.template_version}"
+    )
+    for task in view.tasks:
+        if task.status == "open":
+            typer.echo(f"open task: {task.role} (sign {task.sign}), due {local(task.due_at, tz)}")
+            for user, signer in view.signers.get(task.id or 0, []):
+                typer.echo(f"  signer {user.name}: {signer.decision or 'waiting'}")
+    typer.echo(f"you may now: {', '.join(view.possible) or 'nothing'}")
+    if p.assessment_score is not None:
+        typer.echo(f"assessment: {number(p.assessment_score)} — {p.assessment_comment}")
+    typer.echo("")
+    table(
+        ["goal", "title", "target", "actual"],
+        [
+            (
+                g.key,
+                g.title,
+                f"{g.comparator} {number(g.target)} {g.unit}",
+                f"{number(g.actual)} {g.unit}" if g.actual is not None else "",
+            )
+            for g in view.goals
+        ],
+    )
+    typer.echo("")
+    table(
+        ["#", "month", "due", "item", "status"],
+        [
+            (i.position, f"{i.month}月", i.due_day or "月末", i.title, i.status or "")
+            for i in view.items
+        ],
+    )
+
+
+@app.command("list")
+def list_(
+    actor: ActingUser,
+    year: Annotated[int | None, typer.Option(help="Only this year.")] = None,
+    state: Annotated[str | None, typer.Option(help="Only plans in this state.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 200,
+    json_: JsonFlag = False,
+) -> None:
+    """Plans within your scope, newest first."""
+    rows = plans.list_plans(runtime(), actor=actor, year=year, state=state, limit=limit)
+    if json_:
+        as_json(
+            [
+                {
+                    "id": p.id,
+                    "org": o.code,
+                    "year": p.year,
+                    "title": p.title,
+                    "state": p.state,
+                    "version": p.version,
+                }
+                for p, o in rows
+            ]
+        )
+    else:
+        table(
+            ["#", "org", "year", "state", "title"],
+            [(p.id, o.name, p.year, p.state, p.title) for p, o in rows],
+        )
+
+
+@app.command("history")
+def history(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
+    """The plan's audit trail: who did what, when, from which state to which."""
+    rt = runtime()
+    entries = plans.plan_history(rt, plan_id=plan_id, actor=actor)
+    if json_:
+        as_json(
+            [
+                {
+                    "at": e.event.at,
+                    "actor": e.actor,
+                    "action": e.event.action,
+                    "from": e.event.from_state or None,
+                    "to": e.event.to_state,
+                    "comment": e.event.comment,
+                    "version": e.event.plan_version,
+                    "idempotency_key": e.event.idempotency_key,
+                }
+                for e in entries
+            ]
+        )
+        return
+    tz = rt.default_timezone
+    table(
+        ["at", "who", "action", "from → to", "comment"],
+        [
+            (
+                local(e.event.at, tz),
+                e.actor,
+                e.event.action,
+                f"{e.event.from_state or '·'} → {e.event.to_state}",
+                e.event.comment or "",
+            )
+            for e in entries
+        ],
+    )
+
+
+def act(
+    plan_id: PlanId,
+    trigger: Annotated[str, typer.Argument(help="What to do, e.g. submit, approve, return.")],
+    actor: ActingUser,
+    comment: Annotated[str | None, typer.Option(help="Why; required for some actions.")] = None,
+    score: Annotated[float | None, typer.Option(help="Assessment score, where asked.")] = None,
+    expect_version: Annotated[int | None, typer.Option(help="Refuse if the plan moved on.")] = None,
+    key: Key = None,
+) -> None:
+    """Act on a plan: submit, approve, return, withdraw, assess, …"""
+    _done(
+        act_service(
+            runtime(),
+            plan_id=plan_id,
+            trigger=trigger,
+            actor=actor,
+            comment=comment,
+            score=score,
+            idempotency_key=key,
+            expected_version=expect_version,
+        )
+    )
+
+
+def inbox(actor: ActingUser, json_: JsonFlag = False) -> None:
+    """Open tasks you may act on, overdue first."""
+    rt = runtime()
+    entries = inbox_service.inbox(rt, actor=actor)
+    if json_:
+        as_json(
+            [
+                {
+                    "plan": e.plan.id,
+                    "org": e.org.code,
+                    "title": e.plan.title,
+                    "state": e.plan.state,
+                    "due_at": e.task.due_at,
+                    "overdue": e.overdue,
+                    "actions": e.triggers,
+                }
+                for e in entries
+            ]
+        )
+        return
+    tz = rt.default_timezone
+    table(
+        ["plan", "org", "step", "due", "", "actions"],
+        [
+            (
+                e.plan.id,
+                e.org.name,
+                e.state_title,
+                local(e.task.due_at, tz),
+                "OVERDUE" if e.overdue else "",
+                ", ".join(e.triggers),
+            )
+            for e in entries
+        ],
+    )
+
+
+@reports.command("goal")
+def report_goal(
+    plan_id: PlanId,
+    goal: Annotated[str, typer.Argument(help="Goal key, as `plan show` lists it.")],
+    actual: Annotated[float, typer.Argument(help="The value reached.")],
+    actor: ActingUser,
+    note: Annotated[str | None, typer.Option(help="How it went.")] = None,
+    key: Key = None,
+) -> None:
+    """Report the actual value reached for a goal."""
+    _done(
+        reporting.report_goal(
+            runtime(),
+            plan_id=plan_id,
+            actor=actor,
+            goal_key=goal,
+            actual=actual,
+            note=note,
+            idempotency_key=key,
+        )
+    )
+
+
+@reports.command("item")
+def report_item(
+    plan_id: PlanId,
+    item: Annotated[int, typer.Argument(help="Item number, as `plan show` lists it.")],
+    status: Annotated[ItemStatus, typer.Argument(help="done, partly or not_done.")],
+    actor: ActingUser,
+    note: Annotated[str | None, typer.Option(help="Needed unless done.")] = None,
+    key: Key = None,
+) -> None:
+    """Report what became of a monthly item."""
+    _done(
+        reporting.report_item(
+            runtime(),
+            plan_id=plan_id,
+            actor=actor,
+            item_number=item,
+            status=status,
+            note=note,
+            idempotency_key=key,
+        )
+    )
