@@ -1,0 +1,202 @@
+"""The `planflow` command end to end (in-process), on a SQLite file: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from config.settings import get_settings
+from engine.cli.main import main
+from engine.demo import plan_files
+from workflows import bundled_templates
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+Cli = Callable[..., Outcome]
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Cli]:
+    monkeypatch.setenv("PLANFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.delenv("PLANFLOW_USER", raising=False)
+    get_settings.cache_clear()
+
+    def run(*args: str) -> Outcome:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    yield run
+    get_settings.cache_clear()
+
+
+def setup_directory(cli: Cli) -> None:
+    assert cli("init").code == 0
+    assert cli("template", "load", *bundled_templates()).code == 0
+    for args in (
+        ("org", "create", "county", "县总工会"),
+        ("org", "create", "zishan-town", "梓山镇工会", "--parent", "county"),
+        ("org", "create", "zishan-middle-school", "梓山中学工会", "--parent", "zishan-town"),
+        (
+            "user",
+            "create",
+            "chen",
+            "--name",
+            "陈静",
+            "--org",
+            "zishan-middle-school",
+            "--role",
+            "drafter",
+        ),
+        (
+            "user",
+            "create",
+            "zhao",
+            "--name",
+            "赵志强",
+            "--org",
+            "zishan-town",
+            "--role",
+            "township_reviewer",
+        ),
+        (
+            "user",
+            "create",
+            "wang",
+            "--name",
+            "王建国",
+            "--org",
+            "county",
+            "--role",
+            "county_approver",
+        ),
+    ):
+        result = cli(*args)
+        assert result.code == 0, result.err
+
+
+def school_plan() -> Path:
+    return next(p for p in plan_files() if p.name.startswith("zishan-middle-school"))
+
+
+def test_a_plan_through_review_from_the_command_line(cli: Cli) -> None:
+    setup_directory(cli)
+    created = cli("plan", "create", "--file", school_plan(), "--as", "chen")
+    assert created.code == 0, created.err
+    assert created.out.startswith("plan #1: create: ")
+
+    assert cli("act", "1", "submit", "--as", "chen").out.startswith(
+        "plan #1: submit: draft → township_review"
+    )
+    inbox = json.loads(cli("inbox", "--as", "zhao", "--json").out)
+    assert [(e["plan"], e["actions"]) for e in inbox] == [(1, ["approve", "return"])]
+
+    refused = cli("act", "1", "return", "--as", "zhao")
+    assert (refused.code, refused.out) == (1, "")
+    assert refused.err == "error: 'return' needs a comment saying why (--comment)\n"
+
+    assert cli("act", "1", "return", "--as", "zhao", "--comment", "请补充", "--key", "r1").code == 0
+    again = cli("act", "1", "return", "--as", "zhao", "--comment", "请补充", "--key", "r1")
+    assert "repeated request: nothing changed" in again.out
+
+    history = json.loads(cli("plan", "history", "1", "--as", "chen", "--json").out)
+    assert [(h["action"], h["actor"], h["to"]) for h in history] == [
+        ("create", "陈静", "draft"),
+        ("submit", "陈静", "township_review"),
+        ("return", "赵志强", "draft"),
+    ]
+    shown = json.loads(cli("plan", "show", "1", "--as", "chen", "--json").out)
+    assert (shown["state"], shown["version"], shown["possible"]) == ("draft", 3, ["submit"])
+    diagram = cli("template", "diagram", "annual-work-plan", "--plan", "1", "--as", "chen")
+    assert diagram.code == 0 and "stateDiagram-v2" in diagram.out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("act", "1", "submit", "--as", "nobody"), "error: no user 'nobody'"),
+        (("act", "99", "submit", "--as", "chen"), "error: no plan #99"),
+        (("act", "1", "approve", "--as", "chen"), "error: 'approve' is not possible while"),
+        (("act", "1", "submit", "--as", "zhao"), "error: you may not 'submit' this plan"),
+        (("org", "create", "Bad Code", "x"), "error: organisation code 'Bad Code' is not valid"),
+        (("user", "grant", "chen", "drafter"), "error: chen already holds the role drafter"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_1(cli: Cli, args: tuple[str, ...], message: str) -> None:
+    setup_directory(cli)
+    assert cli("plan", "create", "--file", school_plan(), "--as", "chen").code == 0
+    result = cli(*args)
+    assert result.code == 1
+    assert result.err.startswith(message), result.err
+    assert "Traceback" not in result.err and result.err.count("\n") == 1
+
+
+def test_plan_file_naming_an_unknown_organisation(cli: Cli, tmp_path: Path) -> None:
+    setup_directory(cli)
+    text = (
+        school_plan()
+        .read_text(encoding="utf-8")
+        .replace("org: zishan-middle-school", "org: no-such-union")
+    )
+    bad = tmp_path / "plan.yaml"
+    bad.write_text(text, encoding="utf-8")
+    result = cli("plan", "create", "--file", bad, "--as", "chen")
+    assert result.code == 1
+    assert result.err.startswith(f"error: {bad}: org: no organisation 'no-such-union'")
+
+
+def test_usage_errors_exit_2_and_uninitialised_database_says_what_to_do(cli: Cli) -> None:
+    assert cli("act").code == 2
+    result = cli("plan", "list", "--as", "chen")
+    assert result.code == 1
+    assert "run `planflow init`" in result.err
+
+
+def test_template_validate_reports_file_line_and_column(cli: Cli, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    source = bundled_templates()[0].read_text(encoding="utf-8")
+    broken.write_text(
+        source.replace(
+            "task: {role: county_approver, due: 10wd, sign: all}",
+            "tsak: {role: county_approver, due: 10wd, sign: all}",
+        ),
+        encoding="utf-8",
+    )
+    result = cli("template", "validate", broken)
+    assert result.code == 1
+    assert result.err.startswith(f"error: {broken}:")
+    assert "did you mean 'task'?" in result.err
+
+
+def test_a_loaded_version_cannot_change(cli: Cli, tmp_path: Path) -> None:
+    assert cli("init").code == 0
+    original = bundled_templates()[0]
+    assert cli("template", "load", original).code == 0
+    assert "already loaded (same content)" in cli("template", "load", original).out
+    changed = tmp_path / original.name
+    changed.write_text(
+        original.read_text(encoding="utf-8").replace("due: 20d", "due: 25d"), encoding="utf-8"
+    )
+    refused = cli("template", "load", changed)
+    assert refused.code == 1 and "give your change a new version (version: 2)" in refused.err
+    changed.write_text(
+        changed.read_text(encoding="utf-8").replace("version: 1", "version: 2"), encoding="utf-8"
+    )
+    assert cli("template", "load", changed).code == 0
+    listed = json.loads(cli("template", "list", "--json").out)
+    assert [(t["name"], t["version"]) for t in listed] == [
+        ("annual-work-plan", 1),
+        ("annual-work-plan", 2),
+    ]

@@ -1,0 +1,26 @@
+"""`planflow demo` drives every path it promises, through the real service code."""
+
+from __future__ import annotations
+
+from engine.demo.run import run_demo
+
+
+def test_the_demo_runs_the_whole_chain() -> None:
+    lines: list[str] = []
+    run_demo(echo=lines.append)
+    text = "\n".join(lines)
+
+    def rows(action: str) -> list[str]:
+        return [line for line in lines if f"  {action} " in line]
+
+    assert len(rows("create")) == 6
+    assert any("镇工会审核 → 草稿" in row for row in rows("return"))  # returned with a comment
+    assert any("请补充教职工健康体检安排" in row for row in rows("return"))
+    assert any("镇工会审核 → 草稿" in row for row in rows("withdraw"))
+    assert len(rows("edit")) == 2  # both amended plans were edited before resubmission
+    countersigns = [row for row in rows("approve") if "仍在县总工会会签审批" in row]
+    assert len(countersigns) == 4  # the first county signature on each grassroots plan waits
+    assert len([r for r in rows("begin_evaluation") if "系统(定时)" in r]) == 6  # 1 December
+    assert len([r for r in rows("assess") if "县总工会考核 → 已归档" in r]) == 6
+    assert "Reports filed per month: 2027-01:" in text
+    assert text.count(" closed ") == 6

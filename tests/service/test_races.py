@@ -1,0 +1,73 @@
+"""Eight people decide on one task at the same moment: exactly one wins, with one audit row."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlmodel import func, select
+
+from engine.core.errors import PlanflowError
+from engine.service.actions import act
+from engine.service.directory import create_user
+from engine.service.plans import create_plan, show_plan
+from engine.service.runtime import Runtime
+from engine.store.tables import AuditEvent
+from tests.world import setup_world, small_plan
+
+ACTORS = 8
+
+
+@pytest.mark.parametrize("with_expected_version", [True, False])
+def test_eight_racing_approvers(rt: Runtime, with_expected_version: bool) -> None:
+    setup_world(rt)
+    for n in range(ACTORS - 1):  # zhao-zishan plus seven more reviewers at the township
+        create_user(
+            rt,
+            username=f"reviewer-{n}",
+            name=f"审核人{n}",
+            org="zishan-town",
+            roles=["township_reviewer"],
+        )
+    plan_id = create_plan(rt, spec=small_plan(), actor="chen-school").plan_id
+    seen = act(rt, plan_id=plan_id, trigger="submit", actor="chen-school").version
+    reviewers = ["zhao-zishan"] + [f"reviewer-{n}" for n in range(ACTORS - 1)]
+
+    start = threading.Barrier(ACTORS)
+    outcomes: dict[str, str] = {}
+
+    def decide(username: str) -> None:
+        start.wait()
+        try:
+            act(
+                rt,
+                plan_id=plan_id,
+                trigger="approve",
+                actor=username,
+                expected_version=seen if with_expected_version else None,
+            )
+            outcomes[username] = "won"
+        except PlanflowError as error:
+            outcomes[username] = type(error).__name__
+
+    threads = [threading.Thread(target=decide, args=(name,)) for name in reviewers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(outcomes.values()).count("won") == 1, outcomes
+    losers = {v for v in outcomes.values() if v != "won"}
+    # With the version they saw, losers get a Conflict; without, the plan has moved on to a
+    # step they may not take (PermissionDenied) — never a database error.
+    assert losers <= {"Conflict", "PermissionDenied", "ActionRefused"}, outcomes
+    if with_expected_version:
+        assert losers == {"Conflict"}
+    with rt.database.session() as session:
+        approvals = session.exec(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.plan_id == plan_id, AuditEvent.action == "approve")
+        ).one()
+    assert approvals == 1
+    assert show_plan(rt, plan_id=plan_id, actor="wang-county").plan.state == "county_approval"

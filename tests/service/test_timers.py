@@ -1,0 +1,93 @@
+"""Timer transitions fire through the same path as people, with the system as the actor."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from engine.core.clock import SimulatedClock
+from engine.service.actions import act
+from engine.service.plans import create_plan, plan_history
+from engine.service.runtime import Runtime
+from engine.service.templates import load_template
+from engine.service.timers import fire_due_timers
+from tests.world import setup_world, small_plan
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+AUTO_RETURN = """\
+planflow: 1
+name: auto-return
+version: 1
+title: 超时自动退回
+roles:
+  drafter: {title: 起草人, scope: own}
+  township_reviewer: {title: 审核人, scope: children}
+states:
+  draft: {title: 草稿, initial: true}
+  review:
+    title: 审核
+    task: {role: township_reviewer, due: 2wd}
+  done: {title: 完成, final: true}
+transitions:
+  - {trigger: submit, from: draft, to: review, roles: [drafter]}
+  - {trigger: approve, from: review, to: done, roles: [township_reviewer]}
+  - {trigger: expire, from: review, to: draft, after: 2wd}
+"""
+
+
+def test_after_timer_counts_working_days(rt: Runtime, clock: SimulatedClock) -> None:
+    setup_world(rt)
+    load_template(rt, content=AUTO_RETURN, source="auto-return.yaml")
+    spec = small_plan(template="auto-return")
+    plan_id = create_plan(rt, spec=spec, actor="chen-school").plan_id
+    clock.set(dt.datetime(2026, 11, 20, 10, tzinfo=TZ))  # a Friday
+    act(rt, plan_id=plan_id, trigger="submit", actor="chen-school")
+
+    clock.set(dt.datetime(2026, 11, 23, 10, tzinfo=TZ))  # Monday: one working day later
+    assert fire_due_timers(rt) == []
+    clock.set(dt.datetime(2026, 11, 24, 9, 59, tzinfo=TZ))
+    assert fire_due_timers(rt) == []
+    clock.set(dt.datetime(2026, 11, 24, 10, tzinfo=TZ))  # Tuesday 10:00: two working days
+    [outcome] = fire_due_timers(rt)
+    assert (outcome.plan_id, outcome.trigger, outcome.error) == (plan_id, "expire", None)
+    assert fire_due_timers(rt) == []  # fired once; the plan has left the state
+
+    last = plan_history(rt, plan_id=plan_id, actor="chen-school")[-1]
+    assert (last.actor, last.event.action, last.event.to_state) == ("system", "expire", "draft")
+
+
+def test_at_timer_waits_for_its_day_in_the_plans_year(rt: Runtime, clock: SimulatedClock) -> None:
+    setup_world(rt)
+    plans = {}
+    for year in (2027, 2028):
+        plan_id = create_plan(rt, spec=small_plan(year=year), actor="chen-school").plan_id
+        for trigger, actor in (
+            ("submit", "chen-school"),
+            ("approve", "zhao-zishan"),
+            ("approve", "wang-county"),
+            ("approve", "li-county"),
+        ):
+            act(rt, plan_id=plan_id, trigger=trigger, actor=actor)
+        plans[year] = plan_id
+    clock.set(dt.datetime(2027, 12, 1, 0, 0, tzinfo=TZ))
+    fired = fire_due_timers(rt)
+    assert [(o.plan_id, o.trigger) for o in fired] == [(plans[2027], "begin_evaluation")]
+    clock.set(dt.datetime(2028, 11, 30, 23, 59, tzinfo=TZ))
+    assert fire_due_timers(rt) == []
+    clock.set(dt.datetime(2028, 12, 1, 0, 0, tzinfo=TZ))
+    assert [o.plan_id for o in fire_due_timers(rt)] == [plans[2028]]
+
+
+def test_a_29_february_timer_fires_on_the_28th_in_common_years(
+    rt: Runtime, clock: SimulatedClock
+) -> None:
+    setup_world(rt)
+    template = AUTO_RETURN.replace("after: 2wd", 'at: "02-29"').replace("auto-return", "leap")
+    load_template(rt, content=template, source="leap.yaml")
+    plan_id = create_plan(rt, spec=small_plan(template="leap"), actor="chen-school").plan_id
+    act(rt, plan_id=plan_id, trigger="submit", actor="chen-school")
+    clock.set(dt.datetime(2027, 2, 27, 23, 59, tzinfo=TZ))
+    assert fire_due_timers(rt) == []
+    clock.set(dt.datetime(2027, 2, 28, 0, 0, tzinfo=TZ))
+    assert [o.trigger for o in fire_due_timers(rt)] == ["expire"]

@@ -1,0 +1,47 @@
+"""Test helpers: the demo's world plus small plan specs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.core.planfile import Comparator, GoalSpec, ItemSpec, PlanSpec, SectionSpec
+from engine.demo.world import build_world
+from engine.service.runtime import Runtime
+from engine.service.templates import load_bundled_templates
+
+
+def setup_world(rt: Runtime) -> None:
+    load_bundled_templates(rt)
+    build_world(rt)
+
+
+def small_plan(
+    org: str = "zishan-middle-school",
+    *,
+    year: int = 2027,
+    template: str = "annual-work-plan",
+    goals: int = 2,
+    items: int = 3,
+) -> PlanSpec:
+    return PlanSpec(
+        org=org,
+        year=year,
+        title=f"{org} {year}年工会工作计划",
+        template_name=template,
+        template_version=None,
+        sections=(SectionSpec(heading="指导思想", body="以职工为中心，扎实推进各项工作。"),),
+        goals=tuple(
+            GoalSpec(
+                key=f"goal-{n}",
+                title=f"目标{n}",
+                target=Decimal(100 * n),
+                unit="人",
+                comparator=Comparator.AT_LEAST,
+            )
+            for n in range(1, goals + 1)
+        ),
+        items=tuple(
+            ItemSpec(month=month, title=f"{month}月活动", detail="", due_day=None)
+            for month in range(1, items + 1)
+        ),
+    )
