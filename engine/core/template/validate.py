@@ -296,7 +296,7 @@ class _Checks:
                     "but no transition out of it lists that role"
                 )
                 yield self._at(("states", name, "task", "role"), message)
-            elif state.task.sign != SignMode.ANY and not any(
+            elif SignMode(state.task.sign) is not SignMode.ANY and not any(
                 t.trigger == COUNTERSIGN_TRIGGER for t in exits
             ):
                 message = (
