@@ -200,3 +200,36 @@ def test_a_loaded_version_cannot_change(cli: Cli, tmp_path: Path) -> None:
         ("annual-work-plan", 1),
         ("annual-work-plan", 2),
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b"org: !!python/object/apply:os.system ['echo hi']\n",
+            ":1:6: tags that build objects are not allowed: !!python/object/apply:os.system",
+        ),
+        (b"org: zishan\x00\x01\n", ": binary data: NUL byte at byte offset 11"),
+        (
+            b'a: &a ["x","x","x","x","x","x","x","x","x","x"]\n'
+            + b"".join(
+                f"{n}: &{n} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n".encode()
+                for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+            ),
+            "alias bomb",
+        ),
+        (b"year: 2027\n  title: [\n", ": YAML syntax:"),
+    ],
+)
+def test_hostile_plan_files_are_refused_with_a_location(
+    cli: Cli, tmp_path: Path, content: bytes, message: str
+) -> None:
+    setup_directory(cli)
+    bad = tmp_path / "plan.yaml"
+    bad.write_bytes(content)
+    result = cli("plan", "create", "--file", bad, "--as", "chen")
+    assert result.code == 1
+    assert result.err.startswith(f"error: {bad}")
+    assert message in result.err, result.err
+    assert "Traceback" not in result.err
+    assert json.loads(cli("plan", "list", "--as", "chen", "--json").out) == []

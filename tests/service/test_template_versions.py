@@ -1,0 +1,64 @@
+"""A loaded (name, version) never changes; a new version coexists and running plans keep theirs."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.core.errors import ActionRefused, AlreadyExists
+from engine.service.actions import act
+from engine.service.plans import create_plan, show_plan
+from engine.service.runtime import Runtime
+from engine.service.templates import list_templates, load_template
+from tests.world import setup_world, small_plan
+from workflows import BUNDLED_DIR
+
+ORIGINAL = (BUNDLED_DIR / "annual-work-plan.yaml").read_text(encoding="utf-8")
+# Version 2 drops the township review: drafts go straight to the county.
+VERSION_2 = (
+    ORIGINAL.replace("version: 1", "version: 2")
+    .replace(
+        "{trigger: submit,   from: draft,           to: township_review,",
+        "{trigger: submit,   from: draft,           to: county_approval,",
+    )
+    .replace(
+        "  - {trigger: approve,  from: township_review, to: county_approval, "
+        "roles: [township_reviewer]}\n",
+        "  - {trigger: approve,  from: township_review, to: county_approval, "
+        "roles: [township_reviewer]}\n"
+        "  - {trigger: skip,     from: draft,           to: township_review, roles: [drafter]}\n",
+    )
+)
+
+
+def test_changed_content_needs_a_new_version(rt: Runtime) -> None:
+    setup_world(rt)
+    with pytest.raises(AlreadyExists, match="give your change a new version \\(version: 2\\)"):
+        load_template(rt, content=ORIGINAL.replace("due: 20d", "due: 21d"), source="x.yaml")
+    again = load_template(rt, content=ORIGINAL, source="annual-work-plan.yaml")
+    assert not again.created
+
+
+def test_running_plans_keep_their_version(rt: Runtime) -> None:
+    setup_world(rt)
+    old = create_plan(rt, spec=small_plan(year=2027), actor="chen-school").plan_id
+    assert load_template(rt, content=VERSION_2, source="v2.yaml").created
+    new = create_plan(rt, spec=small_plan(year=2028), actor="chen-school").plan_id
+
+    assert act(rt, plan_id=old, trigger="submit", actor="chen-school").to_state == (
+        "township_review"
+    )
+    assert act(rt, plan_id=new, trigger="submit", actor="chen-school").to_state == (
+        "county_approval"
+    )
+    with pytest.raises(ActionRefused, match="'skip' is not possible"):
+        act(rt, plan_id=old, trigger="skip", actor="chen-school")
+    versions = {
+        plan_id: show_plan(rt, plan_id=plan_id, actor="chen-school").plan.template_version
+        for plan_id in (old, new)
+    }
+    assert versions == {old: 1, new: 2}
+    assert [(t.name, t.version) for t in list_templates(rt)] == [
+        ("annual-work-plan", 1),
+        ("annual-work-plan", 2),
+        ("township-annual-plan", 1),
+    ]
