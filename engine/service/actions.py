@@ -118,7 +118,12 @@ def _countersign(ctx: WriteContext, task: Task, decision: Decision) -> Change | 
             )
         return None  # someone acting through another role: no signature involved
     if mine.decision is not None:
-        raise ActionRefused(f"you already signed this step ({mine.decision}) at {mine.decided_at}")
+        assert mine.decided_at is not None
+        tz = plan_timezone(ctx.rt, ctx.workflow.template)
+        raise ActionRefused(
+            f"you already signed this step ({mine.decision}) "
+            f"on {mine.decided_at.astimezone(tz):%Y-%m-%d %H:%M}"
+        )
     undecided = [s for s in signers if s.decision is None]
     if task.sign == SignMode.SEQUENCE and undecided[0].user_id != ctx.user.id:
         waiting_for = ctx.session.get(User, undecided[0].user_id)

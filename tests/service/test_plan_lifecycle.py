@@ -192,7 +192,9 @@ def test_countersign_one_return_ends_the_round(rt: Runtime) -> None:
     act(rt, plan_id=plan_id, trigger="submit", actor="chen-school")
     act(rt, plan_id=plan_id, trigger="approve", actor="zhao-zishan")
     act(rt, plan_id=plan_id, trigger="approve", actor="wang-county")
-    with pytest.raises(ActionRefused, match="already signed"):
+    with pytest.raises(
+        ActionRefused, match="already signed this step \\(approve\\) on 2026-11-02 09:00"
+    ):
         act(rt, plan_id=plan_id, trigger="approve", actor="wang-county")
     act(rt, plan_id=plan_id, trigger="return", actor="li-county", comment="目标偏低")
     assert state_of(rt, plan_id) == "draft"
