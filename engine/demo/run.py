@@ -107,33 +107,29 @@ def _review_and_approve(rt: Runtime, clock: SimulatedClock, plans: dict[str, Dem
         at(local(YEAR - 1, 11, min(day, 20), 9))
         act(rt, plan_id=plan.plan_id, trigger="submit", actor=DRAFTER[org])
     # The bike factory withdraws its plan before review to add an item, then resubmits.
-    at(local(YEAR - 1, 11, 23, 11))
-    act(
+    _send_back_and_resubmit(
         rt,
-        plan_id=plans["zishan-bike-factory"].plan_id,
+        clock,
+        plans["zishan-bike-factory"],
         trigger="withdraw",
-        actor="liu-factory",
+        by="liu-factory",
         comment="补充安全生产月活动后重新提交",
+        back_at=local(YEAR - 1, 11, 23, 11),
+        resubmit_at=local(YEAR - 1, 11, 24, 9),
+        added=ItemSpec(month=6, title="开展“安全生产月”职工安全知识竞赛"),
     )
-    _add_item(
-        rt, plans["zishan-bike-factory"], "liu-factory", 6, "开展“安全生产月”职工安全知识竞赛"
-    )
-    at(local(YEAR - 1, 11, 24, 9))
-    act(rt, plan_id=plans["zishan-bike-factory"].plan_id, trigger="submit", actor="liu-factory")
     # The township returns the middle school's plan; the school amends it and resubmits.
-    at(local(YEAR - 1, 11, 25, 15))
-    act(
+    _send_back_and_resubmit(
         rt,
-        plan_id=plans["zishan-middle-school"].plan_id,
+        clock,
+        plans["zishan-middle-school"],
         trigger="return",
-        actor="zhao-zishan",
+        by="zhao-zishan",
         comment="请补充教职工健康体检安排，并明确新会员发展目标的时间节点",
+        back_at=local(YEAR - 1, 11, 25, 15),
+        resubmit_at=local(YEAR - 1, 11, 27, 10),
+        added=ItemSpec(month=4, title="组织教职工健康体检并建立健康档案"),
     )
-    _add_item(
-        rt, plans["zishan-middle-school"], "chen-school", 4, "组织教职工健康体检并建立健康档案"
-    )
-    at(local(YEAR - 1, 11, 27, 10))
-    act(rt, plan_id=plans["zishan-middle-school"].plan_id, trigger="submit", actor="chen-school")
     # Township review (或签): one reviewer decides.
     for org, (_, township) in GRASSROOTS.items():
         at(local(YEAR - 1, 12, 1, 10))
@@ -161,10 +157,27 @@ def _review_and_approve(rt: Runtime, clock: SimulatedClock, plans: dict[str, Dem
         )
 
 
-def _add_item(rt: Runtime, plan: DemoPlan, actor: str, month: int, title: str) -> None:
-    items = sorted((*plan.spec.items, ItemSpec(month=month, title=title)), key=lambda i: i.month)
+def _send_back_and_resubmit(
+    rt: Runtime,
+    clock: SimulatedClock,
+    plan: DemoPlan,
+    *,
+    trigger: str,
+    by: str,
+    comment: str,
+    back_at: dt.datetime,
+    resubmit_at: dt.datetime,
+    added: ItemSpec,
+) -> None:
+    """The plan goes back to draft (withdrawn or returned), gains an item and is resubmitted."""
+    clock.set(back_at)
+    act(rt, plan_id=plan.plan_id, trigger=trigger, actor=by, comment=comment)
+    drafter = DRAFTER[plan.spec.org]
+    items = sorted((*plan.spec.items, added), key=lambda i: i.month)
     plan.spec = dataclasses.replace(plan.spec, items=tuple(items))
-    edit_plan(rt, plan_id=plan.plan_id, spec=plan.spec, actor=actor)
+    edit_plan(rt, plan_id=plan.plan_id, spec=plan.spec, actor=drafter)
+    clock.set(resubmit_at)
+    act(rt, plan_id=plan.plan_id, trigger="submit", actor=drafter)
 
 
 def _items(rt: Runtime, plan_id: int, month: int) -> list[MonthlyItem]:
