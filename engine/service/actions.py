@@ -10,8 +10,9 @@ working days, planning item reminders where `items: live`). All inside `write_pl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from engine.core.errors import ActionRefused, PermissionDenied
 from engine.core.guards import PlanFacts
@@ -21,18 +22,8 @@ from engine.core.template.model import COUNTERSIGN_TRIGGER, SignMode, State
 from engine.service.runtime import Runtime
 from engine.service.timezones import plan_timezone
 from engine.service.writes import Change, WriteContext, WriteResult, write_plan
-from engine.store.tables import (
-    Goal,
-    MonthlyItem,
-    Organisation,
-    Reminder,
-    ReminderStatus,
-    RoleGrant,
-    Task,
-    TaskSigner,
-    TaskStatus,
-    User,
-)
+from engine.store import statements
+from engine.store.tables import Organisation, ReminderStatus, TaskStatus, User
 
 
 @dataclass(frozen=True)
@@ -68,7 +59,7 @@ def act(
 
 def _apply(ctx: WriteContext, decision: Decision) -> Change:
     plan = ctx.plan
-    ctx.workflow.permit(
+    transition = ctx.workflow.permit(
         plan.state,
         decision.trigger,
         actor_roles=ctx.actor_roles,
@@ -76,14 +67,18 @@ def _apply(ctx: WriteContext, decision: Decision) -> Change:
         comment=decision.comment,
         score=decision.score,
     )
-    task = open_task(ctx.session, ctx.plan_id)
+    source = ctx.workflow.state(plan.state)
+    # Tasks open only on entering a state with a task, and close on leaving it: elsewhere there is
+    # none to look for (or to close, below).
+    task = open_task(ctx.session, ctx.plan_id) if source.task is not None else None
     if task is not None and task.sign != SignMode.ANY and ctx.user is not None:
         pending = _countersign(ctx, task, decision)
         if pending is not None:
             return pending
-    step = ctx.workflow.fire(
-        plan.state, decision.trigger, plan_facts(ctx.session, ctx.plan_id, task)
-    )
+    # Only guards read the facts, which take up to three queries: a transition without guards
+    # gives the machine no condition that could look at them.
+    facts = plan_facts(ctx.session, ctx.plan_id, task) if transition.guards else _NO_FACTS
+    step = ctx.workflow.fire(plan.state, decision.trigger, facts)
     leave_state(ctx, step.source, decision.trigger)
     if step.transition.score_required:
         plan.assessment_score = decision.score
@@ -100,16 +95,20 @@ def _apply(ctx: WriteContext, decision: Decision) -> Change:
     )
 
 
-def _countersign(ctx: WriteContext, task: Task, decision: Decision) -> Change | None:
+_NO_FACTS = PlanFacts(item_count=0, goal_count=0)  # never read: see `_apply`
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    id: int
+    sign: str
+
+
+def _countersign(ctx: WriteContext, task: OpenTask, decision: Decision) -> Change | None:
     """Record a signer's decision; return a Change while signatures are still missing."""
     assert ctx.user is not None
-    signers = list(
-        ctx.session.exec(
-            select(TaskSigner)
-            .where(TaskSigner.task_id == task.id)
-            .order_by(col(TaskSigner.position))
-        )
-    )
+    connection = ctx.session.connection()
+    signers = connection.execute(statements.SIGNERS, {"task_id": task.id}).all()
     mine = next((s for s in signers if s.user_id == ctx.user.id), None)
     if mine is None:
         if decision.trigger == COUNTERSIGN_TRIGGER:
@@ -129,10 +128,15 @@ def _countersign(ctx: WriteContext, task: Task, decision: Decision) -> Change | 
         waiting_for = ctx.session.get(User, undecided[0].user_id)
         name = waiting_for.name if waiting_for else "an earlier signer"
         raise ActionRefused(f"this step is signed in sequence; it is {name}'s turn first")
-    mine.decision = decision.trigger
-    mine.decided_at = ctx.now
-    mine.comment = decision.comment
-    ctx.session.add(mine)
+    connection.execute(
+        statements.SIGN,
+        {
+            "signer_id": mine.id,
+            "trigger": decision.trigger,
+            "at": ctx.now,
+            "note": decision.comment,
+        },
+    )
     if decision.trigger != COUNTERSIGN_TRIGGER or len(undecided) == 1:
         return None  # a return ends the round; the last approval completes it: fire now
     signed = len(signers) - len(undecided) + 1
@@ -145,28 +149,17 @@ def _countersign(ctx: WriteContext, task: Task, decision: Decision) -> Change | 
     )
 
 
-def open_task(session: Session, plan_id: int) -> Task | None:
-    return session.exec(
-        select(Task).where(Task.plan_id == plan_id, Task.status == TaskStatus.OPEN)
-    ).first()
+def open_task(session: Session, plan_id: int) -> OpenTask | None:
+    row = session.connection().execute(statements.OPEN_TASK, {"plan_id": plan_id}).first()
+    return OpenTask(id=row.id, sign=row.sign) if row is not None else None
 
 
-def plan_facts(session: Session, plan_id: int, task: Task | None) -> PlanFacts:
-    goals = list(session.exec(select(Goal).where(Goal.plan_id == plan_id)))
-    items = list(
-        session.exec(
-            select(MonthlyItem)
-            .where(MonthlyItem.plan_id == plan_id)
-            .order_by(col(MonthlyItem.position))
-        )
-    )
+def plan_facts(session: Session, plan_id: int, task: OpenTask | None) -> PlanFacts:
+    connection = session.connection()
+    goals = connection.execute(statements.GOAL_FACTS, {"plan_id": plan_id}).all()
+    items = connection.execute(statements.ITEM_FACTS, {"plan_id": plan_id}).all()
     touched = task is not None and (
-        session.exec(
-            select(TaskSigner.id).where(
-                TaskSigner.task_id == task.id, col(TaskSigner.decision).is_not(None)
-            )
-        ).first()
-        is not None
+        connection.execute(statements.ANY_DECISION, {"task_id": task.id}).first() is not None
     )
     return PlanFacts(
         item_count=len(items),
@@ -178,14 +171,16 @@ def plan_facts(session: Session, plan_id: int, task: Task | None) -> PlanFacts:
 
 
 def leave_state(ctx: WriteContext, state: State, trigger: str) -> None:
-    for task in ctx.session.exec(
-        select(Task).where(Task.plan_id == ctx.plan_id, Task.status == TaskStatus.OPEN)
-    ):
-        task.status = TaskStatus.CLOSED
-        task.closed_at = ctx.now
-        task.closed_by = ctx.user.id if ctx.user else None
-        task.outcome = trigger
-        ctx.session.add(task)
+    if state.task is not None:
+        ctx.session.connection().execute(
+            statements.CLOSE_OPEN_TASKS,
+            {
+                "of_plan": ctx.plan_id,
+                "at": ctx.now,
+                "by": ctx.user.id if ctx.user else None,
+                "trigger": trigger,
+            },
+        )
     if state.items_live:
         cancel_item_reminders(ctx.session, ctx.plan_id)
 
@@ -202,21 +197,14 @@ def _open_task(ctx: WriteContext, state: State) -> None:
     assert spec is not None
     template = ctx.workflow.template
     role = template.roles[spec.role]
-    holders: list[RoleGrant] = []
-    org_id = ctx.path[0]
-    for candidate in candidate_orgs(role.scope, ctx.path):
-        holders = list(
-            ctx.session.exec(
-                select(RoleGrant)
-                .join(User, col(User.id) == RoleGrant.user_id)
-                .where(RoleGrant.role == spec.role, User.org_id == candidate)
-                .order_by(col(RoleGrant.id))
-            )
-        )
-        if holders:
-            org_id = candidate
-            break
-    if not holders:
+    connection = ctx.session.connection()
+    candidates = list(candidate_orgs(role.scope, ctx.path))
+    # One query over every candidate organisation; the nearest one with a holder takes the task.
+    holders = connection.execute(
+        statements.ROLE_HOLDERS, {"role": spec.role, "orgs": candidates}
+    ).all()
+    org_id = next((c for c in candidates if any(h.org_id == c for h in holders)), None)
+    if org_id is None:
         org = ctx.session.get(Organisation, ctx.path[0])
         raise ActionRefused(
             f"nobody holds the role {spec.role} ({role.title}) for {org.name if org else '?'}, "
@@ -229,73 +217,78 @@ def _open_task(ctx: WriteContext, state: State) -> None:
         if spec.due
         else None
     )
-    task = Task(
-        plan_id=ctx.plan_id,
-        state=state.name,
-        role=spec.role,
-        org_id=org_id,
-        sign=spec.sign,
-        status=TaskStatus.OPEN,
-        opened_at=ctx.now,
-        due_at=due_at,
-    )
-    ctx.session.add(task)
+    task_id = connection.execute(
+        statements.INSERT_TASK,
+        {
+            "plan_id": ctx.plan_id,
+            "state": state.name,
+            "role": spec.role,
+            "org_id": org_id,
+            "sign": spec.sign,
+            "status": TaskStatus.OPEN,
+            "opened_at": ctx.now,
+            "due_at": due_at,
+        },
+    ).scalar_one()
     if spec.sign != SignMode.ANY:
-        ctx.session.flush()
-        assert task.id is not None
-        for position, grant in enumerate(holders):
-            ctx.session.add(TaskSigner(task_id=task.id, user_id=grant.user_id, position=position))
+        signers = [h.user_id for h in holders if h.org_id == org_id]
+        connection.execute(
+            statements.INSERT_SIGNERS,
+            [
+                {"task_id": task_id, "user_id": user_id, "position": position}
+                for position, user_id in enumerate(signers)
+            ],
+        )
 
 
 def plan_reminders(ctx: WriteContext) -> None:
     """Store the plan's future item reminders; rows already stored under a key are kept."""
     template = ctx.workflow.template
-    items = ctx.session.exec(select(MonthlyItem).where(MonthlyItem.plan_id == ctx.plan_id))
+    connection = ctx.session.connection()
+    items = connection.execute(statements.ITEM_SCHEDULES, {"plan_id": ctx.plan_id})
     planned = plan_item_reminders(
         plan_id=ctx.plan_id,
         year=ctx.plan.year,
         rules=template.reminders,
         items=[
-            ItemSchedule(item_id=i.id or 0, month=i.month, due_day=i.due_day, title=i.title)
+            ItemSchedule(item_id=i.id, month=i.month, due_day=i.due_day, title=i.title)
             for i in items
         ],
         tz=plan_timezone(ctx.rt, template),
         calendar=ctx.rt.calendar,
     )
     existing = {
-        r.key: r for r in ctx.session.exec(select(Reminder).where(Reminder.plan_id == ctx.plan_id))
+        r.key: r for r in connection.execute(statements.REMINDER_KEYS, {"plan_id": ctx.plan_id})
     }
+    new_rows: list[dict[str, Any]] = []
+    revived: list[dict[str, Any]] = []
     for occurrence in planned:
         if occurrence.fire_at <= ctx.now:
             continue  # was never due while the plan was live; nothing to catch up
         row = existing.get(occurrence.key)
         if row is not None:
             if row.status == ReminderStatus.CANCELLED:
-                row.status = ReminderStatus.PLANNED
-                ctx.session.add(row)
+                revived.append({"reminder_id": row.id})
             continue
-        ctx.session.add(
-            Reminder(
-                key=occurrence.key,
-                plan_id=ctx.plan_id,
-                kind=f"item_{occurrence.anchor.value}",
-                rule_index=occurrence.rule_index,
-                item_id=occurrence.item_id,
-                recipient_role=occurrence.role,
-                fire_at=occurrence.fire_at,
-                status=ReminderStatus.PLANNED,
-                created_at=ctx.now,
-            )
+        new_rows.append(
+            {
+                "key": occurrence.key,
+                "plan_id": ctx.plan_id,
+                "kind": f"item_{occurrence.anchor.value}",
+                "rule_index": occurrence.rule_index,
+                "item_id": occurrence.item_id,
+                "recipient_role": occurrence.role,
+                "fire_at": occurrence.fire_at,
+                "status": ReminderStatus.PLANNED,
+                "attempts": 0,
+                "created_at": ctx.now,
+            }
         )
+    if new_rows:  # one executemany: as ORM objects, these dozens of rows cost more than the rest
+        connection.execute(statements.INSERT_REMINDERS, new_rows)
+    if revived:
+        connection.execute(statements.REVIVE_REMINDER, revived)
 
 
 def cancel_item_reminders(session: Session, plan_id: int) -> None:
-    for reminder in session.exec(
-        select(Reminder).where(
-            Reminder.plan_id == plan_id,
-            col(Reminder.item_id).is_not(None),
-            col(Reminder.status).in_([ReminderStatus.PLANNED, ReminderStatus.FAILED]),
-        )
-    ):
-        reminder.status = ReminderStatus.CANCELLED
-        session.add(reminder)
+    session.connection().execute(statements.CANCEL_ITEM_REMINDERS, {"of_plan": plan_id})

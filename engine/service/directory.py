@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from engine.core.errors import AlreadyExists, NotFound, PlanflowError
 from engine.service.runtime import Runtime
+from engine.store import statements
 from engine.store.tables import Organisation, RoleGrant, User
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -110,24 +111,38 @@ def find_org(session: Session, code: str) -> Organisation:
 
 
 def find_user(session: Session, username: str) -> User:
-    user = session.exec(select(User).where(User.username == username)).first()
+    user = session.exec(statements.USER_BY_NAME, params={"username": username}).first()
     if user is None:
         raise NotFound(f"no user {username!r}; `planflow user list` shows the known ones")
     return user
 
 
+def find_user_with_roles(session: Session, username: str) -> tuple[User, list[str]]:
+    """`find_user` and `roles_of` in one query, for the writes that need both."""
+    rows = session.exec(statements.USER_WITH_ROLES, params={"username": username}).all()
+    if not rows:
+        raise NotFound(f"no user {username!r}; `planflow user list` shows the known ones")
+    return rows[0][0], [role for _, role in rows if role is not None]
+
+
 def org_path(session: Session, org_id: int) -> list[int]:
     """The organisation's id, then its parent's, up to the root."""
-    path: list[int] = []
-    current: int | None = org_id
-    while current is not None:
-        if current in path:  # a cycle would be a corrupt tree; stop rather than loop forever
-            break
-        path.append(current)
-        org = session.get(Organisation, current)
-        current = org.parent_id if org else None
-    return path
+    # Kept for the session, i.e. its one transaction (`Database.session`): listings ask once per
+    # plan, and every write asks once.
+    paths: dict[int, list[int]] = session.info.setdefault("org_paths", {})
+    if org_id not in paths:
+        rows = session.connection().execute(statements.ANCESTORS, {"org_id": org_id})
+        parent = {row.id: row.parent_id for row in rows}  # the whole chain, in no order
+        path: list[int] = []
+        current: int | None = org_id
+        while current is not None:
+            if current in path:  # a cycle would be a corrupt tree; stop rather than loop forever
+                break
+            path.append(current)
+            current = parent.get(current)
+        paths[org_id] = path
+    return list(paths[org_id])
 
 
 def roles_of(session: Session, user_id: int) -> list[str]:
-    return list(session.exec(select(RoleGrant.role).where(RoleGrant.user_id == user_id)))
+    return list(session.connection().execute(statements.ROLES_OF, {"user_id": user_id}).scalars())

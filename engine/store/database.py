@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from engine.core.errors import ConfigurationError
+from engine.store import statements
 from engine.store.tables import Plan
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -72,10 +73,8 @@ class Database:
 
     def lock_plan(self, session: Session, plan_id: int) -> Plan | None:
         """Load a plan for update. On SQLite the IMMEDIATE transaction already serialises."""
-        query = select(Plan).where(Plan.id == plan_id)
-        if not self.is_sqlite:
-            query = query.with_for_update()
-        return session.exec(query).first()
+        query = statements.PLAN if self.is_sqlite else statements.PLAN_FOR_UPDATE
+        return session.exec(query, params={"plan_id": plan_id}).first()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import func, select
 
 from engine.core.errors import ActionRefused, AlreadyExists
 from engine.service.actions import act
 from engine.service.plans import create_plan, show_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import list_templates, load_template
+from engine.store.tables import Reminder
 from tests.world import setup_world, small_plan
 from workflows import BUNDLED_DIR
 
@@ -62,3 +64,21 @@ def test_running_plans_keep_their_version(rt: Runtime) -> None:
         ("annual-work-plan", 2),
         ("township-annual-plan", 1),
     ]
+
+
+def test_a_plan_created_straight_into_a_live_state_plans_its_reminders(rt: Runtime) -> None:
+    """Creation enters the initial state in the same transaction that inserted the items."""
+    setup_world(rt)
+    live_from_the_start = ORIGINAL.replace("name: annual-work-plan", "name: live-draft").replace(
+        "draft:             {title: 草稿, initial: true}",
+        "draft:             {title: 草稿, initial: true, items: live}",
+    )
+    load_template(rt, content=live_from_the_start, source="live.yaml")
+    plan_id = create_plan(
+        rt, spec=small_plan(template="live-draft", items=2), actor="chen-school"
+    ).plan_id
+    with rt.database.session() as session:
+        count = session.exec(
+            select(func.count()).select_from(Reminder).where(Reminder.plan_id == plan_id)
+        ).one()
+    assert count == 2 * 4  # two items × (month start, due, overdue to two roles)
