@@ -8,7 +8,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from config.settings import get_settings
-from engine.core.errors import ConfigurationError
+from engine.core.errors import ConfigurationError, first_line
 from engine.service.runtime import Runtime, open_runtime
 from engine.store.migrate import current_revision, head_revision
 
@@ -38,7 +38,7 @@ def runtime(*, require_schema: bool = True) -> Runtime:
             current = current_revision(rt.database)
         except OperationalError as error:
             raise ConfigurationError(
-                f"cannot reach the database {rt.database.engine.url!r}: {error.orig}"
+                f"cannot reach the database {rt.database.engine.url!r}: {first_line(error.orig)}"
             ) from None
         if current != head_revision():
             raise ConfigurationError(

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from engine.cli import directory, plans, templates
 from engine.cli.context import runtime
-from engine.core.errors import PlanflowError
+from engine.core.errors import PlanflowError, first_line
 from engine.store.migrate import upgrade
 
 app = typer.Typer(
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         typer.echo(f"error: {error.message}", err=True)
         return 1
     except OperationalError as error:
-        typer.echo(f"error: the database failed: {error.orig}", err=True)
+        typer.echo(f"error: the database failed: {first_line(error.orig)}", err=True)
         return 1
     return 0
 

@@ -38,11 +38,12 @@ def _spec(path: Path) -> PlanSpec:
 
 
 def _done(result: WriteResult) -> None:
-    moved = (
-        f"{result.from_state} → {result.to_state}"
-        if result.from_state != result.to_state
-        else f"still {result.to_state}"
-    )
+    if not result.from_state:
+        moved = f"created in {result.to_state}"
+    elif result.from_state != result.to_state:
+        moved = f"{result.from_state} → {result.to_state}"
+    else:
+        moved = f"still {result.to_state}"
     extra = ""
     if result.detail and "signed" in result.detail:
         extra = f" (signed {result.detail['signed']} of {result.detail['of']})"

@@ -88,3 +88,8 @@ class Conflict(PlanflowError):
 
 class ConfigurationError(PlanflowError):
     """The deployment's settings are unusable (bad URL, unknown time zone, …)."""
+
+
+def first_line(error: BaseException) -> str:
+    """A driver's message without its indented hints: our errors are one line."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -95,7 +95,7 @@ def test_a_plan_through_review_from_the_command_line(cli: Cli) -> None:
     setup_directory(cli)
     created = cli("plan", "create", "--file", school_plan(), "--as", "chen")
     assert created.code == 0, created.err
-    assert created.out.startswith("plan #1: create: ")
+    assert created.out == "plan #1: create: created in draft, version 1\n"
 
     assert cli("act", "1", "submit", "--as", "chen").out.startswith(
         "plan #1: submit: draft → township_review"
@@ -233,3 +233,12 @@ def test_hostile_plan_files_are_refused_with_a_location(
     assert message in result.err, result.err
     assert "Traceback" not in result.err
     assert json.loads(cli("plan", "list", "--as", "chen", "--json").out) == []
+
+
+def test_an_unreachable_database_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLANFLOW_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none")
+    get_settings.cache_clear()
+    result = cli("plan", "list", "--as", "chen")
+    assert result.code == 1
+    assert result.err.startswith("error: cannot reach the database")
+    assert result.err.count("\n") == 1, result.err
