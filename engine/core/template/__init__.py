@@ -1,0 +1,1 @@
+"""Workflow templates: the frozen model, YAML validation, compilation to a machine, diagrams."""
