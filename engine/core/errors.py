@@ -90,6 +90,7 @@ class ConfigurationError(PlanflowError):
     """The deployment's settings are unusable (bad URL, unknown time zone, …)."""
 
 
-def first_line(error: BaseException) -> str:
+def first_line(error: BaseException | None) -> str:
     """A driver's message without its indented hints: our errors are one line."""
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[0] if text else type(error).__name__
