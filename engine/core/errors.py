@@ -90,6 +90,21 @@ class ConfigurationError(PlanflowError):
     """The deployment's settings are unusable (bad URL, unknown time zone, …)."""
 
 
+class DeliveryError(PlanflowError):
+    """A channel could not deliver a message.
+
+    `retryable` tells the dispatcher whether trying again later can help: a timeout, a refused
+    connection or a server error can; a refused recipient, a missing address or a request the
+    receiver rejects as malformed cannot, and go straight to the dead-letter state.
+    """
+
+    http_status = 502
+
+    def __init__(self, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 def first_line(error: BaseException | None) -> str:
     """A driver's message without its indented hints: our errors are one line."""
     text = str(error).strip() if error is not None else ""

@@ -1,0 +1,184 @@
+"""The text of reminder messages, in Chinese, built from plain facts.
+
+The dispatcher gathers what a message needs (the union's name, the plan's title, the recipient's
+role, the item or the task) into a `ReminderFacts` and calls `render`, which picks the builder for
+the reminder's kind. Builders are pure: no database rows, no clock; dates are shown as "3月8日"
+and times in the time zone the caller passes (the plan's). Channels only carry the resulting
+`Message`; they never compose text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from enum import StrEnum
+
+
+class ReminderKind(StrEnum):
+    """What a reminder is about; stored as `reminder.kind`."""
+
+    ITEM_MONTH_START = "item_month_start"
+    ITEM_DUE = "item_due"
+    ITEM_OVERDUE = "item_overdue"
+    TASK_DUE = "task_due"
+    TASK_OVERDUE = "task_overdue"
+    TASK_ESCALATED = "task_escalated"
+
+
+class Audience(StrEnum):
+    """Whom an item reminder speaks to (task reminders always address the task's role)."""
+
+    OWNER = "owner"  # the plan's own union: addressed by name, "your item"
+    SUPERVISOR = "supervisor"  # an organisation above it (the township): the text names the union
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    """The monthly item a reminder is about."""
+
+    month: int  # 1–12
+    title: str
+    due: date
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """The task (a step waiting for a decision) a reminder is about."""
+
+    step_title: str  # the state's title, e.g. 镇工会审核
+    due: datetime  # aware; shown in `ReminderFacts.tz`
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReminderFacts:
+    """Everything a message may mention, as plain values.
+
+    Item kinds need `item`, task kinds need `task`; `render` says which is missing.
+    """
+
+    kind: str  # a `ReminderKind` value
+    org_name: str  # the plan's organisation, e.g. 梓山中学工会
+    plan_title: str
+    recipient_role_title: str  # e.g. 镇工会审核人
+    tz: tzinfo  # the plan's time zone, for showing times
+    audience: Audience = Audience.OWNER
+    item: ItemFacts | None = None
+    task: TaskFacts | None = None
+
+
+def render(facts: ReminderFacts) -> Message:
+    """The message for `facts`; ValueError for an unknown kind or missing facts."""
+    try:
+        kind = ReminderKind(facts.kind)
+    except ValueError:
+        known = ", ".join(k.value for k in ReminderKind)
+        raise ValueError(f"unknown reminder kind {facts.kind!r}; known kinds: {known}") from None
+    return _BUILDERS[kind](facts)
+
+
+def item_month_start(facts: ReminderFacts) -> Message:
+    """A few days before an item's month: what is coming and by when."""
+    item = _item(facts)
+    about = f"{item.month}月计划事项即将开始"
+    return _item_message(facts, about, f"{item.title}（{_day(item.due)}前完成）。")
+
+
+def item_due(facts: ReminderFacts) -> Message:
+    """On an item's due date."""
+    item = _item(facts)
+    about = f"{item.month}月计划事项今天到期"
+    return _item_message(
+        facts, about, f"{item.title}（{_day(item.due)}）。完成后请及时报告完成情况。"
+    )
+
+
+def item_overdue(facts: ReminderFacts) -> Message:
+    """After an item's due date, while it is not reported done; also to the supervisor."""
+    item = _item(facts)
+    about = f"{item.month}月计划事项已逾期"
+    supervising = facts.audience is Audience.SUPERVISOR
+    asks = "请督促其尽快报告完成情况。" if supervising else "请尽快报告完成情况。"
+    return _item_message(facts, about, f"{item.title}（应于{_day(item.due)}前完成），{asks}")
+
+
+def task_due(facts: ReminderFacts) -> Message:
+    """A nudge (`remind`) while a task is open and not yet due."""
+    task = _task(facts)
+    due = _moment(task.due, facts.tz)
+    return Message(
+        subject=f"待办将于{due}到期：{task.step_title}",
+        text=f"{facts.recipient_role_title}：《{facts.plan_title}》的“{task.step_title}”"
+        f"待办将于{due}到期，请及时处理。",
+    )
+
+
+def task_overdue(facts: ReminderFacts) -> Message:
+    """A task is past its due time and still open."""
+    task = _task(facts)
+    due = _moment(task.due, facts.tz)
+    return Message(
+        subject=f"待办已逾期：{task.step_title}",
+        text=f"{facts.recipient_role_title}：《{facts.plan_title}》的“{task.step_title}”"
+        f"待办已逾期（应于{due}前处理），请尽快处理。",
+    )
+
+
+def task_escalated(facts: ReminderFacts) -> Message:
+    """To the escalation role: an overdue task has been handed to them."""
+    task = _task(facts)
+    due = _moment(task.due, facts.tz)
+    return Message(
+        subject=f"逾期待办已转交您处理：{task.step_title}",
+        text=f"{facts.recipient_role_title}：《{facts.plan_title}》的“{task.step_title}”"
+        f"待办逾期未处理（应于{due}前处理），已转交您处理，请尽快办理。",
+    )
+
+
+_BUILDERS: dict[ReminderKind, Callable[[ReminderFacts], Message]] = {
+    ReminderKind.ITEM_MONTH_START: item_month_start,
+    ReminderKind.ITEM_DUE: item_due,
+    ReminderKind.ITEM_OVERDUE: item_overdue,
+    ReminderKind.TASK_DUE: task_due,
+    ReminderKind.TASK_OVERDUE: task_overdue,
+    ReminderKind.TASK_ESCALATED: task_escalated,
+}
+
+
+def _item_message(facts: ReminderFacts, about: str, rest: str) -> Message:
+    """The owner is addressed by name; a supervisor by role, with the union named."""
+    if facts.audience is Audience.SUPERVISOR:
+        subject = f"{facts.org_name}的{about}"
+        return Message(subject=subject, text=f"{facts.recipient_role_title}：{subject}：{rest}")
+    return Message(subject=about, text=f"{facts.org_name}：{about}：{rest}")
+
+
+def _item(facts: ReminderFacts) -> ItemFacts:
+    if facts.item is None:
+        raise ValueError(f"a {facts.kind} reminder needs the item's facts (item=None)")
+    if not 1 <= facts.item.month <= 12:
+        raise ValueError(f"month {facts.item.month} is not a month; write 1 to 12")
+    return facts.item
+
+
+def _task(facts: ReminderFacts) -> TaskFacts:
+    if facts.task is None:
+        raise ValueError(f"a {facts.kind} reminder needs the task's facts (task=None)")
+    if facts.task.due.tzinfo is None:
+        raise ValueError("a task's due time must be aware (UTC from the database), not naive")
+    return facts.task
+
+
+def _day(day: date) -> str:
+    return f"{day.month}月{day.day}日"
+
+
+def _moment(moment: datetime, tz: tzinfo) -> str:
+    local = moment.astimezone(tz)
+    return f"{_day(local.date())} {local:%H:%M}"
