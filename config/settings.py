@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -47,7 +48,16 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=25, description="SMTP port.")
     smtp_user: str | None = Field(default=None, description="SMTP login, if the server needs one.")
     smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_from: str = Field(
+        default="planflow@localhost",
+        description="Sender address of reminder emails; many servers require the login's own.",
+    )
     webhook_url: str | None = Field(default=None, description="Webhook channel endpoint.")
+    webhook_format: Literal["plain", "dingtalk", "wecom"] = Field(
+        default="plain",
+        description="Body of webhook posts: plain JSON {recipient, subject, text}, or the "
+        "DingTalk or WeCom group-robot text message.",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,105 @@
+"""The `email` channel: one UTF-8 email per message over SMTP (stdlib `smtplib`).
+
+Failures are sorted by what a later try could change: a refused connection, a timeout, a dropped
+connection or a 4xx reply (the server's "try again later") are retryable; a 5xx reply (recipient
+refused, sender refused, login rejected) and a recipient without a usable address are not.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from email.errors import MessageError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+from engine.core.errors import DeliveryError
+from engine.core.messages import Message
+
+if TYPE_CHECKING:
+    from workers.channels import Recipient
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int = 25,
+        user: str | None = None,
+        password: SecretStr | None = None,
+        sender: str = "planflow@localhost",
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.user = user
+        self._password = password
+        self.sender = sender
+        self.timeout = timeout
+
+    def send(self, recipient: Recipient, message: Message) -> None:
+        email = self.compose(recipient, message)
+        where = f"SMTP server {self.host}:{self.port}"
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.user:
+                    password = self._password.get_secret_value() if self._password else ""
+                    smtp.login(self.user, password)
+                smtp.send_message(email)
+        except smtplib.SMTPRecipientsRefused as error:
+            replies = error.recipients.values()
+            refusals = "; ".join(f"{code} {_text(reply)}" for code, reply in replies)
+            raise DeliveryError(
+                f"{where} refused {recipient.email} (user {recipient.username}): {refusals}",
+                retryable=all(400 <= code < 500 for code, _ in replies),
+            ) from error
+        except smtplib.SMTPResponseException as error:  # sender, data or login refused
+            raise DeliveryError(
+                f"{where} answered {error.smtp_code} {_text(error.smtp_error)}",
+                retryable=400 <= error.smtp_code < 500,
+            ) from error
+        except smtplib.SMTPNotSupportedError as error:  # e.g. a login the server does not offer
+            raise DeliveryError(f"{where}: {error}", retryable=False) from error
+        except (smtplib.SMTPException, OSError) as error:  # refused, timed out, disconnected
+            raise DeliveryError(
+                f"{where} could not be reached: {error or type(error).__name__}", retryable=True
+            ) from error
+
+    def compose(self, recipient: Recipient, message: Message) -> EmailMessage:
+        """The email for `recipient`; DeliveryError (not retryable) without a usable address."""
+        if not recipient.email:
+            raise DeliveryError(
+                f"user {recipient.username} ({recipient.name}) has no email address; "
+                "add one or send their reminders through another channel",
+                retryable=False,
+            )
+        try:
+            to = Address(display_name=recipient.name, addr_spec=recipient.email)
+        except (ValueError, IndexError, MessageError):
+            raise DeliveryError(
+                f"user {recipient.username} ({recipient.name}) has an unusable email address "
+                f"{recipient.email!r}",
+                retryable=False,
+            ) from None
+        email = EmailMessage()
+        email["From"] = self.sender
+        email["To"] = to
+        email["Subject"] = message.subject
+        email["Date"] = formatdate(localtime=False)
+        # An explicit domain: make_msgid would otherwise ask DNS for this host's name.
+        email["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or "localhost")
+        # base64 keeps the Chinese body 7-bit clean for servers without 8BITMIME.
+        email.set_content(message.text, charset="utf-8", cte="base64")
+        return email
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
