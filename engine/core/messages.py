@@ -108,36 +108,34 @@ def item_overdue(facts: ReminderFacts) -> Message:
     return _item_message(facts, about, f"{item.title}（应于{_day(item.due)}前完成），{asks}")
 
 
+def _task_message(facts: ReminderFacts, subject: str, status: Callable[[str], str]) -> Message:
+    """A task message: `status` says what became of the step, given its local due time."""
+    task = _task(facts)
+    state = status(_moment(task.due, facts.tz))
+    return Message(
+        subject=f"{subject}：{task.step_title}",
+        text=f"{facts.recipient_role_title}：《{facts.plan_title}》的“{task.step_title}”待办{state}",
+    )
+
+
 def task_due(facts: ReminderFacts) -> Message:
     """A nudge (`remind`) while a task is open and not yet due."""
     task = _task(facts)
     due = _moment(task.due, facts.tz)
-    return Message(
-        subject=f"待办将于{due}到期：{task.step_title}",
-        text=f"{facts.recipient_role_title}：《{facts.plan_title}》的“{task.step_title}”"
-        f"待办将于{due}到期，请及时处理。",
-    )
+    return _task_message(facts, f"待办将于{due}到期", lambda d: f"将于{d}到期，请及时处理。")
 
 
 def task_overdue(facts: ReminderFacts) -> Message:
     """A task is past its due time and still open."""
-    task = _task(facts)
-    due = _moment(task.due, facts.tz)
-    return Message(
-        subject=f"待办已逾期：{task.step_title}",
-        text=f"{facts.recipient_role_title}：《{facts.plan_title}》的“{task.step_title}”"
-        f"待办已逾期（应于{due}前处理），请尽快处理。",
-    )
+    return _task_message(facts, "待办已逾期", lambda d: f"已逾期（应于{d}前处理），请尽快处理。")
 
 
 def task_escalated(facts: ReminderFacts) -> Message:
     """To the escalation role: an overdue task has been handed to them."""
-    task = _task(facts)
-    due = _moment(task.due, facts.tz)
-    return Message(
-        subject=f"逾期待办已转交您处理：{task.step_title}",
-        text=f"{facts.recipient_role_title}：《{facts.plan_title}》的“{task.step_title}”"
-        f"待办逾期未处理（应于{due}前处理），已转交您处理，请尽快办理。",
+    return _task_message(
+        facts,
+        "逾期待办已转交您处理",
+        lambda d: f"逾期未处理（应于{d}前处理），已转交您处理，请尽快办理。",
     )
 
 
