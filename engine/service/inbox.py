@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from engine.core.template.model import SignMode
 from engine.service.directory import find_user, roles_of
@@ -41,19 +41,13 @@ def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[In
                 Task.org_id == user.org_id,
                 col(Task.role).in_(roles),
             )
-        )
+        ).all()
+        waiting = _waiting_signers(session, [t.id for t, _, _ in rows if t.sign != SignMode.ANY])
         entries: list[InboxEntry] = []
         for task, plan, org in rows:
             if task.sign != SignMode.ANY:
-                signers = list(
-                    session.exec(
-                        select(TaskSigner)
-                        .where(TaskSigner.task_id == task.id)
-                        .order_by(col(TaskSigner.position))
-                    )
-                )
-                waiting = [s.user_id for s in signers if s.decision is None]
-                allowed = waiting[:1] if task.sign == SignMode.SEQUENCE else waiting
+                pending = waiting.get(task.id or 0, [])
+                allowed = pending[:1] if task.sign == SignMode.SEQUENCE else pending
                 if user.id not in allowed:
                     continue
             workflow = workflow_by_id(rt, session, plan.template_id)
@@ -71,3 +65,17 @@ def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[In
         far = dt.datetime.max.replace(tzinfo=dt.UTC)
         entries.sort(key=lambda e: (not e.overdue, e.task.due_at or far, e.task.id or 0))
         return entries
+
+
+def _waiting_signers(session: Session, task_ids: list[int | None]) -> dict[int, list[int]]:
+    """Per countersigned task, the signers yet to decide, in signing order: one query for all."""
+    waiting: dict[int, list[int]] = {}
+    if not task_ids:
+        return waiting
+    for signer in session.exec(
+        select(TaskSigner)
+        .where(col(TaskSigner.task_id).in_(task_ids), col(TaskSigner.decision).is_(None))
+        .order_by(col(TaskSigner.task_id), col(TaskSigner.position))
+    ):
+        waiting.setdefault(signer.task_id, []).append(signer.user_id)
+    return waiting

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, delete, select
 from engine.core.errors import ActionRefused, AlreadyExists, NotFound, PermissionDenied
 from engine.core.planfile import PlanSpec
 from engine.core.scope import roles_covering
+from engine.core.template.compile import Workflow
 from engine.service.actions import enter_state
 from engine.service.directory import find_org, find_user, org_path, roles_of
 from engine.service.runtime import Runtime
@@ -175,16 +176,24 @@ def edit_plan(
     )
 
 
+def _visible_plan(
+    rt: Runtime, session: Session, plan_id: int, actor: str
+) -> tuple[Plan, Workflow, set[str]]:
+    """The plan, its workflow and the actor's roles on it; out of scope reads as no plan."""
+    plan = session.get(Plan, plan_id)
+    user = find_user(session, actor)
+    if plan is None:
+        raise NotFound(f"no plan #{plan_id}")
+    workflow = workflow_by_id(rt, session, plan.template_id)
+    roles = roles_in_scope(workflow.template, session, user, org_path(session, plan.org_id))
+    if not roles:
+        raise NotFound(f"no plan #{plan_id}")
+    return plan, workflow, roles
+
+
 def show_plan(rt: Runtime, *, plan_id: int, actor: str) -> PlanView:
     with rt.database.session() as session:
-        plan = session.get(Plan, plan_id)
-        user = find_user(session, actor)
-        if plan is None:
-            raise NotFound(f"no plan #{plan_id}")
-        workflow = workflow_by_id(rt, session, plan.template_id)
-        roles = roles_in_scope(workflow.template, session, user, org_path(session, plan.org_id))
-        if not roles:
-            raise NotFound(f"no plan #{plan_id}")
+        plan, workflow, roles = _visible_plan(rt, session, plan_id, actor)
         org = session.get(Organisation, plan.org_id)
         assert org is not None
         tasks = list(
@@ -244,8 +253,8 @@ def list_plans(
 
 
 def plan_history(rt: Runtime, *, plan_id: int, actor: str) -> list[HistoryEntry]:
-    show_plan(rt, plan_id=plan_id, actor=actor)  # scope check: out of scope is "no plan"
     with rt.database.session() as session:
+        _visible_plan(rt, session, plan_id, actor)
         rows = session.exec(
             select(AuditEvent, User)
             .join(User, col(User.id) == AuditEvent.actor_id, isouter=True)
