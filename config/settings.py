@@ -44,6 +44,44 @@ class Settings(BaseSettings):
     catchup_window_days: int = Field(
         default=3, ge=0, description="Due reminders older than this are marked missed, not sent."
     )
+    default_channels: list[str] = Field(
+        default_factory=lambda: ["log"],
+        description="Channels reminders go out on (log, email, webhook), as a JSON list.",
+    )
+    role_channels: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Channels per recipient role, overriding default_channels, as JSON: "
+        '{"township_reviewer": ["email", "webhook"]}.',
+    )
+    delivery_max_attempts: int = Field(
+        default=5, ge=1, description="Tries per delivery before it is dead (operator retry)."
+    )
+    retry_backoff_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="Wait before the first retry of a failed delivery; doubles with each try, "
+        "up to 6 hours.",
+    )
+    delivery_lease_seconds: int = Field(
+        default=300,
+        ge=5,
+        description="How long a published or claimed delivery may stay unsent before the sweep "
+        "publishes it again (a lost message, a killed worker).",
+    )
+    sweep_interval_seconds: float = Field(
+        default=30, gt=0, description="How often the scheduler sweeps due reminders and timers."
+    )
+    sweep_batch_size: int = Field(
+        default=1000, ge=1, description="Reminders claimed per sweep transaction."
+    )
+    delivery_batch_size: int = Field(
+        default=100, ge=1, description="Deliveries per Celery message."
+    )
+    scheduler_lock_seconds: int = Field(
+        default=30,
+        ge=3,
+        description="Lifetime of the scheduler's Redis leader lock; renewed every third of it.",
+    )
     smtp_host: str | None = Field(default=None, description="SMTP server for the email channel.")
     smtp_port: int = Field(default=25, description="SMTP port.")
     smtp_user: str | None = Field(default=None, description="SMTP login, if the server needs one.")

@@ -40,6 +40,15 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """A person a reminder goes to, resolved from the current role holders at send time."""
+
+    username: str
+    name: str
+    email: str | None = None
+
+
+@dataclass(frozen=True)
 class ItemFacts:
     """The monthly item a reminder is about."""
 

@@ -197,6 +197,9 @@ class Task(SQLModel, table=True):
     closed_at: dt.datetime | None = _utc(default=None)
     closed_by: int | None = Field(default=None, foreign_key="app_user.id")
     outcome: str | None = Field(default=None, max_length=64)  # the trigger that closed it
+    # Set on a task opened by an escalation: the overdue task it escalates. Its holders may act
+    # on the step as the original task's role would.
+    escalated_from: int | None = Field(default=None, foreign_key="task.id")
 
 
 class TaskSigner(SQLModel, table=True):
@@ -239,12 +242,18 @@ class ReminderStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     DEAD = "dead"
-    CANCELLED = "cancelled"
-    MISSED = "missed"
+    CANCELLED = "cancelled"  # the plan left the state, the item changed or the task closed
+    SKIPPED = "skipped"  # its `unless` condition held at send time (the item was done)
+    MISSED = "missed"  # older than the catch-up window when the scheduler came back
 
 
 class Reminder(SQLModel, table=True):
-    """A planned message; delivery (queued → sent …) belongs to the dispatch workers."""
+    """A planned message for a role; at send time it becomes one `Delivery` per recipient.
+
+    `status` moves planned → queued (deliveries written) → sent (all delivered) or dead (some
+    delivery gave up); or to cancelled, skipped or missed without sending. `last_error` says why
+    a reminder did not go out; `attempts` counts operator retries (`planflow reminders retry`).
+    """
 
     __tablename__ = "reminder"
     __table_args__ = (sa.Index("ix_reminder_due", "status", "fire_at"),)
@@ -264,6 +273,42 @@ class Reminder(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     sent_at: dt.datetime | None = _utc(default=None)
     created_at: dt.datetime = _utc()
+
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"  # written by the sweep, published to the workers after commit
+    SENDING = "sending"  # claimed by a worker until `next_attempt_at` (its lease)
+    SENT = "sent"
+    FAILED = "failed"  # a retryable error; tried again from `next_attempt_at`
+    DEAD = "dead"  # gave up; an operator may retry it
+
+
+class Delivery(SQLModel, table=True):
+    """One reminder to one recipient over one channel: the unit that is sent exactly once.
+
+    `key` is the reminder's key plus channel and recipient, unique, so no sweep can write the same
+    delivery twice. `next_attempt_at` is when the sweep should publish it again if it is still
+    not sent: the lease of a claimed delivery, the backoff of a failed one.
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (sa.Index("ix_delivery_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, unique=True)
+    reminder_id: int = Field(foreign_key="reminder.id", index=True)
+    channel: str = Field(max_length=32)
+    user_id: int = Field(foreign_key="app_user.id")
+    # The message as rendered when the sweep wrote the delivery: what an operator sees is what
+    # was sent, and a worker needs no plan, item or template to send it.
+    subject: str = Field(max_length=200)
+    body: str = Field(sa_type=sa.Text)
+    status: str = Field(default=DeliveryStatus.QUEUED, max_length=16)
+    attempts: int = 0
+    next_attempt_at: dt.datetime = _utc()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: dt.datetime = _utc()
+    sent_at: dt.datetime | None = _utc(default=None)
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -9,13 +9,12 @@ them by name through `channel_from_settings`: `log` (the default), `email`, `web
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from config.settings import Settings
 from engine.core.errors import ConfigurationError
-from engine.core.messages import Message
+from engine.core.messages import Message, Recipient
 from workers.channels.email import EmailChannel
 from workers.channels.log import LogChannel
 from workers.channels.webhook import WebhookChannel, WebhookFormat
@@ -30,15 +29,6 @@ __all__ = [
     "WebhookFormat",
     "channel_from_settings",
 ]
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """A person a reminder goes to, resolved from the current role holders at send time."""
-
-    username: str
-    name: str
-    email: str | None = None
 
 
 class Channel(Protocol):

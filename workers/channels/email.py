@@ -12,15 +12,11 @@ from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
 from engine.core.errors import DeliveryError
-from engine.core.messages import Message
-
-if TYPE_CHECKING:
-    from workers.channels import Recipient
+from engine.core.messages import Message, Recipient
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 

@@ -7,12 +7,8 @@ demo and for `planflow simulate`. It never fails.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from engine.core.messages import Message
-
-if TYPE_CHECKING:
-    from workers.channels import Recipient
+from engine.core.messages import Message, Recipient
 
 LOGGER_NAME = "planflow.reminders"
 

@@ -18,14 +18,11 @@ import json
 import urllib.error
 import urllib.request
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from engine.core.errors import ConfigurationError, DeliveryError
-from engine.core.messages import Message
-
-if TYPE_CHECKING:
-    from workers.channels import Recipient
+from engine.core.messages import Message, Recipient
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 _RETRYABLE_HTTP_4XX = frozenset({408, 429})
