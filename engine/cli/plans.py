@@ -75,7 +75,7 @@ def edit(
     expect_version: Annotated[int | None, typer.Option(help="Refuse if the plan moved on.")] = None,
     key: Key = None,
 ) -> None:
-    """Replace a draft plan's title, sections, goals and items."""
+    """Replace a draft plan's content, or amend a live plan's monthly items (reminders follow)."""
     _done(
         plans.edit_plan(
             runtime(),
@@ -287,6 +287,7 @@ def inbox(actor: ActingUser, json_: JsonFlag = False) -> None:
                     "state": e.plan.state,
                     "due_at": e.task.due_at,
                     "overdue": e.overdue,
+                    "escalated": e.escalated,
                     "actions": e.triggers,
                 }
                 for e in entries
@@ -302,7 +303,10 @@ def inbox(actor: ActingUser, json_: JsonFlag = False) -> None:
                 e.org.name,
                 e.state_title,
                 local(e.task.due_at, tz),
-                "OVERDUE" if e.overdue else "",
+                # ESCALATED: an overdue step handed up to you; you may act as its own role.
+                " ".join(
+                    flag for flag, on in (("OVERDUE", e.overdue), ("ESCALATED", e.escalated)) if on
+                ),
                 ", ".join(e.triggers),
             )
             for e in entries

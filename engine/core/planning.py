@@ -1,11 +1,13 @@
-"""Pure reminder planning: which reminder rows a plan's monthly items need, and when they fire.
+"""Pure reminder planning: which reminder rows a plan's monthly items and tasks need, and when.
 
 Given a template's reminder rules, a plan's monthly items, the time zone and a `WorkCalendar`,
 `plan_item_reminders` computes every reminder occurrence as plain data with a fire time in UTC
 and a stable key. The service stores them as rows (DESIGN.md §2: reminders are rows, not
 scheduler jobs) and, after an edit, re-plans and applies `diff_reminders` so that unchanged
-occurrences keep their rows and delivery records. Nothing here reads the clock or checks a
-rule's `unless` condition; both belong to the sweep that sends reminders.
+occurrences keep their rows and delivery records. `plan_task_reminders` does the same for a task
+when it opens: its `remind` nudges, the overdue notice and one row per escalation level, which
+the escalation sweep acts on instead of sending. Nothing here reads the clock or checks a rule's
+`unless` condition; both belong to the sweeps.
 """
 
 from __future__ import annotations
@@ -18,9 +20,15 @@ from zoneinfo import ZoneInfo
 
 from engine.core.calendar import WorkCalendar
 from engine.core.durations import Duration, DurationUnit
-from engine.core.template.model import ReminderAnchor, ReminderRule
+from engine.core.messages import ReminderKind
+from engine.core.template.model import ReminderAnchor, ReminderRule, TaskSpec
 
 _NO_OFFSET = Duration(0, DurationUnit.HOURS)
+
+# The kind of a reminder row that is an escalation level to carry out, not a message: the
+# escalation sweep opens a task for it (and plans the `task_escalated` notice). Not a
+# `ReminderKind`, so the dispatch sweep never sends it.
+TASK_ESCALATION = "task_escalation"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,18 @@ class PlannedReminder:
     fire_at: datetime  # aware, UTC
 
 
+@dataclass(frozen=True)
+class PlannedTaskReminder:
+    """One occurrence for an open task: a nudge, the overdue notice, or an escalation level."""
+
+    key: str  # stable; unique per (plan, task, occurrence, role)
+    plan_id: int
+    task_id: int  # the task it is about (for an escalation: the task to escalate)
+    kind: str  # ReminderKind.TASK_DUE or TASK_OVERDUE, or TASK_ESCALATION
+    role: str  # the recipients' role (for an escalation: the role it escalates to)
+    fire_at: datetime  # aware, UTC
+
+
 def item_due_date(year: int, month: int, due_day: int | None) -> date:
     """The day a monthly item is due: `due_day` of the month, or its last day.
 
@@ -60,6 +80,14 @@ def item_due_date(year: int, month: int, due_day: int | None) -> date:
     if not 1 <= due_day <= 31:
         raise ValueError(f"due day {due_day} is not a day of a month; write 1 to 31")
     return date(year, month, min(due_day, last_day))
+
+
+def item_reminder_kind(rule: ReminderRule) -> ReminderKind:
+    """Which message an item rule sends; after the due day it is an overdue notice."""
+    if rule.at is ReminderAnchor.MONTH_START:
+        return ReminderKind.ITEM_MONTH_START
+    late = rule.offset is not None and rule.offset.amount > 0
+    return ReminderKind.ITEM_OVERDUE if late else ReminderKind.ITEM_DUE
 
 
 def plan_item_reminders(
@@ -102,6 +130,64 @@ def plan_item_reminders(
             )
     planned.sort(key=lambda reminder: (reminder.fire_at, reminder.key))
     return planned
+
+
+def task_due_at(
+    *, opened_at: datetime, spec: TaskSpec, tz: ZoneInfo, calendar: WorkCalendar
+) -> datetime | None:
+    """When a task opened at `opened_at` is due (UTC), counted in `tz`; None without `due`."""
+    return _after(opened_at, spec.due, tz, calendar) if spec.due is not None else None
+
+
+def plan_task_reminders(
+    *,
+    plan_id: int,
+    task_id: int,
+    opened_at: datetime,
+    due_at: datetime | None,
+    spec: TaskSpec,
+    tz: ZoneInfo,
+    calendar: WorkCalendar,
+) -> list[PlannedTaskReminder]:
+    """The reminders of a task that opened at `opened_at`, sorted by (fire_at, key).
+
+    One `task_due` nudge per `remind` duration after the opening (those at or after `due_at` are
+    left out: the overdue notice says more), one `task_overdue` at `due_at` when there is one,
+    and one `TASK_ESCALATION` per level of `escalate`, each counted from the opening. Durations
+    move local time in `tz` with `calendar.shift`, as due dates do. Numbers in keys count from 1.
+    """
+    prefix = f"p{plan_id}:t{task_id}"
+    role = spec.role
+    planned: list[PlannedTaskReminder] = []
+
+    def add(occurrence: str, kind: str, to: str, fire_at: datetime) -> None:
+        planned.append(
+            PlannedTaskReminder(
+                key=f"{prefix}:{occurrence}:{to}",
+                plan_id=plan_id,
+                task_id=task_id,
+                kind=kind,
+                role=to,
+                fire_at=fire_at,
+            )
+        )
+
+    for number, duration in enumerate(spec.remind, start=1):
+        fire_at = _after(opened_at, duration, tz, calendar)
+        if due_at is None or fire_at < due_at:
+            add(f"remind{number}", ReminderKind.TASK_DUE, role, fire_at)
+    if due_at is not None:
+        add("overdue", ReminderKind.TASK_OVERDUE, role, due_at.astimezone(UTC))
+    for level, escalation in enumerate(spec.escalate, start=1):
+        fire_at = _after(opened_at, escalation.after, tz, calendar)
+        add(f"escalate{level}", TASK_ESCALATION, escalation.to, fire_at)
+    planned.sort(key=lambda reminder: (reminder.fire_at, reminder.key))
+    return planned
+
+
+def _after(start: datetime, duration: Duration, tz: ZoneInfo, calendar: WorkCalendar) -> datetime:
+    """`start` moved by `duration` in the local time of `tz` (days keep the wall clock), in UTC."""
+    return calendar.shift(start.astimezone(tz), duration).astimezone(UTC)
 
 
 def diff_reminders(

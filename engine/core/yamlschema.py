@@ -274,6 +274,8 @@ def _annotation_at(root: type[BaseModel], loc: Sequence[str | int]) -> Any:
 
 
 def _field_names(annotation: Any) -> list[str]:
+    if get_origin(annotation) in (list, tuple) and get_args(annotation):
+        annotation = _unwrap(get_args(annotation)[0])  # one mapping given for a list of them
     if not _is_model(annotation):
         return []
     return [field.alias or name for name, field in annotation.model_fields.items()]

@@ -2,13 +2,17 @@
 
 `act` checks the action with the compiled workflow, handles countersigning (`sign: all` waits for
 every signer on `approve`, `sign: sequence` takes them in grant order, and any other decision by a
-signer ends the round at once), then leaves the old state (closing its task, cancelling item
+signer ends the round at once), then leaves the old state (closing its tasks, cancelling the
 reminders that no longer apply) and enters the new one (opening its task with a due date in
-working days, planning item reminders where `items: live`). All inside `write_plan`'s transaction.
+working days and storing its reminders and escalation levels, planning item reminders where
+`items: live`). A holder of an escalation task (see `escalations.py`) acts on the step as the
+step's own role would. All inside `write_plan`'s transaction.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +20,24 @@ from sqlmodel import Session
 
 from engine.core.errors import ActionRefused, PermissionDenied
 from engine.core.guards import PlanFacts
-from engine.core.planning import ItemSchedule, plan_item_reminders
+from engine.core.planning import (
+    ItemSchedule,
+    PlannedTaskReminder,
+    diff_reminders,
+    item_reminder_kind,
+    plan_item_reminders,
+    plan_task_reminders,
+    task_due_at,
+)
 from engine.core.scope import candidate_orgs
-from engine.core.template.model import COUNTERSIGN_TRIGGER, SignMode, State
+from engine.core.template.model import (
+    COUNTERSIGN_TRIGGER,
+    Role,
+    SignMode,
+    State,
+    TaskSpec,
+    Transition,
+)
 from engine.service.runtime import Runtime
 from engine.service.timezones import plan_timezone
 from engine.service.writes import Change, WriteContext, WriteResult, write_plan
@@ -59,19 +78,14 @@ def act(
 
 def _apply(ctx: WriteContext, decision: Decision) -> Change:
     plan = ctx.plan
-    transition = ctx.workflow.permit(
-        plan.state,
-        decision.trigger,
-        actor_roles=ctx.actor_roles,
-        by_system=ctx.user is None,
-        comment=decision.comment,
-        score=decision.score,
-    )
     source = ctx.workflow.state(plan.state)
+    transition, stand_in = _permit(ctx, source, decision)
     # Tasks open only on entering a state with a task, and close on leaving it: elsewhere there is
     # none to look for (or to close, below).
     task = open_task(ctx.session, ctx.plan_id) if source.task is not None else None
-    if task is not None and task.sign != SignMode.ANY and ctx.user is not None:
+    # Someone standing in through an escalation decides for the whole step: the signers of a
+    # countersigned one let it become overdue, so their round does not bind the stand-in.
+    if task is not None and task.sign != SignMode.ANY and ctx.user is not None and not stand_in:
         pending = _countersign(ctx, task, decision)
         if pending is not None:
             return pending
@@ -86,16 +100,64 @@ def _apply(ctx: WriteContext, decision: Decision) -> Change:
     plan.state = step.dest.name
     plan.state_entered_at = ctx.now
     enter_state(ctx, step.dest)
+    detail: dict[str, Any] = {}
+    if decision.score is not None:
+        detail["score"] = decision.score
+    if stand_in is not None:
+        assert source.task is not None
+        detail.update(escalation_task=stand_in.task_id, as_role=source.task.role)
     return Change(
         action=decision.trigger,
         from_state=step.source.name,
         to_state=step.dest.name,
         comment=decision.comment,
-        detail={"score": decision.score} if decision.score is not None else None,
+        detail=detail or None,
     )
 
 
 _NO_FACTS = PlanFacts(item_count=0, goal_count=0)  # never read: see `_apply`
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """The actor acts through an open escalation task, as the step's own role."""
+
+    task_id: int
+
+
+def _permit(
+    ctx: WriteContext, source: State, decision: Decision
+) -> tuple[Transition, StandIn | None]:
+    """The transition the actor may take, and the escalation task they take it through, if any.
+
+    A holder of an escalation task's role at its organisation may act as the step's own role
+    would. That is looked up only when the actor's own roles do not allow the action, so an
+    ordinary action pays no query for it, and someone allowed in their own right acts as such.
+    """
+
+    def permit(roles: Iterable[str]) -> Transition:
+        return ctx.workflow.permit(
+            ctx.plan.state,
+            decision.trigger,
+            actor_roles=frozenset(roles),
+            by_system=ctx.user is None,
+            comment=decision.comment,
+            score=decision.score,
+        )
+
+    try:
+        return permit(ctx.actor_roles), None
+    except PermissionDenied:
+        if source.task is None or ctx.user is None:
+            raise
+        held = ctx.session.connection().execute(
+            statements.ESCALATION_HELD,
+            {"plan_id": ctx.plan_id, "org_id": ctx.user.org_id, "roles": list(ctx.actor_roles)},
+        )
+        task_id = held.scalar()
+        if task_id is None:
+            raise
+    return permit({*ctx.actor_roles, source.task.role}), StandIn(task_id)
 
 
 @dataclass(frozen=True)
@@ -172,7 +234,10 @@ def plan_facts(session: Session, plan_id: int, task: OpenTask | None) -> PlanFac
 
 def leave_state(ctx: WriteContext, state: State, trigger: str) -> None:
     if state.task is not None:
-        ctx.session.connection().execute(
+        connection = ctx.session.connection()
+        # The step's task and any escalation tasks beside it close together, and with them go
+        # their nudges, overdue notices and escalation levels not carried out yet.
+        connection.execute(
             statements.CLOSE_OPEN_TASKS,
             {
                 "of_plan": ctx.plan_id,
@@ -181,6 +246,8 @@ def leave_state(ctx: WriteContext, state: State, trigger: str) -> None:
                 "trigger": trigger,
             },
         )
+        if _plans_reminders(state.task):  # else there are none: spare the hot path a statement
+            connection.execute(statements.CANCEL_TASK_REMINDERS, {"of_plan": ctx.plan_id})
     if state.items_live:
         cancel_item_reminders(ctx.session, ctx.plan_id)
 
@@ -192,19 +259,40 @@ def enter_state(ctx: WriteContext, state: State) -> None:
         plan_reminders(ctx)
 
 
+@dataclass(frozen=True)
+class Holders:
+    """Who takes a task for a role: the organisation and its holders of the role."""
+
+    org_id: int
+    user_ids: list[int]  # in grant order
+
+
+def nearest_holders(session: Session, role: Role, path: Sequence[int]) -> Holders | None:
+    """The nearest organisation within `role`'s scope of a plan at `path` that has holders of it.
+
+    None when there is none: the caller says what could not be done.
+    """
+    candidates = list(candidate_orgs(role.scope, path))
+    # One query over every candidate organisation; the nearest one with a holder takes the task.
+    rows = (
+        session.connection()
+        .execute(statements.ROLE_HOLDERS, {"role": role.name, "orgs": candidates})
+        .all()
+    )
+    org_id = next((c for c in candidates if any(r.org_id == c for r in rows)), None)
+    if org_id is None:
+        return None
+    return Holders(org_id=org_id, user_ids=[r.user_id for r in rows if r.org_id == org_id])
+
+
 def _open_task(ctx: WriteContext, state: State) -> None:
     spec = state.task
     assert spec is not None
     template = ctx.workflow.template
     role = template.roles[spec.role]
     connection = ctx.session.connection()
-    candidates = list(candidate_orgs(role.scope, ctx.path))
-    # One query over every candidate organisation; the nearest one with a holder takes the task.
-    holders = connection.execute(
-        statements.ROLE_HOLDERS, {"role": spec.role, "orgs": candidates}
-    ).all()
-    org_id = next((c for c in candidates if any(h.org_id == c for h in holders)), None)
-    if org_id is None:
+    holders = nearest_holders(ctx.session, role, ctx.path)
+    if holders is None:
         org = ctx.session.get(Organisation, ctx.path[0])
         raise ActionRefused(
             f"nobody holds the role {spec.role} ({role.title}) for {org.name if org else '?'}, "
@@ -212,18 +300,14 @@ def _open_task(ctx: WriteContext, state: State) -> None:
             "first (planflow user grant)"
         )
     tz = plan_timezone(ctx.rt, template)
-    due_at = (
-        ctx.rt.calendar.shift(ctx.now.astimezone(tz), spec.due).astimezone(ctx.now.tzinfo)
-        if spec.due
-        else None
-    )
+    due_at = task_due_at(opened_at=ctx.now, spec=spec, tz=tz, calendar=ctx.rt.calendar)
     task_id = connection.execute(
         statements.INSERT_TASK,
         {
             "plan_id": ctx.plan_id,
             "state": state.name,
             "role": spec.role,
-            "org_id": org_id,
+            "org_id": holders.org_id,
             "sign": spec.sign,
             "status": TaskStatus.OPEN,
             "opened_at": ctx.now,
@@ -231,14 +315,58 @@ def _open_task(ctx: WriteContext, state: State) -> None:
         },
     ).scalar_one()
     if spec.sign != SignMode.ANY:
-        signers = [h.user_id for h in holders if h.org_id == org_id]
         connection.execute(
             statements.INSERT_SIGNERS,
             [
                 {"task_id": task_id, "user_id": user_id, "position": position}
-                for position, user_id in enumerate(signers)
+                for position, user_id in enumerate(holders.user_ids)
             ],
         )
+    store_task_reminders(
+        ctx.session,
+        plan_task_reminders(
+            plan_id=ctx.plan_id,
+            task_id=task_id,
+            opened_at=ctx.now,
+            due_at=due_at,
+            spec=spec,
+            tz=tz,
+            calendar=ctx.rt.calendar,
+        ),
+        now=ctx.now,
+    )
+
+
+def _plans_reminders(spec: TaskSpec) -> bool:
+    """Whether a task of `spec` has reminder rows (see `plan_task_reminders`)."""
+    return bool(spec.remind or spec.due or spec.escalate)
+
+
+def store_task_reminders(
+    session: Session, planned: Sequence[PlannedTaskReminder], *, now: dt.datetime
+) -> None:
+    """Store task reminders as planned rows, in one executemany (as `plan_reminders` does)."""
+    if not planned:
+        return
+    session.connection().execute(
+        statements.INSERT_REMINDERS,
+        [
+            {
+                "key": reminder.key,
+                "plan_id": reminder.plan_id,
+                "kind": reminder.kind,
+                "rule_index": None,
+                "item_id": None,
+                "task_id": reminder.task_id,
+                "recipient_role": reminder.role,
+                "fire_at": reminder.fire_at,
+                "status": ReminderStatus.PLANNED,
+                "attempts": 0,
+                "created_at": now,
+            }
+            for reminder in planned
+        ],
+    )
 
 
 def plan_reminders(ctx: WriteContext) -> None:
@@ -258,36 +386,44 @@ def plan_reminders(ctx: WriteContext) -> None:
         calendar=ctx.rt.calendar,
     )
     existing = {
-        r.key: r for r in connection.execute(statements.REMINDER_KEYS, {"plan_id": ctx.plan_id})
+        r.key: r
+        for r in connection.execute(statements.REMINDER_KEYS, {"plan_id": ctx.plan_id})
+        if r.item_id is not None
     }
-    new_rows: list[dict[str, Any]] = []
-    revived: list[dict[str, Any]] = []
-    for occurrence in planned:
-        if occurrence.fire_at <= ctx.now:
-            continue  # was never due while the plan was live; nothing to catch up
-        row = existing.get(occurrence.key)
-        if row is not None:
-            if row.status == ReminderStatus.CANCELLED:
-                revived.append({"reminder_id": row.id})
-            continue
-        new_rows.append(
-            {
-                "key": occurrence.key,
-                "plan_id": ctx.plan_id,
-                "kind": f"item_{occurrence.anchor.value}",
-                "rule_index": occurrence.rule_index,
-                "item_id": occurrence.item_id,
-                "recipient_role": occurrence.role,
-                "fire_at": occurrence.fire_at,
-                "status": ReminderStatus.PLANNED,
-                "attempts": 0,
-                "created_at": ctx.now,
-            }
-        )
+    to_add, obsolete = diff_reminders(set(existing), planned)
+    new_rows = [
+        {
+            "key": occurrence.key,
+            "plan_id": ctx.plan_id,
+            "kind": item_reminder_kind(template.reminders[occurrence.rule_index]),
+            "rule_index": occurrence.rule_index,
+            "item_id": occurrence.item_id,
+            "recipient_role": occurrence.role,
+            "fire_at": occurrence.fire_at,
+            "status": ReminderStatus.PLANNED,
+            "attempts": 0,
+            "created_at": ctx.now,
+        }
+        # One already past was never due while the plan was live: nothing to catch up.
+        for occurrence in to_add
+        if occurrence.fire_at > ctx.now
+    ]
+    revived = [
+        {"reminder_id": existing[occurrence.key].id}
+        for occurrence in planned
+        if occurrence.fire_at > ctx.now
+        and occurrence.key in existing
+        and existing[occurrence.key].status == ReminderStatus.CANCELLED
+    ]
     if new_rows:  # one executemany: as ORM objects, these dozens of rows cost more than the rest
         connection.execute(statements.INSERT_REMINDERS, new_rows)
     if revived:
         connection.execute(statements.REVIVE_REMINDER, revived)
+    if obsolete:
+        connection.execute(
+            statements.CANCEL_PLANNED_REMINDER,
+            [{"reminder_id": existing[key].id} for key in sorted(obsolete)],
+        )
 
 
 def cancel_item_reminders(session: Session, plan_id: int) -> None:

@@ -1,4 +1,9 @@
-"""The inbox: open tasks a user may act on now, overdue first."""
+"""The inbox: open tasks a user may act on now, overdue first.
+
+An escalation task (an overdue step handed to a higher role, see `escalations.py`) is listed to
+its holders with what the step's own role may do there, since they may act as that role would,
+and marked as escalated.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,11 @@ class InboxEntry:
     state_title: str
     overdue: bool
     triggers: list[str]  # what the user may do here
+
+    @property
+    def escalated(self) -> bool:
+        """The user stands in for the step's own role, to which the step was due."""
+        return self.task.escalated_from is not None
 
 
 def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[InboxEntry]:
@@ -51,20 +61,35 @@ def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[In
                 if user.id not in allowed:
                     continue
             workflow = workflow_by_id(rt, session, plan.template_id)
-            triggers = workflow.human_triggers(plan.state, [task.role])
+            step = workflow.state(plan.state)
+            acting_as = [task.role]
+            if task.escalated_from is not None and step.task is not None:
+                acting_as.append(step.task.role)
+            triggers = workflow.human_triggers(plan.state, acting_as)
             entries.append(
                 InboxEntry(
                     task=task,
                     plan=plan,
                     org=org,
-                    state_title=workflow.state(plan.state).title,
+                    state_title=step.title,
                     overdue=task.due_at is not None and task.due_at < now,
                     triggers=triggers,
                 )
             )
         far = dt.datetime.max.replace(tzinfo=dt.UTC)
         entries.sort(key=lambda e: (not e.overdue, e.task.due_at or far, e.task.id or 0))
-        return entries
+        return _one_per_plan(entries)
+
+
+def _one_per_plan(entries: list[InboxEntry]) -> list[InboxEntry]:
+    """A step is listed once, as the user's own task when it is one, even to someone who also
+    holds a role it was escalated to."""
+    kept: dict[int | None, InboxEntry] = {}
+    for entry in entries:
+        first = kept.setdefault(entry.plan.id, entry)
+        if first.escalated and not entry.escalated:
+            kept[entry.plan.id] = entry
+    return [entry for entry in entries if kept[entry.plan.id] is entry]
 
 
 def _waiting_signers(session: Session, task_ids: list[int | None]) -> dict[int, list[int]]:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam
 from sqlmodel import SQLModel, col, select
 
+from engine.core.planning import TASK_ESCALATION
 from engine.store.tables import (
     AuditEvent,
     Goal,
@@ -32,21 +33,21 @@ from engine.store.tables import (
 )
 
 
-def _table(model: type[SQLModel]) -> sa.Table:
+def table_of(model: type[SQLModel]) -> sa.Table:
     table = sa.inspect(model).local_table
     assert isinstance(table, sa.Table)
     return table
 
 
-_PLAN = _table(Plan)
-_ORG = _table(Organisation)
-_USER = _table(User)
-_GRANT = _table(RoleGrant)
-_TASK = _table(Task)
-_SIGNER = _table(TaskSigner)
-_GOAL = _table(Goal)
-_ITEM = _table(MonthlyItem)
-_REMINDER = _table(Reminder)
+_PLAN = table_of(Plan)
+_ORG = table_of(Organisation)
+_USER = table_of(User)
+_GRANT = table_of(RoleGrant)
+_TASK = table_of(Task)
+_SIGNER = table_of(TaskSigner)
+_GOAL = table_of(Goal)
+_ITEM = table_of(MonthlyItem)
+_REMINDER = table_of(Reminder)
 
 # --- the plan ------------------------------------------------------------------------------------
 
@@ -55,7 +56,7 @@ PLAN_FOR_UPDATE = PLAN.with_for_update()
 PLAN_COLUMNS = tuple(c.name for c in _PLAN.c if c.name != "id")
 # Writes every column but the id from the plan object: {"plan_key": id, **columns}.
 WRITE_PLAN = sa.update(_PLAN).where(_PLAN.c.id == bindparam("plan_key"))
-INSERT_AUDIT = sa.insert(_table(AuditEvent))
+INSERT_AUDIT = sa.insert(table_of(AuditEvent))
 
 # --- who acts ------------------------------------------------------------------------------------
 
@@ -88,9 +89,28 @@ ROLE_HOLDERS = (
 
 # --- tasks and signatures ------------------------------------------------------------------------
 
+# The step's own task; escalation tasks opened beside it (`escalated_from` set) are left out.
 OPEN_TASK = sa.select(_TASK.c.id, _TASK.c.sign).where(
-    _TASK.c.plan_id == bindparam("plan_id"), _TASK.c.status == TaskStatus.OPEN
+    _TASK.c.plan_id == bindparam("plan_id"),
+    _TASK.c.status == TaskStatus.OPEN,
+    _TASK.c.escalated_from.is_(None),
 )
+# An open escalation task of the plan for one of some roles at an organisation: its holders
+# may act on the step as the step's own role would.
+ESCALATION_HELD = (
+    sa.select(_TASK.c.id)
+    .where(
+        _TASK.c.plan_id == bindparam("plan_id"),
+        _TASK.c.status == TaskStatus.OPEN,
+        _TASK.c.escalated_from.is_not(None),
+        _TASK.c.org_id == bindparam("org_id"),
+        _TASK.c.role.in_(bindparam("roles", expanding=True)),
+    )
+    .limit(1)
+)
+TASK_BY_ID = sa.select(
+    _TASK.c.id, _TASK.c.status, _TASK.c.state, _TASK.c.role, _TASK.c.due_at
+).where(_TASK.c.id == bindparam("task_id"))
 CLOSE_OPEN_TASKS = (
     sa.update(_TASK)
     .where(_TASK.c.plan_id == bindparam("of_plan"), _TASK.c.status == TaskStatus.OPEN)
@@ -133,8 +153,18 @@ ITEM_SCHEDULES = sa.select(_ITEM.c.id, _ITEM.c.month, _ITEM.c.due_day, _ITEM.c.t
 
 # --- reminders -----------------------------------------------------------------------------------
 
-REMINDER_KEYS = sa.select(_REMINDER.c.id, _REMINDER.c.key, _REMINDER.c.status).where(
-    _REMINDER.c.plan_id == bindparam("plan_id")
+REMINDER_KEYS = sa.select(
+    _REMINDER.c.id, _REMINDER.c.key, _REMINDER.c.status, _REMINDER.c.item_id
+).where(_REMINDER.c.plan_id == bindparam("plan_id"))
+# Re-planning drops occurrences that no longer exist (an item moved or removed); only those not
+# yet handled: a sent reminder stays what it was.
+CANCEL_PLANNED_REMINDER = (
+    sa.update(_REMINDER)
+    .where(
+        _REMINDER.c.id == bindparam("reminder_id"),
+        _REMINDER.c.status == ReminderStatus.PLANNED,
+    )
+    .values(status=ReminderStatus.CANCELLED, last_error="the item's schedule changed")
 )
 INSERT_REMINDERS = sa.insert(_REMINDER)
 REVIVE_REMINDER = (
@@ -150,4 +180,40 @@ CANCEL_ITEM_REMINDERS = (
         _REMINDER.c.status.in_([ReminderStatus.PLANNED, ReminderStatus.FAILED]),
     )
     .values(status=ReminderStatus.CANCELLED)
+)
+CANCEL_TASK_REMINDERS = (
+    sa.update(_REMINDER)
+    .where(
+        _REMINDER.c.plan_id == bindparam("of_plan"),
+        _REMINDER.c.task_id.is_not(None),
+        _REMINDER.c.status.in_([ReminderStatus.PLANNED, ReminderStatus.FAILED]),
+    )
+    .values(status=ReminderStatus.CANCELLED)
+)
+# Escalation levels due at `now`, oldest first; each is re-read under its plan's lock.
+DUE_ESCALATIONS = (
+    sa.select(_REMINDER.c.id, _REMINDER.c.plan_id)
+    .where(
+        _REMINDER.c.kind == TASK_ESCALATION,
+        _REMINDER.c.status == ReminderStatus.PLANNED,
+        _REMINDER.c.fire_at <= bindparam("now"),
+    )
+    .order_by(_REMINDER.c.fire_at, _REMINDER.c.id)
+    .limit(bindparam("limit"))
+)
+REMINDER_BY_ID = sa.select(
+    _REMINDER.c.id,
+    _REMINDER.c.key,
+    _REMINDER.c.status,
+    _REMINDER.c.task_id,
+    _REMINDER.c.recipient_role,
+).where(_REMINDER.c.id == bindparam("reminder_id"))
+# Settles a reminder that is still planned (sent, dead, cancelled); one settled meanwhile stays.
+SETTLE_REMINDER = (
+    sa.update(_REMINDER)
+    .where(
+        _REMINDER.c.id == bindparam("reminder_id"),
+        _REMINDER.c.status == ReminderStatus.PLANNED,
+    )
+    .values(status=bindparam("new_status"), sent_at=bindparam("at"), last_error=bindparam("error"))
 )

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from engine.core.durations import Duration, DurationUnit
 from engine.core.errors import InputError, Problem, TemplateError
 from engine.core.template.model import (
+    Escalation,
     MonthDay,
     ReminderAnchor,
     Scope,
@@ -150,7 +151,7 @@ def test_annual_work_plan_round_trip_facts() -> None:
     township = t.states["township_review"].task
     assert township is not None
     assert township.remind == (Duration(3, DurationUnit.DAYS), Duration(6, DurationUnit.DAYS))
-    assert township.escalate is not None and township.escalate.to == "county_approver"
+    assert [level.to for level in township.escalate] == ["county_approver"]
     assert t.states["executing"].items_live and not t.states["draft"].items_live
 
     back = t.transition("county_approval", "return")
@@ -175,7 +176,7 @@ def test_annual_work_plan_round_trip_facts() -> None:
 def test_township_plan_round_trip_facts() -> None:
     t = bundled("township-annual-plan")
     task = t.states["county_approval"].task
-    assert task is not None and task.sign is SignMode.ANY and task.escalate is None
+    assert task is not None and task.sign is SignMode.ANY and task.escalate == ()
     assert [tr.trigger for tr in t.transitions_from("county_approval")] == [
         "withdraw",
         "return",
@@ -221,8 +222,8 @@ def test_timers_reminder_times_offsets_and_sign_modes() -> None:
         "  draft: {title: 草稿, initial: true}\n"
         "  review:\n"
         "    title: 审核\n"
-        "    task: {role: drafter, sign: sequence, escalate: {after: 2w, to: drafter}}",
-    ) + (
+        "    task: {role: drafter, sign: sequence, escalate: {after: 2w, to: chair}}",
+    ).replace("roles:\n", "roles:\n  chair: {title: 主席, scope: own}\n") + (
         '  - {trigger: leap, from: draft, to: review, at: "02-29"}\n'
         "  - {trigger: lapse, from: review, to: done, after: 36h}\n"
         "  - {trigger: approve, from: review, to: done, roles: [drafter]}\n"
@@ -236,7 +237,7 @@ def test_timers_reminder_times_offsets_and_sign_modes() -> None:
     assert lapse is not None and lapse.after == Duration(36, DurationUnit.HOURS)
     task = t.states["review"].task
     assert task is not None and task.sign is SignMode.SEQUENCE
-    assert task.escalate is not None and task.escalate.after == Duration(2, DurationUnit.WEEKS)
+    assert task.escalate == (Escalation(after=Duration(2, DurationUnit.WEEKS), to="chair"),)
     assert [r.time for r in t.reminders] == [TimeOfDay(8, 30), TimeOfDay(17, 5)]
     assert t.reminders[0].offset == Duration(-5, DurationUnit.WORKING_DAYS)
 

@@ -80,7 +80,13 @@ def test_the_whole_year(rt: Runtime, clock: SimulatedClock, fresh: Fresh) -> Non
     assert state_of(fresh(rt), plan_id) == "executing"
 
     with rt.database.session() as session:
-        reminders = list(session.exec(select(Reminder).where(Reminder.plan_id == plan_id)))
+        reminders = list(
+            session.exec(
+                select(Reminder).where(
+                    Reminder.plan_id == plan_id, col(Reminder.item_id).is_not(None)
+                )
+            )
+        )
     # 3 items × (month start + due + overdue to two roles) = 12 rows, all in the future, 09:00.
     assert len(reminders) == 12
     assert {r.fire_at.astimezone(TZ).hour for r in reminders} == {9}
@@ -100,8 +106,15 @@ def test_the_whole_year(rt: Runtime, clock: SimulatedClock, fresh: Fresh) -> Non
     [fired] = fire_due_timers(fresh(rt))
     assert (fired.plan_id, fired.trigger, fired.error) == (plan_id, "begin_evaluation", None)
     with rt.database.session() as session:
-        statuses = set(session.exec(select(Reminder.status).where(Reminder.plan_id == plan_id)))
-    assert statuses == {ReminderStatus.CANCELLED}  # left the live state: nothing more goes out
+        statuses = set(
+            session.exec(
+                select(Reminder.status).where(
+                    Reminder.plan_id == plan_id, col(Reminder.item_id).is_not(None)
+                )
+            )
+        )
+    # Left the live state: no item reminder goes out any more.
+    assert statuses == {ReminderStatus.CANCELLED}
 
     with pytest.raises(ActionRefused, match="2 goal\\(s\\) not reported yet: 目标1、目标2"):
         act(fresh(rt), plan_id=plan_id, trigger="submit_evaluation", actor="chen-school")

@@ -72,7 +72,9 @@ class Role:
 
 @dataclass(frozen=True)
 class Escalation:
-    after: Duration
+    """One level of an escalation chain: still open `after` this long, the task goes to `to`."""
+
+    after: Duration  # counted from when the task opened, not from the previous level
     to: str  # a role name
 
 
@@ -84,7 +86,7 @@ class TaskSpec:
     due: Duration | None = None
     sign: SignMode = SignMode.ANY
     remind: tuple[Duration, ...] = ()
-    escalate: Escalation | None = None
+    escalate: tuple[Escalation, ...] = ()  # levels, `after` strictly increasing
 
 
 @dataclass(frozen=True)

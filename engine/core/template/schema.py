@@ -15,7 +15,13 @@ from datetime import date
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, PlainValidator, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    field_validator,
+)
 
 from engine.core.durations import Duration, parse_duration
 from engine.core.template.model import (
@@ -117,12 +123,31 @@ class EscalationDoc(DocModel):
     to: str
 
 
+_ESCALATION_LEVELS = TypeAdapter(list[EscalationDoc])
+
+
 class TaskDoc(DocModel):
     role: str
     due: DurationField | None = None
     sign: Literal["any", "all", "sequence"] = "any"
     remind: list[DurationField] = Field(default_factory=list)
-    escalate: EscalationDoc | None = None
+    escalate: list[EscalationDoc] = Field(default_factory=list)
+
+    @field_validator("escalate", mode="plain")
+    @classmethod
+    def _one_level_or_many(cls, value: Any) -> list[EscalationDoc]:
+        """`escalate: {after, to}` is a chain of one level; a list gives several.
+
+        Each form is validated on its own rather than as a union, whose errors would carry the
+        union's arm names in their locations and point nowhere in the file.
+        """
+        if isinstance(value, dict):
+            return [EscalationDoc.model_validate(value)]
+        if isinstance(value, list):
+            return _ESCALATION_LEVELS.validate_python(value)
+        raise ValueError(
+            f"must be a mapping {{after: DURATION, to: ROLE}} or a list of them, got {show(value)}"
+        )
 
 
 class StateDoc(DocModel):
@@ -206,13 +231,12 @@ def _role(name: str, doc: RoleDoc) -> Role:
 
 
 def _task(doc: TaskDoc) -> TaskSpec:
-    escalate = doc.escalate
     return TaskSpec(
         role=doc.role,
         due=doc.due,
         sign=SignMode(doc.sign),
         remind=tuple(doc.remind),
-        escalate=Escalation(after=escalate.after, to=escalate.to) if escalate else None,
+        escalate=tuple(Escalation(after=level.after, to=level.to) for level in doc.escalate),
     )
 
 

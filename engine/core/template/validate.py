@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from engine.core.durations import Duration, DurationUnit
 from engine.core.errors import Problem, TemplateError
 from engine.core.guards import GUARDS, ITEM_CONDITIONS
 from engine.core.template.model import COUNTERSIGN_TRIGGER, SignMode, Template
@@ -124,6 +125,7 @@ class _Checks:
             *references,
             *self._names(),
             *self._initial_and_final(),
+            *self._escalations(),
             *self._timers(),
             *self._duplicates(),
             *self._leaving_finals(),
@@ -171,9 +173,9 @@ class _Checks:
                 yield from self._unknown(
                     ("states", name, "task", "role"), "role", task.role, self.roles
                 )
-            if task is not None and task.escalate is not None:
-                path = ("states", name, "task", "escalate", "to")
-                yield from self._unknown(path, "role", task.escalate.to, self.roles)
+            for level, escalation in enumerate(task.escalate if task is not None else ()):
+                path = (*self._escalation_path(name, level), "to")
+                yield from self._unknown(path, "role", escalation.to, self.roles)
         for i, transition in self.transitions.readable.items():
             for j, role in enumerate(transition.roles):
                 yield from self._unknown(("transitions", i, "roles", j), "role", role, self.roles)
@@ -202,6 +204,51 @@ class _Checks:
                     yield self._at((f"{kind}s", name), message, at_key=True)
 
     # ---- states
+
+    def _escalation_path(self, state: str, level: int) -> YamlPath:
+        """Where a level is written: `escalate: {…}` is the only level, a list holds several."""
+        path: YamlPath = ("states", state, "task", "escalate")
+        return path if isinstance(self.loaded.get(path), dict) else (*path, level)
+
+    def _escalations(self) -> Iterator[Problem]:
+        """Each level must reach new people, later than the level before it."""
+        for name, state in self.states.readable.items():
+            if state.task is None:
+                continue
+            # The task and each level go to the nearest holders of their role: the same role
+            # twice would find the same people.
+            reached = {state.task.role: "the task's own role"}
+            previous: Duration | None = None
+            for level, escalation in enumerate(state.task.escalate):
+                path = self._escalation_path(name, level)
+                earlier = reached.setdefault(escalation.to, f"as level {level + 1} does")
+                if earlier != f"as level {level + 1} does":
+                    message = (
+                        f"escalation level {level + 1} goes to '{escalation.to}', {earlier}; "
+                        "it would reach the same people again, so name another role"
+                    )
+                    yield self._at((*path, "to"), message)
+                if previous is not None:
+                    yield from self._later(path, level, previous, escalation.after)
+                previous = escalation.after
+
+    def _later(
+        self, path: YamlPath, level: int, previous: Duration, after: Duration
+    ) -> Iterator[Problem]:
+        working = {d.unit is DurationUnit.WORKING_DAYS for d in (previous, after)}
+        if len(working) > 1:
+            message = (
+                f"escalation level {level + 1} waits {after} and level {level} waits {previous}; "
+                "working days cannot be compared with h, d or w, so write both in wd, "
+                "or both in h, d or w"
+            )
+            yield self._at((*path, "after"), message)
+        elif _hours(after) <= _hours(previous):
+            message = (
+                f"escalation level {level + 1} waits {after}, but level {level} already waits "
+                f"{previous}; each level must wait longer than the one before it"
+            )
+            yield self._at((*path, "after"), message)
 
     def _initial_and_final(self) -> Iterator[Problem]:
         if self.states.names is None:
@@ -304,6 +351,20 @@ class _Checks:
                     f"but no '{COUNTERSIGN_TRIGGER}' transition leaves state '{name}' for '{role}'"
                 )
                 yield self._at(("states", name, "task", "sign"), message)
+
+
+# Hours per unit, for ordering escalation levels. A working day counts as one: levels are only
+# compared in wd with wd (how long N working days last depends on the calendar).
+_HOURS = {
+    DurationUnit.HOURS: 1,
+    DurationUnit.DAYS: 24,
+    DurationUnit.WEEKS: 7 * 24,
+    DurationUnit.WORKING_DAYS: 1,
+}
+
+
+def _hours(duration: Duration) -> int:
+    return duration.amount * _HOURS[duration.unit]
 
 
 # Keys that only make sense when a person acts; a timer fires on its own.

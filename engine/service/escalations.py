@@ -1,0 +1,175 @@
+"""Escalations: an overdue task handed to a higher role, as a sweep like the timers'.
+
+When a task opens, each level of its `escalate` chain is stored as a reminder row of kind
+`TASK_ESCALATION` (see `actions._open_task`). `fire_due_escalations` finds the levels due now and
+carries each out as the system, in one `write_plan` transaction under the plan's lock: it opens
+an escalation task for the level's role at the nearest organisation within that role's scope
+that has a holder (its holders may then act on the step as the task's own role), marks the level
+sent, and plans a `task_escalated` notice that the dispatch sweep sends like any reminder. The
+audit log records it as the action "escalate". Everything is re-checked under the lock, so two
+sweeps, or one run twice, escalate once. A level nobody can take is marked dead with the reason,
+for an operator to retry once the role is granted; one plan's failure never stops the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.core.errors import ActionRefused, PlanflowError, first_line
+from engine.core.messages import ReminderKind
+from engine.core.planning import PlannedTaskReminder
+from engine.core.template.model import SignMode
+from engine.service.actions import nearest_holders, store_task_reminders
+from engine.service.runtime import Runtime
+from engine.service.writes import Change, WriteContext, write_plan
+from engine.store import statements
+from engine.store.tables import Organisation, ReminderStatus, TaskStatus
+
+log = logging.getLogger(__name__)
+
+ESCALATE_ACTION = "escalate"
+
+
+@dataclass(frozen=True)
+class EscalationOutcome:
+    reminder_id: int  # the escalation level's reminder row
+    plan_id: int
+    task_id: int | None = None  # the escalation task opened; None when it failed
+    error: str | None = None  # None: escalated
+
+
+class _AlreadySettled(Exception):
+    """Under the lock the level turned out to be settled already: nothing to do, nothing written."""
+
+    def __init__(self, *, task_closed: bool) -> None:
+        super().__init__("already settled")
+        self.task_closed = task_closed
+
+
+def fire_due_escalations(rt: Runtime, *, limit: int = 1000) -> list[EscalationOutcome]:
+    """Carry out every escalation level due now, each in its own transaction, as the system.
+
+    Levels found settled under the lock (a concurrent sweep did them, or their task closed) are
+    left out of the outcomes: nothing happened to them here.
+    """
+    with rt.database.session() as session:
+        due = session.connection().execute(
+            statements.DUE_ESCALATIONS, {"now": rt.now(), "limit": limit}
+        )
+        levels = [(row.id, row.plan_id) for row in due]
+    outcomes: list[EscalationOutcome] = []
+    for reminder_id, plan_id in levels:
+        outcome = _fire(rt, reminder_id, plan_id)
+        if outcome is not None:
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _fire(rt: Runtime, reminder_id: int, plan_id: int) -> EscalationOutcome | None:
+    try:
+        result = write_plan(
+            rt,
+            plan_id=plan_id,
+            actor=None,
+            request={"action": ESCALATE_ACTION, "reminder": reminder_id},
+            change=lambda ctx: _escalate(ctx, reminder_id),
+        )
+    except _AlreadySettled as settled:
+        if settled.task_closed:
+            # Closing a task cancels its levels (`actions.leave_state`); a level left planned
+            # (stored before that rule) is cancelled here, so it is not looked at again.
+            _settle(rt, reminder_id, ReminderStatus.CANCELLED, "the task closed before it was due")
+        return None
+    except PlanflowError as error:
+        if not error.retryable:  # nobody to take it: an operator must act, then retry it
+            _settle(rt, reminder_id, ReminderStatus.DEAD, error.message)
+        log.warning("escalation #%d of plan #%d: %s", reminder_id, plan_id, error.message)
+        return EscalationOutcome(reminder_id, plan_id, error=error.message)
+    except SQLAlchemyError as error:  # the database, not the level: left planned for next time
+        message = f"database error, will try again: {first_line(error)}"
+        log.warning("escalation #%d of plan #%d: %s", reminder_id, plan_id, message)
+        return EscalationOutcome(reminder_id, plan_id, error=message)
+    assert result.detail is not None
+    return EscalationOutcome(reminder_id, plan_id, task_id=result.detail["escalation_task"])
+
+
+def _escalate(ctx: WriteContext, reminder_id: int) -> Change:
+    connection = ctx.session.connection()
+    level = connection.execute(statements.REMINDER_BY_ID, {"reminder_id": reminder_id}).one()
+    if level.status != ReminderStatus.PLANNED:
+        raise _AlreadySettled(task_closed=False)
+    task = connection.execute(statements.TASK_BY_ID, {"task_id": level.task_id}).one()
+    if task.status != TaskStatus.OPEN:
+        raise _AlreadySettled(task_closed=True)
+    template = ctx.workflow.template
+    step = template.states[task.state]
+    role = template.roles[level.recipient_role]
+    holders = nearest_holders(ctx.session, role, ctx.path)
+    if holders is None:
+        org = ctx.session.get(Organisation, ctx.path[0])
+        raise ActionRefused(
+            f"nobody holds the role {role.name} ({role.title}) for {org.name if org else '?'}, "
+            f"so the overdue step {step.title} ({step.name}) of plan #{ctx.plan_id} cannot be "
+            "escalated to it; grant the role (planflow user grant), then retry this reminder "
+            f"(planflow reminders retry {reminder_id})"
+        )
+    escalation_task = connection.execute(
+        statements.INSERT_TASK,
+        {
+            "plan_id": ctx.plan_id,
+            "state": task.state,
+            "role": role.name,
+            "org_id": holders.org_id,
+            "sign": SignMode.ANY,  # a stand-in decides for the step alone
+            "status": TaskStatus.OPEN,
+            "opened_at": ctx.now,
+            # The step was due then; the inbox shows the escalation task as overdue from the start.
+            "due_at": task.due_at or ctx.now,
+            "escalated_from": task.id,
+        },
+    ).scalar_one()
+    connection.execute(
+        statements.SETTLE_REMINDER,
+        {
+            "reminder_id": reminder_id,
+            "new_status": ReminderStatus.SENT,
+            "at": ctx.now,
+            "error": None,
+        },
+    )
+    notice = PlannedTaskReminder(
+        key=f"{level.key}:notice",
+        plan_id=ctx.plan_id,
+        task_id=escalation_task,
+        kind=ReminderKind.TASK_ESCALATED,
+        role=role.name,
+        fire_at=ctx.now,
+    )
+    store_task_reminders(ctx.session, [notice], now=ctx.now)
+    org = ctx.session.get(Organisation, holders.org_id)
+    assert org is not None
+    return Change(
+        action=ESCALATE_ACTION,
+        from_state=ctx.plan.state,
+        to_state=ctx.plan.state,
+        comment=None,
+        detail={
+            "task": task.id,
+            "escalation_task": escalation_task,
+            "role": role.name,
+            "org": org.code,
+            "org_name": org.name,
+        },
+    )
+
+
+def _settle(rt: Runtime, reminder_id: int, status: ReminderStatus, reason: str) -> None:
+    """Record why a level was not carried out, in its own small transaction."""
+    with rt.database.session() as session:
+        session.connection().execute(
+            statements.SETTLE_REMINDER,
+            {"reminder_id": reminder_id, "new_status": status, "at": None, "error": reason},
+        )
