@@ -37,6 +37,9 @@ class Audience(StrEnum):
 class Message:
     subject: str
     text: str
+    # The delivery's unique key. Channels pass it on (a webhook header, the email's Message-ID) so
+    # a receiver can drop the one repeat a worker killed mid-send may cause.
+    key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -191,6 +192,7 @@ def test_email_without_a_usable_address_is_not_retryable(address: str | None) ->
 class Receiver:
     url: str
     requests: list[tuple[str, Any]] = field(default_factory=list)  # (Content-Type, JSON body)
+    keys: list[str | None] = field(default_factory=list)  # Idempotency-Key headers
 
 
 class _JoiningServer(ThreadingHTTPServer):
@@ -206,11 +208,13 @@ def http_receiver(status: int = 200, reply: bytes = b"", hang: bool = False) -> 
     """
     over = threading.Event()
     requests: list[tuple[str, Any]] = []
+    keys: list[str | None] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             requests.append((self.headers["Content-Type"], json.loads(body)))
+            keys.append(self.headers["Idempotency-Key"])
             if hang:
                 over.wait(timeout=30)
             try:
@@ -232,7 +236,7 @@ def http_receiver(status: int = 200, reply: bytes = b"", hang: bool = False) -> 
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}/robot/send?access_token=t0k3n"
     try:
-        yield Receiver(url, requests)
+        yield Receiver(url, requests, keys)
     finally:
         over.set()
         server.shutdown()
@@ -247,12 +251,34 @@ def webhook(url: str, format: WebhookFormat = WebhookFormat.PLAIN) -> WebhookCha
 ROBOT_CONTENT = f"{MESSAGE.subject}\n{MESSAGE.text}\n提醒对象：陈静"
 
 
+def test_webhook_and_email_carry_the_delivery_key_for_receivers_to_deduplicate() -> None:
+    keyed = Message(subject=MESSAGE.subject, text=MESSAGE.text, key="p1:r0:i1:2027-03-01:drafter")
+    with http_receiver() as receiver:
+        webhook(receiver.url).send(CHEN, keyed)
+        webhook(receiver.url).send(CHEN, keyed)  # a repeat after a crash: same key
+    assert receiver.keys == [keyed.key, keyed.key]
+    assert [body["key"] for _, body in receiver.requests] == [keyed.key, keyed.key]
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        email_channel(port).send(CHEN, keyed)
+        email_channel(port).send(CHEN, keyed)
+    ids = [_message_id(envelope) for envelope in inbox.envelopes]
+    assert ids[0] == ids[1]
+    assert re.fullmatch(r"<planflow\.[0-9a-f]{32}@county\.example>", ids[0])
+
+
+def _message_id(envelope: Envelope) -> str:
+    assert isinstance(envelope.content, bytes)
+    return str(message_from_bytes(envelope.content, policy=policy.default)["Message-ID"])
+
+
 @pytest.mark.parametrize(
     ("format", "expected"),
     [
         (
             WebhookFormat.PLAIN,
             {
+                "key": None,
                 "recipient": {"username": "chen", "name": "陈静"},
                 "subject": MESSAGE.subject,
                 "text": MESSAGE.text,

@@ -7,6 +7,7 @@ refused, sender refused, login rejected) and a recipient without a usable addres
 
 from __future__ import annotations
 
+import hashlib
 import smtplib
 from email.errors import MessageError
 from email.headerregistry import Address
@@ -90,8 +91,12 @@ class EmailChannel:
         email["To"] = to
         email["Subject"] = message.subject
         email["Date"] = formatdate(localtime=False)
-        # An explicit domain: make_msgid would otherwise ask DNS for this host's name.
-        email["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or "localhost")
+        domain = self.sender.rpartition("@")[2] or "localhost"
+        if message.key:  # the same on every try, so mail systems can drop a repeat
+            digest = hashlib.sha256(message.key.encode("utf-8")).hexdigest()[:32]
+            email["Message-ID"] = f"<planflow.{digest}@{domain}>"
+        else:  # an explicit domain: make_msgid would otherwise ask DNS for this host's name
+            email["Message-ID"] = make_msgid(domain=domain)
         # base64 keeps the Chinese body 7-bit clean for servers without 8BITMIME.
         email.set_content(message.text, charset="utf-8", cte="base64")
         return email

@@ -25,6 +25,7 @@ from engine.core.errors import ConfigurationError, DeliveryError
 from engine.core.messages import Message, Recipient
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+IDEMPOTENCY_HEADER = "Idempotency-Key"  # the delivery's key, the same on every try
 _RETRYABLE_HTTP_4XX = frozenset({408, 429})
 
 
@@ -66,6 +67,7 @@ class WebhookChannel:
         """The JSON body posted for `recipient`."""
         if self.format is WebhookFormat.PLAIN:
             return {
+                "key": message.key,
                 "recipient": {"username": recipient.username, "name": recipient.name},
                 "subject": message.subject,
                 "text": message.text,
@@ -82,12 +84,10 @@ class WebhookChannel:
 
     def send(self, recipient: Recipient, message: Message) -> None:
         data = json.dumps(self.body(recipient, message), ensure_ascii=False).encode("utf-8")
-        request = urllib.request.Request(
-            self.url,
-            data=data,
-            method="POST",
-            headers={"Content-Type": "application/json; charset=utf-8"},
-        )
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if message.key:
+            headers[IDEMPOTENCY_HEADER] = message.key
+        request = urllib.request.Request(self.url, data=data, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 reply: bytes = response.read()

@@ -1,0 +1,543 @@
+"""Reminder dispatch: due reminders become deliveries, deliveries are sent exactly once.
+
+Three steps, each safe to run in several processes at once (DESIGN.md §2, "Reminder dispatch"):
+
+1. `sweep_reminders` claims due reminder rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL), decides
+   each at send time — too old for the catch-up window (`missed`), its `unless` condition holds or
+   its task closed (`skipped`), nobody to receive it (`dead`) — resolves the recipients from the
+   current role holders, renders the message and writes one `delivery` row per channel and
+   recipient (unique key) plus outbox rows naming batches of them, all in one transaction. It
+   also requeues deliveries whose lease or backoff ran out, which is what makes a lost message or
+   a killed worker harmless.
+2. `publish_outbox`, after that commit, hands each batch to `publish`: a Celery task in
+   production, `deliver` in this very process in embedded mode.
+3. `deliver` claims each delivery with a lease (a second worker holding the same message finds it
+   taken), sends it through `send`, and records the outcome in its own short transaction, so a
+   worker killed mid-batch leaves at most the one delivery it was sending to be tried again.
+   Failures retry with exponential backoff and end `dead` after `delivery_max_attempts`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlmodel import Session
+
+from engine.core.errors import DeliveryError, first_line
+from engine.core.messages import (
+    Audience,
+    ItemFacts,
+    Message,
+    Recipient,
+    ReminderFacts,
+    ReminderKind,
+    TaskFacts,
+    render,
+)
+from engine.core.planning import item_due_date, item_reminder_kind
+from engine.core.scope import candidate_orgs
+from engine.core.template.model import SignMode
+from engine.service.directory import org_path
+from engine.service.runtime import Runtime
+from engine.service.templates import workflow_by_id
+from engine.service.timezones import plan_timezone
+from engine.service.writes import owner_roles
+from engine.store import dispatch_statements as sql
+from engine.store import statements
+from engine.store.tables import DeliveryStatus, ItemStatus, ReminderStatus, TaskStatus
+
+log = logging.getLogger("planflow.dispatch")
+
+Publish = Callable[[list[int]], None]
+"""Hands one batch of delivery ids to whoever delivers them; raises if it cannot."""
+
+Send = Callable[[str, Recipient, Message], None]
+"""Sends a message over a channel (by name) to a recipient; raises `DeliveryError`."""
+
+# A row of one of the dispatch statements (SQLAlchemy types rows by their exact column types).
+Record = Any
+
+OUTBOX_TOPIC = "deliver"
+MESSAGE_KINDS = [kind.value for kind in ReminderKind]
+MAX_BACKOFF = dt.timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    queued: int = 0  # reminders turned into deliveries
+    deliveries: int = 0  # delivery rows written
+    skipped: int = 0  # `unless` held, or the task had closed
+    missed: int = 0  # older than the catch-up window
+    undeliverable: int = 0  # nobody could receive them: dead
+    requeued: int = 0  # deliveries published again after a lost message, a crash or a backoff
+
+    def __add__(self, other: SweepReport) -> SweepReport:
+        return SweepReport(*(a + b for a, b in zip(_counts(self), _counts(other), strict=True)))
+
+
+def _counts(report: SweepReport) -> tuple[int, ...]:
+    return (
+        report.queued,
+        report.deliveries,
+        report.skipped,
+        report.missed,
+        report.undeliverable,
+        report.requeued,
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0  # will be tried again
+    dead: int = 0
+    not_claimed: int = 0  # already sent, or being sent by another worker
+
+
+# --- 1. the sweep --------------------------------------------------------------------------------
+
+
+def sweep_reminders(rt: Runtime) -> SweepReport:
+    """Turn every due reminder into deliveries, one transaction per batch, then requeue stale
+    deliveries. Returns what happened, summed over the batches."""
+    total = SweepReport()
+    while True:
+        batch, claimed = _sweep_batch(rt)
+        total += batch
+        if claimed < rt.settings.sweep_batch_size:
+            break
+    requeued = _requeue_stale(rt)
+    _settle_unsettled(rt)
+    return total + requeued
+
+
+@dataclass
+class _Batch:
+    """What one sweep transaction learns once and uses for every reminder it claimed."""
+
+    rt: Runtime
+    session: Session
+    now: dt.datetime
+    plans: dict[int, Record] = field(default_factory=dict)
+    items: dict[int, Record] = field(default_factory=dict)
+    tasks: dict[int, Record] = field(default_factory=dict)
+    signers: dict[int, list[int]] = field(default_factory=dict)
+    users: dict[int, Recipient] = field(default_factory=dict)
+    holders: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+
+    @property
+    def connection(self) -> Connection:
+        return self.session.connection()
+
+
+def _sweep_batch(rt: Runtime) -> tuple[SweepReport, int]:
+    now = rt.now()
+    horizon = now - dt.timedelta(days=rt.settings.catchup_window_days)
+    with rt.database.session() as session:
+        connection = session.connection()
+        due = connection.execute(
+            sql.DUE_REMINDERS,
+            {"now": now, "kinds": MESSAGE_KINDS, "limit": rt.settings.sweep_batch_size},
+        ).all()
+        if not due:
+            return SweepReport(), 0
+        batch = _Batch(rt=rt, session=session, now=now)
+        _load_context(batch, due)
+        updates: list[dict[str, Any]] = []
+        deliveries: list[dict[str, Any]] = []
+        report = {"queued": 0, "skipped": 0, "missed": 0, "undeliverable": 0}
+        existing = {
+            row.key
+            for row in connection.execute(
+                sql.EXISTING_DELIVERY_KEYS, {"ids": [reminder.id for reminder in due]}
+            )
+        }
+        for reminder in due:
+            # Operator retries (attempts > 0) are sent however late: someone decided they should.
+            outcome: Outcome
+            if reminder.attempts == 0 and reminder.fire_at < horizon:
+                outcome = ReminderStatus.MISSED, _missed_reason(rt, reminder.fire_at, now)
+                rows: list[dict[str, Any]] = []
+            else:
+                outcome, rows = _decide(batch, reminder)
+            status, reason = outcome
+            report[_REPORTED[status]] += 1
+            updates.append(
+                {
+                    "reminder_id": reminder.id,
+                    "new_status": status,
+                    "reason": reason,
+                    "sent_at": None,
+                }
+            )
+            deliveries.extend(row for row in rows if row["key"] not in existing)
+        connection.execute(sql.SET_REMINDER_STATUS, updates)
+        delivery_ids = _insert_deliveries(batch, deliveries)
+        _write_outbox(batch, delivery_ids)
+    return (
+        SweepReport(
+            queued=report["queued"],
+            deliveries=len(delivery_ids),
+            skipped=report["skipped"],
+            missed=report["missed"],
+            undeliverable=report["undeliverable"],
+        ),
+        len(due),
+    )
+
+
+_REPORTED = {
+    ReminderStatus.QUEUED: "queued",
+    ReminderStatus.SKIPPED: "skipped",
+    ReminderStatus.CANCELLED: "skipped",
+    ReminderStatus.MISSED: "missed",
+    ReminderStatus.DEAD: "undeliverable",
+}
+
+
+def _missed_reason(rt: Runtime, fire_at: dt.datetime, now: dt.datetime) -> str:
+    tz = rt.default_timezone
+    return (
+        f"due {fire_at.astimezone(tz):%Y-%m-%d %H:%M}, more than "
+        f"{rt.settings.catchup_window_days} days before dispatch ran again at "
+        f"{now.astimezone(tz):%Y-%m-%d %H:%M} (PLANFLOW_CATCHUP_WINDOW_DAYS); "
+        "retry it with `planflow reminders retry` if it should still go out"
+    )
+
+
+def _load_context(batch: _Batch, due: Sequence[Record]) -> None:
+    """Everything the claimed reminders refer to, a query per table rather than per reminder."""
+    connection = batch.connection
+    plan_ids = sorted({r.plan_id for r in due})
+    batch.plans = {p.id: p for p in connection.execute(sql.PLANS, {"ids": plan_ids})}
+    item_ids = sorted({r.item_id for r in due if r.item_id is not None})
+    if item_ids:
+        batch.items = {i.id: i for i in connection.execute(sql.ITEMS, {"ids": item_ids})}
+    task_ids = sorted({r.task_id for r in due if r.task_id is not None})
+    if task_ids:
+        batch.tasks = {t.id: t for t in connection.execute(sql.TASKS, {"ids": task_ids})}
+        countersigned = [t.id for t in batch.tasks.values() if t.sign != SignMode.ANY]
+        if countersigned:
+            for signer in connection.execute(sql.UNDECIDED_SIGNERS, {"ids": countersigned}):
+                batch.signers.setdefault(signer.task_id, []).append(signer.user_id)
+
+
+Outcome = tuple[ReminderStatus, str | None]
+
+
+def _decide(batch: _Batch, reminder: Record) -> tuple[Outcome, list[dict[str, Any]]]:
+    """The reminder's fate at send time, and its delivery rows if it goes out."""
+    plan = batch.plans[reminder.plan_id]
+    workflow = workflow_by_id(batch.rt, batch.session, plan.template_id)
+    template = workflow.template
+    kind = ReminderKind(reminder.kind)
+    tz = plan_timezone(batch.rt, template)
+    role = template.roles.get(reminder.recipient_role)
+    role_title = role.title if role else reminder.recipient_role
+    facts: dict[str, Any] = {
+        "kind": kind,
+        "org_name": plan.org_name,
+        "plan_title": plan.title,
+        "recipient_role_title": role_title,
+        "tz": tz,
+    }
+    if reminder.task_id is not None:
+        task = batch.tasks.get(reminder.task_id)
+        if task is None or task.status != TaskStatus.OPEN:
+            return (ReminderStatus.SKIPPED, "the task was closed before the reminder was due"), []
+        if task.due_at is None:  # (an escalation task carries the overdue task's due time)
+            return (ReminderStatus.SKIPPED, "the task has no due time to remind of"), []
+        facts["task"] = TaskFacts(step_title=workflow.state(task.state).title, due=task.due_at)
+        if task.sign != SignMode.ANY:
+            user_ids = batch.signers.get(task.id, [])
+            if task.sign == SignMode.SEQUENCE:
+                user_ids = user_ids[:1]  # only the signer whose turn it is can act
+        else:
+            user_ids = _holders(batch, task.role, task.org_id)
+        where = f"organisation #{task.org_id}"
+    else:
+        item = batch.items.get(reminder.item_id)
+        if item is None:
+            return (ReminderStatus.CANCELLED, "the monthly item no longer exists"), []
+        if not workflow.state(plan.state).items_live:
+            return (ReminderStatus.CANCELLED, f"the plan is no longer live ({plan.state})"), []
+        rule = template.reminders[reminder.rule_index]
+        if rule.unless == "item_done" and item.status == ItemStatus.DONE:
+            return (ReminderStatus.SKIPPED, "the item was reported done"), []
+        facts["kind"] = item_reminder_kind(rule)
+        facts["item"] = ItemFacts(
+            month=item.month,
+            title=item.title,
+            due=item_due_date(plan.year, item.month, item.due_day),
+        )
+        if reminder.recipient_role not in owner_roles(template):
+            facts["audience"] = Audience.SUPERVISOR
+        path = org_path(batch.session, plan.org_id)
+        user_ids = []
+        if role is not None:
+            # The nearest organisation with a holder, as for tasks: a township without a reviewer
+            # of its own is covered by the county's.
+            for org_id in candidate_orgs(role.scope, path):
+                user_ids = _holders(batch, reminder.recipient_role, org_id)
+                if user_ids:
+                    break
+        where = plan.org_name
+    if not user_ids:
+        return (
+            ReminderStatus.DEAD,
+            f"nobody holds the role {reminder.recipient_role} ({role_title}) for {where}; grant "
+            "it (planflow user grant), then `planflow reminders retry`",
+        ), []
+    message = render(ReminderFacts(**facts))
+    recipients = _users(batch, user_ids)
+    channels = batch.rt.settings.role_channels.get(
+        reminder.recipient_role, batch.rt.settings.default_channels
+    )
+    lease_until = batch.now + dt.timedelta(seconds=batch.rt.settings.delivery_lease_seconds)
+    rows = [
+        {
+            "key": f"{reminder.key}:{channel}:{recipient.username}",
+            "reminder_id": reminder.id,
+            "channel": channel,
+            "user_id": user_id,
+            "subject": message.subject[:200],
+            "body": message.text,
+            "status": DeliveryStatus.QUEUED,
+            "attempts": 0,
+            "next_attempt_at": lease_until,
+            "created_at": batch.now,
+        }
+        for user_id, recipient in recipients
+        for channel in dict.fromkeys(channels)
+    ]
+    return (ReminderStatus.QUEUED, None), rows
+
+
+def _holders(batch: _Batch, role: str, org_id: int) -> list[int]:
+    """The holders of `role` at one organisation, in grant order (cached for the batch)."""
+    key = (role, org_id)
+    if key not in batch.holders:
+        rows = batch.connection.execute(statements.ROLE_HOLDERS, {"role": role, "orgs": [org_id]})
+        batch.holders[key] = list(dict.fromkeys(row.user_id for row in rows))
+    return batch.holders[key]
+
+
+def _users(batch: _Batch, user_ids: Iterable[int]) -> list[tuple[int, Recipient]]:
+    wanted = list(user_ids)
+    missing = [user_id for user_id in wanted if user_id not in batch.users]
+    if missing:
+        for user in batch.connection.execute(sql.USERS, {"ids": missing}):
+            batch.users[user.id] = Recipient(
+                username=user.username, name=user.name, email=user.email
+            )
+    return [(user_id, batch.users[user_id]) for user_id in wanted if user_id in batch.users]
+
+
+def _insert_deliveries(batch: _Batch, rows: list[dict[str, Any]]) -> list[int]:
+    if not rows:
+        return []
+    return [row.id for row in batch.connection.execute(sql.INSERT_DELIVERIES, rows)]
+
+
+def _write_outbox(batch: _Batch, delivery_ids: list[int]) -> None:
+    size = batch.rt.settings.delivery_batch_size
+    messages = [
+        {
+            "topic": OUTBOX_TOPIC,
+            "payload": json.dumps({"deliveries": delivery_ids[start : start + size]}),
+            "created_at": batch.now,
+            "attempts": 0,
+        }
+        for start in range(0, len(delivery_ids), size)
+    ]
+    if messages:
+        batch.connection.execute(sql.INSERT_OUTBOX, messages)
+
+
+def _requeue_stale(rt: Runtime) -> SweepReport:
+    """Publish again the deliveries whose lease or backoff ran out (see `STALE_DELIVERIES`)."""
+    requeued = 0
+    while True:
+        now = rt.now()
+        with rt.database.session() as session:
+            connection = session.connection()
+            ids = list(
+                connection.execute(
+                    sql.STALE_DELIVERIES, {"now": now, "limit": rt.settings.sweep_batch_size}
+                ).scalars()
+            )
+            if not ids:
+                break
+            lease_until = now + dt.timedelta(seconds=rt.settings.delivery_lease_seconds)
+            connection.execute(sql.REQUEUE_DELIVERIES, {"ids": ids, "lease_until": lease_until})
+            _write_outbox(_Batch(rt=rt, session=session, now=now), ids)
+        requeued += len(ids)
+        if len(ids) < rt.settings.sweep_batch_size:
+            break
+    return SweepReport(requeued=requeued)
+
+
+def _settle_unsettled(rt: Runtime) -> None:
+    """Settle the reminders a killed worker sent but could not settle (see
+    `UNSETTLED_REMINDERS`)."""
+    with rt.database.session() as session:
+        ids = session.connection().execute(
+            sql.UNSETTLED_REMINDERS, {"limit": rt.settings.sweep_batch_size}
+        )
+        unsettled = set(ids.scalars())
+    _settle_reminders(rt, unsettled)
+
+
+# --- 2. publishing -------------------------------------------------------------------------------
+
+
+def publish_outbox(rt: Runtime, publish: Publish) -> int:
+    """Publish every unpublished outbox batch through `publish`; returns how many went out.
+
+    A batch is marked published in a transaction of its own *before* `publish` runs, and unmarked
+    if it fails: no transaction stays open while publishing, so an in-process `publish` can write
+    (SQLite has one writer). A crash between the two loses nothing: the deliveries' lease makes
+    the sweep publish them again.
+    """
+    published = 0
+    while True:
+        with rt.database.session() as session:
+            connection = session.connection()
+            rows = connection.execute(sql.UNPUBLISHED, {"limit": 100}).all()
+            if rows:
+                connection.execute(
+                    sql.MARK_PUBLISHED, {"ids": [r.id for r in rows], "at": rt.now()}
+                )
+        if not rows:
+            return published
+        for position, row in enumerate(rows):
+            try:
+                publish(json.loads(row.payload)["deliveries"])
+            except Exception as error:  # the broker is down: keep the rest for the next cycle
+                log.warning(
+                    "could not publish reminder deliveries (%s); %d batches wait in the outbox "
+                    "and go out on a later cycle",
+                    first_line(error),
+                    len(rows) - position,
+                )
+                with rt.database.session() as session:
+                    session.connection().execute(
+                        sql.UNMARK_PUBLISHED, {"ids": [r.id for r in rows[position:]]}
+                    )
+                return published
+            published += 1
+
+
+def in_process(rt: Runtime, send: Send) -> Publish:
+    """Embedded mode's `Publish`: deliver each batch right away, in this process."""
+
+    def publish(delivery_ids: list[int]) -> None:
+        deliver(rt, delivery_ids, send)
+
+    return publish
+
+
+# --- 3. delivering -------------------------------------------------------------------------------
+
+
+def deliver(rt: Runtime, delivery_ids: Sequence[int], send: Send) -> DeliveryReport:
+    """Send the given deliveries that are still waiting; idempotent, so safe to call twice."""
+    if not delivery_ids:
+        return DeliveryReport()
+    now = rt.now()
+    lease = dt.timedelta(seconds=rt.settings.delivery_lease_seconds)
+    with rt.database.session() as session:
+        connection = session.connection()
+        claimed = connection.execute(
+            sql.CLAIM_DELIVERIES,
+            {"ids": list(delivery_ids), "now": now, "lease_until": now + lease},
+        ).all()
+        users = (
+            {
+                user.id: Recipient(username=user.username, name=user.name, email=user.email)
+                for user in connection.execute(
+                    sql.USERS, {"ids": sorted({row.user_id for row in claimed})}
+                )
+            }
+            if claimed
+            else {}
+        )
+    counts = {"sent": 0, "failed": 0, "dead": 0}
+    for row in claimed:
+        status, reason, retry_at = _send_one(rt, row, users[row.user_id], send)
+        finished_at = rt.now()
+        with rt.database.session() as session:
+            session.connection().execute(
+                sql.FINISH_DELIVERY,
+                {
+                    "delivery_id": row.id,
+                    "new_status": status,
+                    "sent_at": finished_at if status == DeliveryStatus.SENT else None,
+                    "retry_at": retry_at or finished_at,
+                    "reason": reason,
+                },
+            )
+        counts[status.value] += 1
+    _settle_reminders(rt, {row.reminder_id for row in claimed})
+    return DeliveryReport(
+        sent=counts["sent"],
+        failed=counts["failed"],
+        dead=counts["dead"],
+        not_claimed=len(set(delivery_ids)) - len(claimed),
+    )
+
+
+def _send_one(
+    rt: Runtime, row: Record, recipient: Recipient, send: Send
+) -> tuple[DeliveryStatus, str | None, dt.datetime | None]:
+    """(status, reason, when to try again) after one attempt to send `row`."""
+    try:
+        send(row.channel, recipient, Message(subject=row.subject, text=row.body, key=row.key))
+    except DeliveryError as error:
+        reason = f"try {row.attempts}: {error.message}"
+        if not error.retryable or row.attempts >= rt.settings.delivery_max_attempts:
+            log.error("delivery #%d to %s gave up: %s", row.id, recipient.username, reason)
+            return DeliveryStatus.DEAD, reason, None
+        backoff = dt.timedelta(seconds=rt.settings.retry_backoff_seconds * 2 ** (row.attempts - 1))
+        log.warning("delivery #%d to %s failed, will retry: %s", row.id, recipient.username, reason)
+        return DeliveryStatus.FAILED, reason, rt.now() + min(backoff, MAX_BACKOFF)
+    return DeliveryStatus.SENT, None, None
+
+
+def _settle_reminders(rt: Runtime, reminder_ids: set[int]) -> None:
+    """A reminder is sent once all its deliveries are, dead once one of them is and none waits."""
+    if not reminder_ids:
+        return
+    with rt.database.session() as session:
+        connection = session.connection()
+        statuses: dict[int, set[str]] = defaultdict(set)
+        for row in connection.execute(sql.DELIVERY_STATUSES, {"ids": sorted(reminder_ids)}):
+            statuses[row.reminder_id].add(row.status)
+        updates = []
+        for reminder_id, seen in statuses.items():
+            if seen == {DeliveryStatus.SENT}:
+                status, reason = ReminderStatus.SENT, None
+            elif seen <= {DeliveryStatus.SENT, DeliveryStatus.DEAD}:
+                status, reason = ReminderStatus.DEAD, "some deliveries gave up; see its deliveries"
+            elif DeliveryStatus.FAILED in seen:
+                status, reason = ReminderStatus.FAILED, "some deliveries are being retried"
+            else:
+                continue  # still being sent
+            sent_at = rt.now() if status == ReminderStatus.SENT else None
+            updates.append(
+                {
+                    "reminder_id": reminder_id,
+                    "new_status": status,
+                    "reason": reason,
+                    "sent_at": sent_at,
+                }
+            )
+        if updates:
+            connection.execute(sql.SET_REMINDER_STATUS, updates)

@@ -1,0 +1,207 @@
+"""The statements of reminder dispatch: claiming due reminders and deliveries, recording outcomes.
+
+Like `statements.py`, built once as Core statements: the sweep and the workers run them for every
+reminder of a busy morning, where the ORM's per-object cost would dominate. Claims lock the rows
+they pick with `FOR UPDATE SKIP LOCKED`, which PostgreSQL honours (two sweepers take disjoint
+rows) and SQLite ignores (its `BEGIN IMMEDIATE` already lets one writer in at a time).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy import bindparam
+
+from engine.store.statements import table_of
+from engine.store.tables import (
+    Delivery,
+    DeliveryStatus,
+    MonthlyItem,
+    Organisation,
+    OutboxMessage,
+    Plan,
+    Reminder,
+    ReminderStatus,
+    Task,
+    TaskSigner,
+    User,
+)
+
+_REMINDER = table_of(Reminder)
+_DELIVERY = table_of(Delivery)
+_OUTBOX = table_of(OutboxMessage)
+_PLAN = table_of(Plan)
+_ORG = table_of(Organisation)
+_ITEM = table_of(MonthlyItem)
+_TASK = table_of(Task)
+_SIGNER = table_of(TaskSigner)
+_USER = table_of(User)
+
+# --- the sweep -----------------------------------------------------------------------------------
+
+DUE_REMINDERS = (
+    sa.select(
+        _REMINDER.c.id,
+        _REMINDER.c.key,
+        _REMINDER.c.plan_id,
+        _REMINDER.c.kind,
+        _REMINDER.c.rule_index,
+        _REMINDER.c.item_id,
+        _REMINDER.c.task_id,
+        _REMINDER.c.recipient_role,
+        _REMINDER.c.fire_at,
+        _REMINDER.c.attempts,
+    )
+    .where(
+        _REMINDER.c.status == ReminderStatus.PLANNED,
+        _REMINDER.c.fire_at <= bindparam("now"),
+        _REMINDER.c.kind.in_(bindparam("kinds", expanding=True)),
+    )
+    .order_by(_REMINDER.c.fire_at, _REMINDER.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+SET_REMINDER_STATUS = (
+    sa.update(_REMINDER)
+    .where(_REMINDER.c.id == bindparam("reminder_id"))
+    .values(
+        status=bindparam("new_status"), last_error=bindparam("reason"), sent_at=bindparam("sent_at")
+    )
+)
+PLANS = sa.select(
+    _PLAN.c.id,
+    _PLAN.c.org_id,
+    _PLAN.c.template_id,
+    _PLAN.c.title,
+    _PLAN.c.year,
+    _PLAN.c.state,
+    _ORG.c.name.label("org_name"),
+).where(_PLAN.c.id.in_(bindparam("ids", expanding=True)), _ORG.c.id == _PLAN.c.org_id)
+ITEMS = sa.select(_ITEM.c.id, _ITEM.c.month, _ITEM.c.title, _ITEM.c.due_day, _ITEM.c.status).where(
+    _ITEM.c.id.in_(bindparam("ids", expanding=True))
+)
+TASKS = sa.select(
+    _TASK.c.id,
+    _TASK.c.state,
+    _TASK.c.role,
+    _TASK.c.org_id,
+    _TASK.c.sign,
+    _TASK.c.status,
+    _TASK.c.due_at,
+).where(_TASK.c.id.in_(bindparam("ids", expanding=True)))
+UNDECIDED_SIGNERS = (
+    sa.select(_SIGNER.c.task_id, _SIGNER.c.user_id)
+    .where(_SIGNER.c.task_id.in_(bindparam("ids", expanding=True)), _SIGNER.c.decision.is_(None))
+    .order_by(_SIGNER.c.task_id, _SIGNER.c.position)
+)
+USERS = sa.select(_USER.c.id, _USER.c.username, _USER.c.name, _USER.c.email).where(
+    _USER.c.id.in_(bindparam("ids", expanding=True))
+)
+EXISTING_DELIVERY_KEYS = sa.select(_DELIVERY.c.key).where(
+    _DELIVERY.c.reminder_id.in_(bindparam("ids", expanding=True))
+)
+INSERT_DELIVERIES = sa.insert(_DELIVERY).returning(_DELIVERY.c.id, sort_by_parameter_order=True)
+INSERT_OUTBOX = sa.insert(_OUTBOX)
+
+# Deliveries that should have been sent by now and were not: published or claimed but past their
+# lease (a lost message, a killed worker), or failed and past their backoff.
+STALE_DELIVERIES = (
+    sa.select(_DELIVERY.c.id)
+    .where(
+        _DELIVERY.c.status.in_(
+            [DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.FAILED]
+        ),
+        _DELIVERY.c.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(_DELIVERY.c.next_attempt_at, _DELIVERY.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+REQUEUE_DELIVERIES = (
+    sa.update(_DELIVERY)
+    .where(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status=DeliveryStatus.QUEUED, next_attempt_at=bindparam("lease_until"))
+)
+
+# Reminders still `queued` or `failed` although every delivery of theirs has finished (sent or
+# dead): `deliver` settles a batch's reminders after its last send, so a worker killed mid-batch
+# leaves those it had already sent unsettled. The sweep settles them.
+UNSETTLED_REMINDERS = (
+    sa.select(_REMINDER.c.id)
+    .where(
+        _REMINDER.c.status.in_([ReminderStatus.QUEUED, ReminderStatus.FAILED]),
+        sa.exists().where(_DELIVERY.c.reminder_id == _REMINDER.c.id),
+        ~sa.exists().where(
+            _DELIVERY.c.reminder_id == _REMINDER.c.id,
+            _DELIVERY.c.status.not_in([DeliveryStatus.SENT, DeliveryStatus.DEAD]),
+        ),
+    )
+    .order_by(_REMINDER.c.id)
+    .limit(bindparam("limit"))
+)
+
+# --- the outbox ----------------------------------------------------------------------------------
+
+UNPUBLISHED = (
+    sa.select(_OUTBOX.c.id, _OUTBOX.c.payload)
+    .where(_OUTBOX.c.published_at.is_(None))
+    .order_by(_OUTBOX.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+MARK_PUBLISHED = (
+    sa.update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(published_at=bindparam("at"), attempts=_OUTBOX.c.attempts + 1)
+)
+UNMARK_PUBLISHED = (
+    sa.update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(published_at=None)
+)
+
+# --- delivering ----------------------------------------------------------------------------------
+
+# A worker takes a delivery only if it is waiting (queued) or its holder's lease ran out; under
+# PostgreSQL's row locks a second worker re-checks this after the first commits, and finds the row
+# taken, so each delivery is sent by one worker at a time.
+CLAIM_DELIVERIES = (
+    sa.update(_DELIVERY)
+    .where(
+        _DELIVERY.c.id.in_(bindparam("ids", expanding=True)),
+        sa.or_(
+            _DELIVERY.c.status == DeliveryStatus.QUEUED,
+            sa.and_(
+                _DELIVERY.c.status == DeliveryStatus.SENDING,
+                _DELIVERY.c.next_attempt_at <= bindparam("now"),
+            ),
+        ),
+    )
+    .values(
+        status=DeliveryStatus.SENDING,
+        next_attempt_at=bindparam("lease_until"),
+        attempts=_DELIVERY.c.attempts + 1,
+    )
+    .returning(
+        _DELIVERY.c.id,
+        _DELIVERY.c.key,
+        _DELIVERY.c.reminder_id,
+        _DELIVERY.c.channel,
+        _DELIVERY.c.user_id,
+        _DELIVERY.c.subject,
+        _DELIVERY.c.body,
+        _DELIVERY.c.attempts,
+    )
+)
+FINISH_DELIVERY = (
+    sa.update(_DELIVERY)
+    .where(_DELIVERY.c.id == bindparam("delivery_id"), _DELIVERY.c.status == DeliveryStatus.SENDING)
+    .values(
+        status=bindparam("new_status"),
+        sent_at=bindparam("sent_at"),
+        next_attempt_at=bindparam("retry_at"),
+        last_error=bindparam("reason"),
+    )
+)
+DELIVERY_STATUSES = sa.select(_DELIVERY.c.reminder_id, _DELIVERY.c.status).where(
+    _DELIVERY.c.reminder_id.in_(bindparam("ids", expanding=True))
+)

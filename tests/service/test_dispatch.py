@@ -1,0 +1,360 @@
+"""Reminder dispatch on a real database: due reminders become deliveries, sent exactly once.
+
+The plan of `executing()` is a grassroots plan approved in November 2026 for 2027, with monthly
+items in January to March; the bundled template reminds the drafter three days before each month
+and on the due day, and the drafter and the township reviewer a week after the due day unless the
+item was reported done. Time moves on the simulated clock; `Recorder` is the channel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from config.settings import Settings
+from engine.core.clock import SimulatedClock
+from engine.core.errors import DeliveryError
+from engine.core.messages import Message, Recipient
+from engine.service.actions import act
+from engine.service.directory import revoke_role
+from engine.service.dispatch import (
+    SweepReport,
+    deliver,
+    in_process,
+    publish_outbox,
+    sweep_reminders,
+)
+from engine.service.plans import create_plan
+from engine.service.reporting import report_item
+from engine.service.runtime import Runtime
+from engine.store import dispatch_statements as sql
+from engine.store.tables import (
+    Delivery,
+    DeliveryStatus,
+    ItemStatus,
+    OutboxMessage,
+    Reminder,
+    ReminderStatus,
+)
+from tests.world import setup_world, small_plan
+
+TZ = ZoneInfo("Asia/Shanghai")
+LEASE = dt.timedelta(minutes=5)  # the default delivery_lease_seconds
+
+
+@dataclass
+class Recorder:
+    """A channel that records what it sends, and fails on demand."""
+
+    sent: list[tuple[str, str, str]] = field(default_factory=list)  # (channel, user, text)
+    failures: list[DeliveryError] = field(default_factory=list)  # raised first, in order
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, channel: str, recipient: Recipient, message: Message) -> None:
+        with self.lock:
+            if self.failures:
+                raise self.failures.pop(0)
+            self.sent.append((channel, recipient.username, message.text))
+
+
+def executing(rt: Runtime, items: int = 3) -> int:
+    setup_world(rt)
+    plan_id = create_plan(rt, spec=small_plan(items=items), actor="chen-school").plan_id
+    for trigger, actor in (
+        ("submit", "chen-school"),
+        ("approve", "zhao-zishan"),
+        ("approve", "wang-county"),
+        ("approve", "li-county"),
+    ):
+        act(rt, plan_id=plan_id, trigger=trigger, actor=actor)
+    return plan_id
+
+
+def cycle(rt: Runtime, send: Recorder) -> SweepReport:
+    report = sweep_reminders(rt)
+    publish_outbox(rt, in_process(rt, send))
+    return report
+
+
+def reminders(rt: Runtime) -> list[Reminder]:
+    with rt.database.session() as session:
+        return list(
+            session.exec(select(Reminder).order_by(col(Reminder.fire_at), col(Reminder.key)))
+        )
+
+
+def deliveries(rt: Runtime) -> list[Delivery]:
+    with rt.database.session() as session:
+        return list(session.exec(select(Delivery).order_by(col(Delivery.id))))
+
+
+def test_a_due_reminder_is_sent_once_at_its_local_time(rt: Runtime, clock: SimulatedClock) -> None:
+    executing(rt)
+    send = Recorder()
+    # January's item: three days before the month, 09:00 in Shanghai, is 01:00 UTC on 29 December.
+    clock.set(dt.datetime(2026, 12, 29, 8, 59, tzinfo=TZ))
+    assert cycle(rt, send) == SweepReport()
+    assert send.sent == []
+
+    clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
+    report = cycle(rt, send)
+    assert (report.queued, report.deliveries) == (1, 1)
+    [(channel, user, text)] = send.sent
+    assert (channel, user) == ("log", "chen-school")
+    assert text == "梓山中学工会：1月计划事项即将开始：1月活动（1月31日前完成）。"
+
+    for _ in range(3):  # later cycles find nothing more to send
+        assert cycle(rt, send) == SweepReport()
+    assert len(send.sent) == 1
+    [first] = [r for r in reminders(rt) if r.status == ReminderStatus.SENT]
+    assert (first.kind, first.sent_at) == ("item_month_start", clock())
+    [delivery] = deliveries(rt)
+    assert delivery.key == f"{first.key}:log:chen-school"
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 1)
+
+
+def test_overdue_notice_skips_done_items_and_reaches_the_township(
+    rt: Runtime, clock: SimulatedClock
+) -> None:
+    plan_id = executing(rt, items=2)
+    clock.set(dt.datetime(2027, 2, 1, 10, tzinfo=TZ))
+    report_item(rt, plan_id=plan_id, actor="chen-school", item_number=1, status=ItemStatus.DONE)
+    send = Recorder()
+    # Everything up to a week after February's due day (28 Feb → 7 March), a cycle a day.
+    day = dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ)
+    while day <= dt.datetime(2027, 3, 7, 9, 0, tzinfo=TZ):
+        clock.set(day)
+        cycle(rt, send)
+        day += dt.timedelta(days=1)
+    overdue = [(user, text) for _, user, text in send.sent if "已逾期" in text]
+    assert overdue == [
+        (
+            "chen-school",
+            "梓山中学工会：2月计划事项已逾期：2月活动（应于2月28日前完成），请尽快报告完成情况。",
+        ),
+        (
+            "zhao-zishan",
+            "镇工会审核人：梓山中学工会的2月计划事项已逾期：2月活动（应于2月28日前完成），"
+            "请督促其尽快报告完成情况。",
+        ),
+    ]
+    # January's item was done: its overdue notice (to both roles) was not sent.
+    skipped = [r for r in reminders(rt) if r.status == ReminderStatus.SKIPPED]
+    assert [(r.recipient_role, r.last_error) for r in skipped] == [
+        ("drafter", "the item was reported done"),
+        ("township_reviewer", "the item was reported done"),
+    ]
+    assert len(send.sent) == 2 + 2 + 2  # month start and due of each item, February's overdue
+
+
+def test_catch_up_after_downtime_sends_recent_ones_and_marks_older_missed(
+    rt: Runtime, clock: SimulatedClock
+) -> None:
+    executing(rt)
+    send = Recorder()
+    # Down from before 29 December until 2 February 10:00: the window is three days.
+    clock.set(dt.datetime(2027, 2, 2, 10, tzinfo=TZ))
+    report = cycle(rt, send)
+    sent_texts = [text for _, _, text in send.sent]
+    # 29 Jan (Feb month start, 4 days ago) and 31 Jan (January due) … 31 Jan is within 3 days.
+    assert sent_texts == [
+        "梓山中学工会：1月计划事项今天到期：1月活动（1月31日）。完成后请及时报告完成情况。"
+    ]
+    assert (report.queued, report.missed) == (1, 2)
+    missed = [r for r in reminders(rt) if r.status == ReminderStatus.MISSED]
+    assert [r.fire_at.astimezone(TZ).date() for r in missed] == [
+        dt.date(2026, 12, 29),
+        dt.date(2027, 1, 29),
+    ]
+    assert (
+        missed[0].last_error is not None and "PLANFLOW_CATCHUP_WINDOW_DAYS" in missed[0].last_error
+    )
+    assert cycle(rt, send) == SweepReport()  # caught up once
+    assert len(send.sent) == 1
+
+
+def test_failed_delivery_retries_with_backoff_then_dies(
+    database_url: str, clock: SimulatedClock
+) -> None:
+    settings = Settings(
+        database_url=database_url, delivery_max_attempts=3, retry_backoff_seconds=60
+    )
+    rt = _runtime(settings, clock)
+    executing(rt)
+    send = Recorder(failures=[DeliveryError("smtp busy", retryable=True)] * 3)
+    clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
+    cycle(rt, send)
+    [delivery] = deliveries(rt)
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 1)
+    assert delivery.next_attempt_at == clock() + dt.timedelta(seconds=60)
+    clock.advance(dt.timedelta(seconds=59))
+    assert cycle(rt, send).requeued == 0
+    clock.advance(dt.timedelta(seconds=1))
+    assert cycle(rt, send).requeued == 1
+    [delivery] = deliveries(rt)
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 2)
+    assert delivery.next_attempt_at == clock() + dt.timedelta(seconds=120)  # doubled
+    clock.advance(dt.timedelta(seconds=120))
+    cycle(rt, send)
+    [delivery] = deliveries(rt)
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.DEAD, 3)
+    assert delivery.last_error == "try 3: smtp busy"
+    assert [r.status for r in reminders(rt)].count(ReminderStatus.DEAD) == 1
+    assert send.sent == []
+    clock.advance(dt.timedelta(days=1))
+    assert cycle(rt, send) == SweepReport()  # dead stays dead until an operator retries
+    rt.database.dispose()
+
+
+def test_a_refusal_is_dead_at_once(rt: Runtime, clock: SimulatedClock) -> None:
+    executing(rt)
+    send = Recorder(failures=[DeliveryError("chen-school has no email address", retryable=False)])
+    clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
+    cycle(rt, send)
+    [delivery] = deliveries(rt)
+    assert (delivery.status, delivery.last_error) == (
+        DeliveryStatus.DEAD,
+        "try 1: chen-school has no email address",
+    )
+
+
+def test_nobody_to_receive_is_dead_with_the_reason(rt: Runtime, clock: SimulatedClock) -> None:
+    executing(rt)
+    revoke_role(rt, username="chen-school", role="drafter")
+    clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
+    report = cycle(rt, Recorder())
+    assert report.undeliverable == 1
+    [dead] = [r for r in reminders(rt) if r.status == ReminderStatus.DEAD]
+    assert dead.last_error is not None
+    assert dead.last_error.startswith("nobody holds the role drafter (计划起草人) for 梓山中学工会")
+
+
+def test_channels_per_role(database_url: str, clock: SimulatedClock) -> None:
+    settings = Settings(
+        database_url=database_url,
+        default_channels=["log"],
+        role_channels={"township_reviewer": ["email", "webhook"]},
+    )
+    rt = _runtime(settings, clock)
+    executing(rt, items=1)
+    send = Recorder()
+    clock.set(dt.datetime(2027, 2, 7, 9, 0, tzinfo=TZ))  # a week after January's due day
+    cycle(rt, send)
+    assert sorted((channel, user) for channel, user, _ in send.sent) == [
+        ("email", "zhao-zishan"),
+        ("log", "chen-school"),
+        ("webhook", "zhao-zishan"),
+    ]
+    rt.database.dispose()
+
+
+def test_deliver_is_idempotent_and_a_lapsed_lease_is_taken_over(
+    rt: Runtime, clock: SimulatedClock
+) -> None:
+    executing(rt)
+    clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
+    sweep_reminders(rt)
+    [delivery] = deliveries(rt)
+    assert delivery.id is not None
+    # A worker claims it and dies before sending (no outcome recorded).
+    with rt.database.session() as session:
+        session.connection().execute(
+            sql.CLAIM_DELIVERIES,
+            {
+                "ids": [delivery.id],
+                "now": clock(),
+                "lease_until": clock() + dt.timedelta(minutes=5),
+            },
+        )
+    send = Recorder()
+    assert deliver(rt, [delivery.id], send).not_claimed == 1  # someone else holds it
+    clock.advance(LEASE)
+    assert sweep_reminders(rt).requeued == 1
+    report = deliver(rt, [delivery.id], send)
+    assert (report.sent, deliver(rt, [delivery.id], send).not_claimed) == (1, 1)
+    assert len(send.sent) == 1
+    assert deliveries(rt)[0].attempts == 2
+
+
+def test_unpublishable_batches_stay_in_the_outbox(rt: Runtime, clock: SimulatedClock) -> None:
+    executing(rt)
+    clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
+    sweep_reminders(rt)
+
+    def broker_down(_ids: list[int]) -> None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+
+    assert publish_outbox(rt, broker_down) == 0
+    with rt.database.session() as session:
+        [message] = session.exec(select(OutboxMessage)).all()
+        assert message.published_at is None
+    send = Recorder()
+    assert publish_outbox(rt, in_process(rt, send)) == 1
+    assert len(send.sent) == 1
+
+
+def test_two_sweepers_at_once_write_each_delivery_once(
+    database_url: str, clock: SimulatedClock
+) -> None:
+    settings = Settings(database_url=database_url, sweep_batch_size=7)
+    rt = _runtime(settings, clock)
+    setup_world(rt)
+    for org, drafter in (
+        ("zishan-middle-school", "chen-school"),
+        ("zishan-bike-factory", "liu-factory"),
+    ):
+        plan_id = create_plan(rt, spec=small_plan(org, items=12), actor=drafter).plan_id
+        for trigger, actor in (
+            ("submit", drafter),
+            ("approve", "zhao-zishan"),
+            ("approve", "wang-county"),
+            ("approve", "li-county"),
+        ):
+            act(rt, plan_id=plan_id, trigger=trigger, actor=actor)
+    clock.set(dt.datetime(2027, 12, 31, 12, tzinfo=TZ))
+    settings_wide = settings.model_copy(update={"catchup_window_days": 400})
+    sweepers = [_runtime(settings_wide, clock) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    reports: list[SweepReport] = []
+
+    def run(sweeper: Runtime) -> None:
+        barrier.wait()
+        reports.append(sweep_reminders(sweeper))
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in sweepers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total = reports[0] + reports[1]
+    # Every item's reminders are due by now except December's overdue notices (7 January 2028).
+    planned = [r for r in reminders(rt) if r.item_id is not None and r.fire_at <= clock()]
+    assert total.queued == len(planned) == 2 * (12 * 4 - 2)
+    with rt.database.engine.connect() as connection:
+        count = connection.execute(sa.select(sa.func.count()).select_from(Delivery)).scalar()
+    assert count == len(planned)
+    for runtime in (*sweepers, rt):
+        runtime.database.dispose()
+
+
+def _runtime(settings: Settings, clock: SimulatedClock) -> Runtime:
+    from engine.core.calendar import WorkCalendar
+    from engine.store.database import Database
+
+    return Runtime(
+        database=Database(settings.database_url),
+        settings=settings,
+        clock=clock,
+        calendar=WorkCalendar(),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _quiet_dispatch_log(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("CRITICAL", logger="planflow.dispatch")
