@@ -1,10 +1,10 @@
-"""Plans: create from a plan file, edit while in the initial state, show, list and history."""
+"""Plans: create from a plan file, edit (or amend the items of a live plan), show, list, history."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlmodel import Session, col, delete, select
 
@@ -12,7 +12,7 @@ from engine.core.errors import ActionRefused, AlreadyExists, NotFound, Permissio
 from engine.core.planfile import PlanSpec
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
-from engine.service.actions import enter_state
+from engine.service.actions import enter_state, plan_reminders
 from engine.service.directory import find_org, find_user, org_path, roles_of
 from engine.service.runtime import Runtime
 from engine.service.templates import find_template, workflow_by_id, workflow_for
@@ -36,6 +36,8 @@ from engine.store.tables import (
     Organisation,
     Plan,
     PlanSection,
+    Reminder,
+    ReminderStatus,
     RoleGrant,
     Task,
     TaskSigner,
@@ -149,18 +151,28 @@ def edit_plan(
     idempotency_key: str | None = None,
     expected_version: int | None = None,
 ) -> WriteResult:
-    """Replace title, sections, goals and items; only in the initial state, by an owner."""
+    """Change a plan from its plan file, as one of its owners.
+
+    In the initial state everything but the year and template may change. While the plan is live
+    (`items: live`) only its monthly items may: an amendment keeps each item that is still there
+    (matched by month and title, with its reported status), and re-plans the reminders — those of
+    removed or moved items are cancelled, new ones added, those already sent untouched.
+    """
 
     def edited(ctx: WriteContext) -> Change:
         require_owner(ctx, "edit it")
-        initial = ctx.workflow.template.initial_state
-        if ctx.plan.state != initial.name:
-            raise ActionRefused(
-                f"plan #{plan_id} can only be edited in {initial.title} ({initial.name}); it is in "
-                f"{ctx.workflow.state(ctx.plan.state).title} ({ctx.plan.state})"
-            )
         if spec.year != ctx.plan.year or spec.template_name != ctx.plan.template_name:
             raise ActionRefused("a plan's year and template cannot change; create a new plan")
+        state = ctx.workflow.state(ctx.plan.state)
+        if state.items_live:
+            detail = _amend_items(ctx, spec)
+            return Change(action="amend", from_state=state.name, to_state=state.name, detail=detail)
+        initial = ctx.workflow.template.initial_state
+        if state.name != initial.name:
+            raise ActionRefused(
+                f"plan #{plan_id} can only be edited in {initial.title} ({initial.name}), or have "
+                f"its monthly items amended while it is live; it is in {state.title} ({state.name})"
+            )
         _replace_content(ctx.session, ctx.plan, spec)
         ctx.plan.title = spec.title
         return Change(action="edit", from_state=ctx.plan.state, to_state=ctx.plan.state)
@@ -278,6 +290,90 @@ def _reachable_orgs(session: Session, user: User) -> set[int]:
         reach.update(below)
         frontier.extend(below)
     return reach
+
+
+def _amend_items(ctx: WriteContext, spec: PlanSpec) -> dict[str, Any]:
+    """Apply a live plan's new item list; returns what changed, for the audit row."""
+    session, plan_id = ctx.session, ctx.plan_id
+    unchanged = _locked_parts_that_differ(session, ctx.plan, spec)
+    if unchanged:
+        raise ActionRefused(
+            f"while plan #{plan_id} is {ctx.workflow.state(ctx.plan.state).title} only its monthly "
+            f"items can change; the file also changes its {', '.join(unchanged)}"
+        )
+    current = {(item.month, item.title): item for item in _children(session, MonthlyItem, plan_id)}
+    wanted = {(item.month, item.title) for item in spec.items}
+    removed = [item for key, item in current.items() if key not in wanted]
+    started = _items_with_history(session, [item.id for item in removed if item.id is not None])
+    blocked = [
+        f"{item.month}月 {item.title}" for item in removed if item.id in started or item.status
+    ]
+    if blocked:
+        raise ActionRefused(
+            f"cannot remove {', '.join(blocked)}: reminders for it already went out or it was "
+            "reported; keep it in the plan and report it (e.g. as not done) instead"
+        )
+    changed = added = 0
+    for position, item in enumerate(spec.items, 1):
+        row = current.get((item.month, item.title))
+        if row is None:
+            added += 1
+            session.add(
+                MonthlyItem(
+                    plan_id=plan_id,
+                    position=position,
+                    month=item.month,
+                    title=item.title,
+                    detail=item.detail,
+                    due_day=item.due_day,
+                )
+            )
+            continue
+        changed += (row.detail, row.due_day) != (item.detail, item.due_day)
+        row.position, row.detail, row.due_day = position, item.detail, item.due_day
+        session.add(row)
+    for gone in removed:  # its reminders never went out (checked above): nothing to keep
+        session.exec(delete(Reminder).where(col(Reminder.item_id) == gone.id))
+        session.delete(gone)
+    session.flush()
+    plan_reminders(ctx)
+    return {"added": added, "changed": changed, "removed": len(removed)}
+
+
+def _locked_parts_that_differ(session: Session, plan: Plan, spec: PlanSpec) -> list[str]:
+    """Which of title, sections and goals `spec` would change (they are fixed once approved)."""
+    assert plan.id is not None
+    sections = [(s.heading, s.body) for s in _children(session, PlanSection, plan.id)]
+    goals = [
+        (g.key, g.title, g.target, g.unit, g.comparator) for g in _children(session, Goal, plan.id)
+    ]
+    differ = []
+    if spec.title != plan.title:
+        differ.append("title")
+    if [(s.heading, s.body) for s in spec.sections] != sections:
+        differ.append("sections")
+    wanted_goals = [
+        (g.key, g.title, float(g.target), g.unit, g.comparator.value) for g in spec.goals
+    ]
+    if wanted_goals != goals:
+        differ.append("goals")
+    return differ
+
+
+def _items_with_history(session: Session, item_ids: list[int]) -> set[int]:
+    """Items some reminder of which was already handled (sent, queued, skipped, missed, …)."""
+    if not item_ids:
+        return set()
+    untouched = (ReminderStatus.PLANNED, ReminderStatus.CANCELLED)
+    return {
+        item_id
+        for item_id in session.exec(
+            select(Reminder.item_id).where(
+                col(Reminder.item_id).in_(item_ids), col(Reminder.status).not_in(untouched)
+            )
+        )
+        if item_id is not None
+    }
 
 
 def _replace_content(session: Session, plan: Plan, spec: PlanSpec) -> None:
