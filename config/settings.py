@@ -82,6 +82,22 @@ class Settings(BaseSettings):
         ge=3,
         description="Lifetime of the scheduler's Redis leader lock; renewed every third of it.",
     )
+    scheduler_misfire_grace_hours: float = Field(
+        default=1,
+        gt=0,
+        description="How late a scheduler job may start and still run (a suspended or overloaded "
+        "process); a later run is skipped, and the next sweep catches up what it would have done.",
+    )
+    celery_queue: str = Field(
+        default="planflow",
+        min_length=1,
+        description="Celery queue the scheduler publishes deliveries to and `planflow worker` "
+        "consumes.",
+    )
+    serve_host: str = Field(default="127.0.0.1", description="Address `planflow serve` binds.")
+    serve_port: int = Field(
+        default=8000, ge=1, le=65535, description="Port `planflow serve` listens on."
+    )
     smtp_host: str | None = Field(default=None, description="SMTP server for the email channel.")
     smtp_port: int = Field(default=25, description="SMTP port.")
     smtp_user: str | None = Field(default=None, description="SMTP login, if the server needs one.")

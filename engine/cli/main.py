@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import typer
 from sqlalchemy.exc import OperationalError
 
-from engine.cli import directory, plans, templates
+from engine.cli import directory, plans, processes, reminders, simulate, templates
 from engine.cli.context import runtime
 from engine.core.errors import PlanflowError, first_line
 from engine.store.migrate import upgrade
@@ -30,6 +30,11 @@ app.add_typer(plans.app, name="plan")
 app.add_typer(plans.reports, name="report")
 app.command("act")(plans.act)
 app.command("inbox")(plans.inbox)
+app.command("serve")(processes.serve)
+app.command("worker")(processes.worker)
+app.command("scheduler")(processes.scheduler)
+app.add_typer(reminders.app, name="reminders")
+app.command("simulate")(simulate.simulate)
 
 
 @app.command()

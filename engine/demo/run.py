@@ -15,7 +15,8 @@ import datetime as dt
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -68,26 +69,36 @@ def local(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> dt
     return dt.datetime(year, month, day, hour, minute, tzinfo=TZ)
 
 
-def run_demo(*, echo: Echo = print) -> None:
-    started = time.perf_counter()
+@contextmanager
+def demo_runtime(clock: SimulatedClock) -> Iterator[Runtime]:
+    """A fresh temporary SQLite database with the bundled templates and the demo's world.
+
+    Shared by `planflow demo` and `planflow simulate`; the database is removed on leaving.
+    """
     with tempfile.TemporaryDirectory(prefix="planflow-demo-") as folder:
-        clock = SimulatedClock(local(YEAR - 1, 11, 2))
         rt = open_runtime(
             Settings(database_url=f"sqlite:///{Path(folder) / 'demo.db'}"), clock=clock
         )
         try:
             upgrade(rt.database)
-            echo(f"Planflow demo: a county federation's {YEAR} work plans, on a simulated clock\n")
             templates.load_bundled_templates(rt)
             build_world(rt)
-            plans = _create_plans(rt, clock)
-            _review_and_approve(rt, clock, plans)
-            _execute_year(rt, clock, plans)
-            _evaluate_and_assess(rt, clock, plans)
-            _print_timeline(rt, echo)
-            _print_summary(rt, echo)
+            yield rt
         finally:
             rt.database.dispose()
+
+
+def run_demo(*, echo: Echo = print) -> None:
+    started = time.perf_counter()
+    clock = SimulatedClock(local(YEAR - 1, 11, 2))
+    with demo_runtime(clock) as rt:
+        echo(f"Planflow demo: a county federation's {YEAR} work plans, on a simulated clock\n")
+        plans = _create_plans(rt, clock)
+        _review_and_approve(rt, clock, plans)
+        _execute_year(rt, clock, plans)
+        _evaluate_and_assess(rt, clock, plans)
+        _print_timeline(rt, echo)
+        _print_summary(rt, echo)
     echo(f"\ndone in {time.perf_counter() - started:.1f} s (wall clock)")
 
 

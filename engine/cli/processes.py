@@ -1,0 +1,145 @@
+"""The long-running commands: `planflow worker`, `planflow scheduler` and `planflow serve`.
+
+Each one runs until stopped (SIGTERM or Ctrl-C) and logs to stderr. They start even when the
+database or Redis cannot be reached yet, saying so in the log, because they are meant to outlive
+such outages (the scheduler's cycles and the worker's tasks retry); what they refuse, with exit
+code 1, is a deployment that cannot work: a database that answers but was never initialised, a
+worker without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from signal import SIGINT, SIGTERM
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from config.settings import get_settings
+from engine.cli.context import runtime
+from engine.core.errors import ConfigurationError
+from engine.http.health import check_database
+from engine.service.runtime import Runtime
+
+log = logging.getLogger("planflow")
+
+LogLevel = Annotated[str, typer.Option("--loglevel", "-l", help="DEBUG, INFO, WARNING or ERROR.")]
+WORKER_NEEDS_BROKER = (
+    "the worker needs PLANFLOW_BROKER_URL; without it reminders are delivered in-process by "
+    "`planflow scheduler`/`planflow serve`"
+)
+
+
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", "-c", min=1, help="Worker processes (default: one per CPU)."),
+    ] = None,
+    loglevel: LogLevel = "INFO",
+) -> None:
+    """Deliver reminders: a Celery worker for the queue the scheduler publishes to."""
+    settings = get_settings()
+    if settings.broker_url is None:
+        raise ConfigurationError(WORKER_NEEDS_BROKER)
+    from workers.celery_app import app  # reads the settings; only this command needs it
+
+    argv = ["worker", f"--loglevel={loglevel.upper()}", "--queues", settings.celery_queue]
+    if concurrency is not None:
+        argv += ["--concurrency", str(concurrency)]
+    app.worker_main(argv)
+
+
+def scheduler(loglevel: LogLevel = "INFO") -> None:
+    """Run the dispatch cycle (timers, escalations, reminders) every few seconds until stopped."""
+    # Imported here, as in the other commands: Celery, APScheduler and uvicorn take a while to
+    # import, and the short commands should not wait for them.
+    from workers.scheduler import build_scheduler, run_until_stopped
+
+    configure_logging(loglevel)
+    run_until_stopped(build_scheduler(service_runtime()))
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default PLANFLOW_SERVE_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default PLANFLOW_SERVE_PORT).", min=1, max=65535)
+    ] = None,
+    no_scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--no-scheduler",
+            help="Run no scheduler in this process (Celery mode, when `planflow scheduler` "
+            "runs elsewhere).",
+        ),
+    ] = False,
+    loglevel: LogLevel = "INFO",
+) -> None:
+    """Serve the HTTP app (for now GET /healthz), with the scheduler in a background thread."""
+    import uvicorn
+
+    from engine.http.app import create_app
+    from workers.scheduler import build_scheduler
+
+    if no_scheduler and get_settings().broker_url is None:
+        raise ConfigurationError(
+            "--no-scheduler needs PLANFLOW_BROKER_URL: in embedded mode this process is the one "
+            "that sends the reminders"
+        )
+    configure_logging(loglevel)
+    rt = service_runtime()
+    settings = rt.settings
+    app = create_app(rt, scheduler=None if no_scheduler else build_scheduler(rt))
+    # Uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the same signal again for the
+    # handler it found, so that a default one ends the process "killed by SIGTERM" (or raises
+    # KeyboardInterrupt). By then everything is stopped: these handlers make it a plain exit 0,
+    # as `planflow scheduler` does.
+    previous = {sig: signal.signal(sig, _after_shutdown) for sig in (SIGTERM, SIGINT)}
+    try:
+        uvicorn.run(
+            app,
+            host=host or settings.serve_host,
+            port=port or settings.serve_port,
+            log_level=loglevel.lower(),
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _after_shutdown(_signum: int, _frame: FrameType | None) -> None:
+    """Nothing left to do: the server has already shut down."""
+
+
+def service_runtime() -> Runtime:
+    """The runtime for a long-running process.
+
+    Refuses a database that answers without this Planflow's schema (`runtime()`'s message), but
+    only warns about one it cannot reach: the process keeps running and retries every cycle.
+    """
+    rt = runtime(require_schema=False)
+    health = check_database(rt.database)
+    if health.reachable:
+        rt.database.dispose()
+        return runtime()
+    log.warning(
+        "cannot reach the database %s (%s); running anyway, every cycle tries again",
+        rt.database.engine.url.render_as_string(hide_password=True),
+        health.error,
+    )
+    return rt
+
+
+def configure_logging(level: str) -> None:
+    """One line per record on stderr, with time, level and logger."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ConfigurationError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every job run at INFO, Alembic every revision check (each /healthz); the
+    # cycle logs what mattered.
+    for chatty in ("apscheduler", "alembic"):
+        logging.getLogger(chatty).setLevel(max(numeric, logging.WARNING))

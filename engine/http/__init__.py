@@ -1,0 +1,1 @@
+"""The HTTP edge: a FastAPI app over the service layer (`planflow serve`)."""

@@ -1,0 +1,73 @@
+"""The FastAPI application that `planflow serve` runs.
+
+For now it answers `GET /healthz` and, in its lifespan, runs the scheduler in a background
+thread (always in embedded mode, where that thread also delivers the reminders; in Celery mode
+unless `planflow serve --no-scheduler`). The JSON API and the approvers' pages come with a later
+issue and grow here: routers added to `create_app`, calling `engine.service` with the `Runtime`
+kept on `app.state`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Response
+from starlette.concurrency import run_in_threadpool
+
+from engine.http.health import Health, SchedulerHealth, check_database
+from engine.service.runtime import Runtime
+
+if TYPE_CHECKING:  # the app runs whatever scheduler it is given; it needs no Celery itself
+    from workers.scheduler import Scheduler
+
+
+def create_app(rt: Runtime, *, scheduler: Scheduler | None = None) -> FastAPI:
+    """The app over `rt`; `scheduler`, if given, runs for as long as the app does."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Starting takes a Redis round trip and stopping waits for a running cycle: both block.
+        if scheduler is not None:
+            await run_in_threadpool(scheduler.start)
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                await run_in_threadpool(scheduler.stop)
+
+    app = FastAPI(title="Planflow", lifespan=lifespan)
+    app.state.runtime = rt
+    app.state.scheduler = scheduler
+
+    @app.get("/healthz", response_model=Health)
+    def healthz(response: Response) -> Health:
+        """Database schema, dispatch mode and this process's scheduler; 503 when degraded."""
+        database = check_database(rt.database)
+        health = Health(
+            status="ok" if database.ok else "degraded",
+            mode="embedded" if rt.settings.broker_url is None else "celery",
+            database=database,
+            scheduler=_scheduler_health(scheduler),
+        )
+        if not database.ok:
+            response.status_code = 503
+        return health
+
+    return app
+
+
+def _scheduler_health(scheduler: Scheduler | None) -> SchedulerHealth | None:
+    if scheduler is None:
+        return None
+    status = scheduler.status()
+    last = status.last_cycle
+    return SchedulerHealth(
+        running=status.running,
+        leader=status.active,
+        lock=status.leadership.value,
+        cycles=status.cycles,
+        last_cycle_at=last.at if last else None,
+        last_cycle=last.summary if last else None,
+    )
