@@ -41,9 +41,9 @@ from engine.core.messages import (
     TaskFacts,
     render,
 )
-from engine.core.planning import item_due_date, item_reminder_kind
-from engine.core.scope import candidate_orgs
-from engine.core.template.model import SignMode
+from engine.core.planning import item_due_date
+from engine.core.template.model import Role, SignMode
+from engine.service.actions import nearest_holders
 from engine.service.directory import org_path
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
@@ -130,7 +130,8 @@ class _Batch:
     tasks: dict[int, Record] = field(default_factory=dict)
     signers: dict[int, list[int]] = field(default_factory=dict)
     users: dict[int, Recipient] = field(default_factory=dict)
-    holders: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    holders: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # at one org
+    nearest: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # for a plan's org
 
     @property
     def connection(self) -> Connection:
@@ -271,7 +272,6 @@ def _decide(batch: _Batch, reminder: Record) -> tuple[Outcome, list[dict[str, An
         rule = template.reminders[reminder.rule_index]
         if rule.unless == "item_done" and item.status == ItemStatus.DONE:
             return (ReminderStatus.SKIPPED, "the item was reported done"), []
-        facts["kind"] = item_reminder_kind(rule)
         facts["item"] = ItemFacts(
             month=item.month,
             title=item.title,
@@ -279,15 +279,7 @@ def _decide(batch: _Batch, reminder: Record) -> tuple[Outcome, list[dict[str, An
         )
         if reminder.recipient_role not in owner_roles(template):
             facts["audience"] = Audience.SUPERVISOR
-        path = org_path(batch.session, plan.org_id)
-        user_ids = []
-        if role is not None:
-            # The nearest organisation with a holder, as for tasks: a township without a reviewer
-            # of its own is covered by the county's.
-            for org_id in candidate_orgs(role.scope, path):
-                user_ids = _holders(batch, reminder.recipient_role, org_id)
-                if user_ids:
-                    break
+        user_ids = _nearest_holders(batch, role, plan.org_id) if role is not None else []
         where = plan.org_name
     if not user_ids:
         return (
@@ -296,12 +288,17 @@ def _decide(batch: _Batch, reminder: Record) -> tuple[Outcome, list[dict[str, An
             "it (planflow user grant), then `planflow reminders retry`",
         ), []
     message = render(ReminderFacts(**facts))
-    recipients = _users(batch, user_ids)
-    channels = batch.rt.settings.role_channels.get(
-        reminder.recipient_role, batch.rt.settings.default_channels
-    )
-    lease_until = batch.now + dt.timedelta(seconds=batch.rt.settings.delivery_lease_seconds)
-    rows = [
+    return (ReminderStatus.QUEUED, None), _delivery_rows(batch, reminder, message, user_ids)
+
+
+def _delivery_rows(
+    batch: _Batch, reminder: Record, message: Message, user_ids: list[int]
+) -> list[dict[str, Any]]:
+    """One queued delivery per recipient and channel of the reminder's role."""
+    settings = batch.rt.settings
+    channels = settings.role_channels.get(reminder.recipient_role, settings.default_channels)
+    lease_until = batch.now + dt.timedelta(seconds=settings.delivery_lease_seconds)
+    return [
         {
             "key": f"{reminder.key}:{channel}:{recipient.username}",
             "reminder_id": reminder.id,
@@ -314,10 +311,18 @@ def _decide(batch: _Batch, reminder: Record) -> tuple[Outcome, list[dict[str, An
             "next_attempt_at": lease_until,
             "created_at": batch.now,
         }
-        for user_id, recipient in recipients
+        for user_id, recipient in _users(batch, user_ids)
         for channel in dict.fromkeys(channels)
     ]
-    return (ReminderStatus.QUEUED, None), rows
+
+
+def _nearest_holders(batch: _Batch, role: Role, org_id: int) -> list[int]:
+    """Holders of `role` for a plan of `org_id`, found as a task's are (cached for the batch)."""
+    key = (role.name, org_id)
+    if key not in batch.nearest:
+        found = nearest_holders(batch.session, role, org_path(batch.session, org_id))
+        batch.nearest[key] = found.user_ids if found is not None else []
+    return batch.nearest[key]
 
 
 def _holders(batch: _Batch, role: str, org_id: int) -> list[int]:
