@@ -5,7 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from engine.core.planfile import Comparator, GoalSpec, ItemSpec, PlanSpec, SectionSpec
-from engine.demo.world import build_world
+from engine.demo.world import COUNTY_APPROVERS, DRAFTER, GRASSROOTS, REVIEWER, build_world
+from engine.service.actions import act
+from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_bundled_templates
 
@@ -45,3 +47,28 @@ def small_plan(
             for month in range(1, items + 1)
         ),
     )
+
+
+def live_plan(
+    rt: Runtime, org: str = "zishan-middle-school", *, items: int = 3, year: int = 2027
+) -> int:
+    """A plan of `org` (in the world of `setup_world`) approved all the way to `executing`.
+
+    Its drafter submits it, its township's reviewer approves, and both county approvers sign the
+    countersigned county step. Returns the plan id.
+    """
+    drafter = DRAFTER[org]
+    township = GRASSROOTS[org][1]
+    spec = small_plan(org, year=year, items=items)
+    plan_id = create_plan(rt, spec=spec, actor=drafter).plan_id
+    act(rt, plan_id=plan_id, trigger="submit", actor=drafter)
+    act(rt, plan_id=plan_id, trigger="approve", actor=REVIEWER[township])
+    for approver in COUNTY_APPROVERS:
+        act(rt, plan_id=plan_id, trigger="approve", actor=approver)
+    return plan_id
+
+
+def world_with_live_plan(rt: Runtime, *, items: int = 3) -> int:
+    """The demo world with one school plan in `executing`; returns its id."""
+    setup_world(rt)
+    return live_plan(rt, items=items)

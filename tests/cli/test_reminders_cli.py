@@ -18,8 +18,8 @@ from config.settings import get_settings
 from engine.cli.main import main
 from engine.core.clock import SimulatedClock
 from engine.service.runtime import Runtime
-from tests.service.test_reminders_admin import FIRST_FIRE, Channel, cycle, executing
-from tests.world import setup_world
+from tests.service.test_reminders_admin import FIRST_FIRE, Channel, cycle
+from tests.world import live_plan, setup_world
 
 
 @dataclass
@@ -53,7 +53,7 @@ def cli(
 def dead_then_sent(sqlite_rt: Runtime, clock: SimulatedClock) -> tuple[int, int]:
     """A live plan whose first reminder is dead and whose next one (a day later) was sent."""
     setup_world(sqlite_rt)
-    plan_id = executing(sqlite_rt)
+    plan_id = live_plan(sqlite_rt)
     send = Channel()
     send.refusing = True
     clock.set(FIRST_FIRE)

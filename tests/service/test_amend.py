@@ -19,8 +19,8 @@ from engine.service.plans import edit_plan, plan_history
 from engine.service.reporting import report_item
 from engine.service.runtime import Runtime
 from engine.store.tables import ItemStatus, MonthlyItem, Reminder, ReminderStatus
-from tests.service.test_dispatch import Recorder, executing
-from tests.world import small_plan
+from tests.service.test_dispatch import Recorder
+from tests.world import small_plan, world_with_live_plan
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -47,7 +47,7 @@ def amended(spec: PlanSpec, items: list[ItemSpec]) -> PlanSpec:
 
 
 def test_amending_items_replans_only_the_future(rt: Runtime, clock: SimulatedClock) -> None:
-    plan_id = executing(rt, items=3)
+    plan_id = world_with_live_plan(rt, items=3)
     spec = small_plan(items=3)
     send = Recorder()
     for day in (dt.date(2026, 12, 29), dt.date(2027, 1, 31)):  # what is due by 31 January
@@ -94,7 +94,7 @@ def test_amending_items_replans_only_the_future(rt: Runtime, clock: SimulatedClo
 def test_an_item_already_reminded_or_reported_cannot_be_removed(
     rt: Runtime, clock: SimulatedClock
 ) -> None:
-    plan_id = executing(rt, items=3)
+    plan_id = world_with_live_plan(rt, items=3)
     spec = small_plan(items=3)
     clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
     sweep_reminders(rt)  # January's month-start reminder is queued
@@ -108,7 +108,7 @@ def test_an_item_already_reminded_or_reported_cannot_be_removed(
 
 
 def test_only_items_change_while_live(rt: Runtime) -> None:
-    plan_id = executing(rt)
+    plan_id = world_with_live_plan(rt)
     spec = small_plan()
     with pytest.raises(ActionRefused, match=r"only its monthly items can change.*title, goals"):
         edit_plan(

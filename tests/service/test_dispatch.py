@@ -1,9 +1,10 @@
 """Reminder dispatch on a real database: due reminders become deliveries, sent exactly once.
 
-The plan of `executing()` is a grassroots plan approved in November 2026 for 2027, with monthly
-items in January to March; the bundled template reminds the drafter three days before each month
-and on the due day, and the drafter and the township reviewer a week after the due day unless the
-item was reported done. Time moves on the simulated clock; `Recorder` is the channel.
+The plan of `world_with_live_plan()` is a grassroots plan approved in November 2026 for 2027,
+with monthly items in January to March; the bundled template reminds the drafter three days
+before each month and on the due day, and the drafter and the township reviewer a week after the
+due day unless the item was reported done. Time moves on the simulated clock; `Recorder` is the
+channel.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from config.settings import Settings
 from engine.core.clock import SimulatedClock
 from engine.core.errors import DeliveryError
 from engine.core.messages import Message, Recipient
-from engine.service.actions import act
 from engine.service.directory import revoke_role
 from engine.service.dispatch import (
     SweepReport,
@@ -30,7 +30,6 @@ from engine.service.dispatch import (
     publish_outbox,
     sweep_reminders,
 )
-from engine.service.plans import create_plan
 from engine.service.reporting import report_item
 from engine.service.runtime import Runtime
 from engine.store import dispatch_statements as sql
@@ -42,7 +41,7 @@ from engine.store.tables import (
     Reminder,
     ReminderStatus,
 )
-from tests.world import setup_world, small_plan
+from tests.world import live_plan, setup_world, world_with_live_plan
 
 TZ = ZoneInfo("Asia/Shanghai")
 LEASE = dt.timedelta(minutes=5)  # the default delivery_lease_seconds
@@ -61,19 +60,6 @@ class Recorder:
             if self.failures:
                 raise self.failures.pop(0)
             self.sent.append((channel, recipient.username, message.text))
-
-
-def executing(rt: Runtime, items: int = 3) -> int:
-    setup_world(rt)
-    plan_id = create_plan(rt, spec=small_plan(items=items), actor="chen-school").plan_id
-    for trigger, actor in (
-        ("submit", "chen-school"),
-        ("approve", "zhao-zishan"),
-        ("approve", "wang-county"),
-        ("approve", "li-county"),
-    ):
-        act(rt, plan_id=plan_id, trigger=trigger, actor=actor)
-    return plan_id
 
 
 def cycle(rt: Runtime, send: Recorder) -> SweepReport:
@@ -95,7 +81,7 @@ def deliveries(rt: Runtime) -> list[Delivery]:
 
 
 def test_a_due_reminder_is_sent_once_at_its_local_time(rt: Runtime, clock: SimulatedClock) -> None:
-    executing(rt)
+    world_with_live_plan(rt)
     send = Recorder()
     # January's item: three days before the month, 09:00 in Shanghai, is 01:00 UTC on 29 December.
     clock.set(dt.datetime(2026, 12, 29, 8, 59, tzinfo=TZ))
@@ -122,7 +108,7 @@ def test_a_due_reminder_is_sent_once_at_its_local_time(rt: Runtime, clock: Simul
 def test_overdue_notice_skips_done_items_and_reaches_the_township(
     rt: Runtime, clock: SimulatedClock
 ) -> None:
-    plan_id = executing(rt, items=2)
+    plan_id = world_with_live_plan(rt, items=2)
     clock.set(dt.datetime(2027, 2, 1, 10, tzinfo=TZ))
     report_item(rt, plan_id=plan_id, actor="chen-school", item_number=1, status=ItemStatus.DONE)
     send = Recorder()
@@ -156,7 +142,7 @@ def test_overdue_notice_skips_done_items_and_reaches_the_township(
 def test_catch_up_after_downtime_sends_recent_ones_and_marks_older_missed(
     rt: Runtime, clock: SimulatedClock
 ) -> None:
-    executing(rt)
+    world_with_live_plan(rt)
     send = Recorder()
     # Down from before 29 December until 2 February 10:00: the window is three days.
     clock.set(dt.datetime(2027, 2, 2, 10, tzinfo=TZ))
@@ -186,7 +172,7 @@ def test_failed_delivery_retries_with_backoff_then_dies(
         database_url=database_url, delivery_max_attempts=3, retry_backoff_seconds=60
     )
     rt = _runtime(settings, clock)
-    executing(rt)
+    world_with_live_plan(rt)
     send = Recorder(failures=[DeliveryError("smtp busy", retryable=True)] * 3)
     clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
     cycle(rt, send)
@@ -213,7 +199,7 @@ def test_failed_delivery_retries_with_backoff_then_dies(
 
 
 def test_a_refusal_is_dead_at_once(rt: Runtime, clock: SimulatedClock) -> None:
-    executing(rt)
+    world_with_live_plan(rt)
     send = Recorder(failures=[DeliveryError("chen-school has no email address", retryable=False)])
     clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
     cycle(rt, send)
@@ -225,7 +211,7 @@ def test_a_refusal_is_dead_at_once(rt: Runtime, clock: SimulatedClock) -> None:
 
 
 def test_nobody_to_receive_is_dead_with_the_reason(rt: Runtime, clock: SimulatedClock) -> None:
-    executing(rt)
+    world_with_live_plan(rt)
     revoke_role(rt, username="chen-school", role="drafter")
     clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
     report = cycle(rt, Recorder())
@@ -242,7 +228,7 @@ def test_channels_per_role(database_url: str, clock: SimulatedClock) -> None:
         role_channels={"township_reviewer": ["email", "webhook"]},
     )
     rt = _runtime(settings, clock)
-    executing(rt, items=1)
+    world_with_live_plan(rt, items=1)
     send = Recorder()
     clock.set(dt.datetime(2027, 2, 7, 9, 0, tzinfo=TZ))  # a week after January's due day
     cycle(rt, send)
@@ -257,7 +243,7 @@ def test_channels_per_role(database_url: str, clock: SimulatedClock) -> None:
 def test_deliver_is_idempotent_and_a_lapsed_lease_is_taken_over(
     rt: Runtime, clock: SimulatedClock
 ) -> None:
-    executing(rt)
+    world_with_live_plan(rt)
     clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
     sweep_reminders(rt)
     [delivery] = deliveries(rt)
@@ -283,7 +269,7 @@ def test_deliver_is_idempotent_and_a_lapsed_lease_is_taken_over(
 
 
 def test_unpublishable_batches_stay_in_the_outbox(rt: Runtime, clock: SimulatedClock) -> None:
-    executing(rt)
+    world_with_live_plan(rt)
     clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
     sweep_reminders(rt)
 
@@ -305,18 +291,8 @@ def test_two_sweepers_at_once_write_each_delivery_once(
     settings = Settings(database_url=database_url, sweep_batch_size=7)
     rt = _runtime(settings, clock)
     setup_world(rt)
-    for org, drafter in (
-        ("zishan-middle-school", "chen-school"),
-        ("zishan-bike-factory", "liu-factory"),
-    ):
-        plan_id = create_plan(rt, spec=small_plan(org, items=12), actor=drafter).plan_id
-        for trigger, actor in (
-            ("submit", drafter),
-            ("approve", "zhao-zishan"),
-            ("approve", "wang-county"),
-            ("approve", "li-county"),
-        ):
-            act(rt, plan_id=plan_id, trigger=trigger, actor=actor)
+    for org in ("zishan-middle-school", "zishan-bike-factory"):
+        live_plan(rt, org, items=12)
     clock.set(dt.datetime(2027, 12, 31, 12, tzinfo=TZ))
     settings_wide = settings.model_copy(update={"catchup_window_days": 400})
     sweepers = [_runtime(settings_wide, clock) for _ in range(2)]

@@ -26,7 +26,7 @@ from engine.service.plans import create_plan
 from engine.service.reminders import list_reminders, retry_dead, retry_reminder
 from engine.service.runtime import Runtime
 from engine.store.tables import AuditEvent, Delivery, DeliveryStatus, Reminder, ReminderStatus
-from tests.world import setup_world, small_plan
+from tests.world import live_plan, setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")
 # The first reminder of a plan approved in November 2026: January's item, three days before the
@@ -45,18 +45,6 @@ class Channel:
         if self.refusing:
             raise DeliveryError("mailbox does not exist", retryable=False)
         self.sent.append(recipient.username)
-
-
-def executing(rt: Runtime, org: str = "zishan-middle-school", drafter: str = "chen-school") -> int:
-    plan_id = create_plan(rt, spec=small_plan(org), actor=drafter).plan_id
-    for trigger, actor in (
-        ("submit", drafter),
-        ("approve", "zhao-zishan"),
-        ("approve", "wang-county"),
-        ("approve", "li-county"),
-    ):
-        act(rt, plan_id=plan_id, trigger=trigger, actor=actor)
-    return plan_id
 
 
 def cycle(rt: Runtime, send: Channel) -> None:
@@ -91,7 +79,7 @@ def test_a_dead_delivery_is_retried_and_then_sent_once(
     world: Runtime, clock: SimulatedClock
 ) -> None:
     rt = world
-    plan_id = executing(rt)
+    plan_id = live_plan(rt)
     send = Channel()
     send.refusing = True
     clock.set(FIRST_FIRE)
@@ -122,7 +110,7 @@ def test_a_missed_reminder_is_planned_again_and_sent_however_late(
     world: Runtime, clock: SimulatedClock
 ) -> None:
     rt = world
-    executing(rt)
+    live_plan(rt)
     send = Channel()
     clock.set(FIRST_FIRE + dt.timedelta(days=4))  # the scheduler was down: past the 3-day window
     cycle(rt, send)
@@ -145,7 +133,7 @@ def test_a_reminder_nobody_could_receive_is_planned_again(
     world: Runtime, clock: SimulatedClock
 ) -> None:
     rt = world
-    executing(rt)
+    live_plan(rt)
     revoke_role(rt, username="chen-school", role="drafter")
     clock.set(FIRST_FIRE)
     cycle(rt, Channel())
@@ -182,7 +170,7 @@ def test_retry_dead_retries_every_dead_reminder_and_audits_each(
     world: Runtime, clock: SimulatedClock
 ) -> None:
     rt = world
-    plans = [executing(rt), executing(rt, "zishan-bike-factory", "liu-factory")]
+    plans = [live_plan(rt), live_plan(rt, "zishan-bike-factory")]
     send = Channel()
     send.refusing = True
     clock.set(FIRST_FIRE)
@@ -216,7 +204,7 @@ def test_a_retry_by_the_system_is_audited_on_the_plan_and_bumps_its_version(
     world: Runtime, clock: SimulatedClock
 ) -> None:
     rt = world
-    plan_id = executing(rt)
+    plan_id = live_plan(rt)
     clock.set(FIRST_FIRE + dt.timedelta(days=4))
     cycle(rt, Channel())
     missed = only(rt, ReminderStatus.MISSED)
@@ -240,7 +228,7 @@ def test_reminders_that_need_no_retry_are_refused_saying_their_status(
     world: Runtime, clock: SimulatedClock
 ) -> None:
     rt = world
-    executing(rt)
+    live_plan(rt)
     clock.set(FIRST_FIRE)
     cycle(rt, Channel())
     sent = only(rt, ReminderStatus.SENT)
@@ -261,7 +249,7 @@ def test_an_operator_out_of_the_plans_scope_cannot_retry(
     world: Runtime, clock: SimulatedClock
 ) -> None:
     rt = world
-    executing(rt)
+    live_plan(rt)
     clock.set(FIRST_FIRE + dt.timedelta(days=4))
     cycle(rt, Channel())
     with pytest.raises(NotFound, match="no plan #"):
@@ -272,8 +260,8 @@ def test_list_filters_by_status_and_plan_in_fire_time_order(
     world: Runtime, clock: SimulatedClock
 ) -> None:
     rt = world
-    first = executing(rt)
-    second = executing(rt, "zishan-bike-factory", "liu-factory")
+    first = live_plan(rt)
+    second = live_plan(rt, "zishan-bike-factory")
     everything = list_reminders(rt, limit=1000)
     assert everything == sorted(everything, key=lambda v: (v.fire_at, v.id))
     assert {v.plan_id for v in everything} == {first, second}

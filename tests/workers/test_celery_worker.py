@@ -21,9 +21,9 @@ from config.settings import Settings
 from engine.core.clock import SimulatedClock
 from engine.service.runtime import Runtime, open_runtime
 from engine.store.tables import Delivery, DeliveryStatus
-from tests.service.test_dispatch import executing
 from tests.workers.celery_worker import running_worker
 from tests.workers.redis_server import RedisServer, running_redis
+from tests.world import world_with_live_plan
 from workers.celery_app import DELIVER_TASK, create_app
 from workers.scheduler import build_scheduler
 from workers.tasks import celery_publisher, retry_countdown
@@ -65,7 +65,7 @@ def test_the_scheduler_publishes_a_batch_that_a_worker_delivers(
         catchup_window_days=400,  # everything since January is still worth sending
     )
     rt = open_runtime(settings, clock=clock)
-    executing(rt, items=3)
+    world_with_live_plan(rt, items=3)
     # End of March: the reminders of January to March are all due, in one sweep and one batch.
     clock.set(dt.datetime(2027, 3, 31, 9, 0, tzinfo=SHANGHAI))
     with running_worker(tmp_path, database_url=database_url, broker_url=redis_server.url) as worker:

@@ -23,8 +23,8 @@ from config.settings import Settings
 from engine.core.clock import SimulatedClock
 from engine.service.runtime import Runtime, open_runtime
 from engine.store.tables import Delivery, DeliveryStatus
-from tests.service.test_dispatch import executing
 from tests.workers.redis_server import RedisServer, running_redis
+from tests.world import world_with_live_plan
 from workers.scheduler import (
     CYCLE_JOB,
     LEADER_JOB,
@@ -174,7 +174,7 @@ def test_embedded_mode_delivers_in_process_without_redis(
     caplog.set_level(logging.CRITICAL, logger="planflow.dispatch")
     settings = Settings(database_url=sqlite_url, sweep_interval_seconds=0.1)
     rt = open_runtime(settings, clock=clock)
-    executing(rt)
+    world_with_live_plan(rt)
     clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=SHANGHAI))  # January's first reminder
     scheduler = build_scheduler(rt)
     assert (scheduler.mode, scheduler.lock, scheduler.leadership) == (

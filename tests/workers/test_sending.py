@@ -17,7 +17,7 @@ from engine.core.messages import Message, Recipient
 from engine.service.dispatch import in_process, publish_outbox, sweep_reminders
 from engine.service.runtime import open_runtime
 from engine.store.tables import Delivery, DeliveryStatus, Reminder, ReminderStatus
-from tests.service.test_dispatch import executing
+from tests.world import world_with_live_plan
 from workers.channels import EmailChannel, LogChannel, WebhookChannel
 from workers.sending import ChannelSender
 
@@ -77,7 +77,7 @@ def test_a_delivery_over_an_unknown_channel_goes_dead_with_the_reason(
     caplog.set_level(logging.CRITICAL, logger="planflow.dispatch")
     rt = open_runtime(Settings(database_url=sqlite_url, default_channels=["sms"]), clock=clock)
     try:
-        executing(rt)
+        world_with_live_plan(rt)
         # January's first reminder: three days before the month, 09:00 in Shanghai.
         clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=SHANGHAI))
         assert sweep_reminders(rt).deliveries == 1
