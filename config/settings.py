@@ -113,6 +113,17 @@ class Settings(BaseSettings):
         "DingTalk or WeCom group-robot text message.",
     )
 
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="DingTalk robot signing secret (加签, starts with SEC); adds timestamp and "
+        "sign to each post.",
+    )
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        default="none",
+        description="SMTP transport security: none (port 25 inside a trusted network), starttls "
+        "(usually port 587) or ssl (implicit TLS, usually port 465).",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -7,6 +7,9 @@ into retryable or not.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -19,6 +22,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -33,6 +37,7 @@ from workers.channels import (
     EmailChannel,
     LogChannel,
     Recipient,
+    SmtpSecurity,
     WebhookChannel,
     WebhookFormat,
     channel_from_settings,
@@ -193,6 +198,7 @@ class Receiver:
     url: str
     requests: list[tuple[str, Any]] = field(default_factory=list)  # (Content-Type, JSON body)
     keys: list[str | None] = field(default_factory=list)  # Idempotency-Key headers
+    paths: list[str] = field(default_factory=list)  # request paths with their query
 
 
 class _JoiningServer(ThreadingHTTPServer):
@@ -209,12 +215,14 @@ def http_receiver(status: int = 200, reply: bytes = b"", hang: bool = False) -> 
     over = threading.Event()
     requests: list[tuple[str, Any]] = []
     keys: list[str | None] = []
+    paths: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             requests.append((self.headers["Content-Type"], json.loads(body)))
             keys.append(self.headers["Idempotency-Key"])
+            paths.append(self.path)
             if hang:
                 over.wait(timeout=30)
             try:
@@ -236,7 +244,7 @@ def http_receiver(status: int = 200, reply: bytes = b"", hang: bool = False) -> 
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}/robot/send?access_token=t0k3n"
     try:
-        yield Receiver(url, requests, keys)
+        yield Receiver(url, requests, keys, paths)
     finally:
         over.set()
         server.shutdown()
@@ -426,3 +434,47 @@ def test_channels_from_settings() -> None:
 def test_unusable_channel_settings(name: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         channel_from_settings(name, settings(smtp_host=None, webhook_url=None))
+
+
+def test_dingtalk_robot_posts_are_signed_with_the_secret() -> None:
+    secret = "SEC0123456789abcdef"
+    reply = b'{"errcode": 0, "errmsg": "ok"}'
+    with http_receiver(reply=reply) as receiver:
+        channel = WebhookChannel(
+            url=receiver.url,
+            format=WebhookFormat.DINGTALK,
+            secret=SecretStr(secret),
+            clock=lambda: 1_700_000_000.123,
+        )
+        channel.send(CHEN, MESSAGE)
+    [path] = receiver.paths
+    query = parse_qs(urlsplit(path).query)
+    assert query["access_token"] == ["t0k3n"]  # the robot's own token stays
+    assert query["timestamp"] == ["1700000000123"]
+    # DingTalk's documented recipe, computed independently here.
+    expected = base64.b64encode(
+        hmac.new(secret.encode(), f"1700000000123\n{secret}".encode(), hashlib.sha256).digest()
+    ).decode()
+    assert query["sign"] == [expected]
+
+
+def test_a_secret_only_signs_dingtalk_posts() -> None:
+    with pytest.raises(ConfigurationError, match="signs DingTalk robot requests"):
+        WebhookChannel(url="https://example.org/hook", secret=SecretStr("SECx"))
+
+
+def test_starttls_is_required_when_configured() -> None:
+    inbox = Inbox()
+    with smtp_server(inbox) as port, pytest.raises(DeliveryError) as failed:
+        email_channel(port, security=SmtpSecurity.STARTTLS).send(CHEN, MESSAGE)
+    assert "STARTTLS" in str(failed.value)
+    assert failed.value.retryable is False  # the server will not learn TLS by itself
+    assert inbox.envelopes == []  # nothing went out in the clear
+
+
+def test_implicit_tls_to_a_plain_server_fails_retryably() -> None:
+    inbox = Inbox()
+    with smtp_server(inbox) as port, pytest.raises(DeliveryError) as failed:
+        email_channel(port, security=SmtpSecurity.SSL).send(CHEN, MESSAGE)
+    assert str(failed.value).startswith(f"SMTP server 127.0.0.1:{port} could not be reached")
+    assert inbox.envelopes == []

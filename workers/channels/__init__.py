@@ -15,7 +15,7 @@ from typing import Protocol
 from config.settings import Settings
 from engine.core.errors import ConfigurationError
 from engine.core.messages import Message, Recipient
-from workers.channels.email import EmailChannel
+from workers.channels.email import EmailChannel, SmtpSecurity
 from workers.channels.log import LogChannel
 from workers.channels.webhook import WebhookChannel, WebhookFormat
 
@@ -25,6 +25,7 @@ __all__ = [
     "EmailChannel",
     "LogChannel",
     "Recipient",
+    "SmtpSecurity",
     "WebhookChannel",
     "WebhookFormat",
     "channel_from_settings",
@@ -61,12 +62,15 @@ def channel_from_settings(name: str, settings: Settings) -> Channel:
             user=settings.smtp_user,
             password=settings.smtp_password,
             sender=settings.smtp_from,
+            security=SmtpSecurity(settings.smtp_security),
         )
     if name == ChannelName.WEBHOOK:
         if not settings.webhook_url:
             raise ConfigurationError("the webhook channel needs a URL; set PLANFLOW_WEBHOOK_URL")
         return WebhookChannel(
-            url=settings.webhook_url, format=WebhookFormat(settings.webhook_format)
+            url=settings.webhook_url,
+            format=WebhookFormat(settings.webhook_format),
+            secret=settings.webhook_secret,
         )
     known = ", ".join(channel.value for channel in ChannelName)
     raise ConfigurationError(f"unknown channel {name!r}; choose one of {known}")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import smtplib
+import ssl
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from enum import StrEnum
 
 from pydantic import SecretStr
 
@@ -20,6 +22,12 @@ from engine.core.errors import DeliveryError
 from engine.core.messages import Message, Recipient
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+class SmtpSecurity(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"  # upgrade a plain connection (usually port 587)
+    SSL = "ssl"  # TLS from the first byte (usually port 465)
 
 
 class EmailChannel:
@@ -34,6 +42,7 @@ class EmailChannel:
         password: SecretStr | None = None,
         sender: str = "planflow@localhost",
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        security: SmtpSecurity = SmtpSecurity.NONE,
     ) -> None:
         self.host = host
         self.port = port
@@ -41,12 +50,13 @@ class EmailChannel:
         self._password = password
         self.sender = sender
         self.timeout = timeout
+        self.security = security
 
     def send(self, recipient: Recipient, message: Message) -> None:
         email = self.compose(recipient, message)
         where = f"SMTP server {self.host}:{self.port}"
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            with self._connect() as smtp:
                 if self.user:
                     password = self._password.get_secret_value() if self._password else ""
                     smtp.login(self.user, password)
@@ -69,6 +79,21 @@ class EmailChannel:
             raise DeliveryError(
                 f"{where} could not be reached: {error or type(error).__name__}", retryable=True
             ) from error
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.security is SmtpSecurity.SSL:
+            context = ssl.create_default_context()
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        if self.security is SmtpSecurity.STARTTLS:
+            try:
+                # Raises SMTPNotSupportedError when the server offers no STARTTLS: never fall
+                # back to sending the password and the message in the clear.
+                smtp.starttls(context=ssl.create_default_context())
+            except BaseException:
+                smtp.close()
+                raise
+        return smtp
 
     def compose(self, recipient: Recipient, message: Message) -> EmailMessage:
         """The email for `recipient`; DeliveryError (not retryable) without a usable address."""
