@@ -49,10 +49,7 @@ def run_cycle(rt: Runtime, publish: Publish) -> CycleReport:
     # Escalations before the sweep, so their notices go out in the same cycle.
     timers = fire_due_timers(rt)
     escalations = fire_due_escalations(rt)
-    sweep = sweep_reminders(rt)
-    return CycleReport(
-        timers=timers,
-        escalations=escalations,
-        sweep=sweep,
-        published=publish_outbox(rt, publish),
-    )
+    sweep = sweep_reminders(rt, publish)
+    # What the sweep left: requeued deliveries, and batches a failed publish kept in the outbox.
+    published = sweep.published + publish_outbox(rt, publish)
+    return CycleReport(timers=timers, escalations=escalations, sweep=sweep, published=published)

@@ -77,6 +77,7 @@ class SweepReport:
     missed: int = 0  # older than the catch-up window
     undeliverable: int = 0  # nobody could receive them: dead
     requeued: int = 0  # deliveries published again after a lost message, a crash or a backoff
+    published: int = 0  # outbox batches handed to `publish` during the sweep
 
     def __add__(self, other: SweepReport) -> SweepReport:
         return SweepReport(*(a + b for a, b in zip(_counts(self), _counts(other), strict=True)))
@@ -90,6 +91,7 @@ def _counts(report: SweepReport) -> tuple[int, ...]:
         report.missed,
         report.undeliverable,
         report.requeued,
+        report.published,
     )
 
 
@@ -104,18 +106,22 @@ class DeliveryReport:
 # --- 1. the sweep --------------------------------------------------------------------------------
 
 
-def sweep_reminders(rt: Runtime) -> SweepReport:
+def sweep_reminders(rt: Runtime, publish: Publish | None = None) -> SweepReport:
     """Turn every due reminder into deliveries, one transaction per batch, then requeue stale
-    deliveries. Returns what happened, summed over the batches."""
+    deliveries. Returns what happened, summed over the batches.
+
+    With `publish`, each batch's outbox is published as soon as it commits, so that workers send
+    the first reminders of a busy morning while the sweep is still writing the rest.
+    """
     total = SweepReport()
     while True:
         batch, claimed = _sweep_batch(rt)
         total += batch
+        if publish is not None and batch.deliveries:
+            total += SweepReport(published=publish_outbox(rt, publish))
         if claimed < rt.settings.sweep_batch_size:
             break
-    requeued = _requeue_stale(rt)
-    _settle_unsettled(rt)
-    return total + requeued
+    return total + _requeue_stale(rt)
 
 
 @dataclass

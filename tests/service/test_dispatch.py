@@ -334,3 +334,25 @@ def _runtime(settings: Settings, clock: SimulatedClock) -> Runtime:
 @pytest.fixture(autouse=True)
 def _quiet_dispatch_log(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("CRITICAL", logger="planflow.dispatch")
+
+
+def test_each_swept_batch_is_published_before_the_next_is_swept(
+    database_url: str, clock: SimulatedClock
+) -> None:
+    settings = Settings(database_url=database_url, sweep_batch_size=2, catchup_window_days=400)
+    rt = _runtime(settings, clock)
+    world_with_live_plan(rt, items=3)
+    # Due by 31 March: three month starts, three due days and the overdue notices of January and
+    # February (two roles each): ten reminders, five batches of two.
+    clock.set(dt.datetime(2027, 3, 31, 9, 0, tzinfo=TZ))
+    still_planned: list[int] = []
+
+    def publish(delivery_ids: list[int]) -> None:
+        assert len(delivery_ids) == 2
+        waiting = [r for r in reminders(rt) if r.item_id and r.status == ReminderStatus.PLANNED]
+        still_planned.append(len(waiting) - 2)  # March's overdue notices are not due yet
+
+    report = sweep_reminders(rt, publish)
+    assert (report.queued, report.published) == (10, 5)
+    assert still_planned == [8, 6, 4, 2, 0]  # workers get a batch while the rest wait
+    rt.database.dispose()
