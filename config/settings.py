@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     delivery_batch_size: int = Field(
         default=100, ge=1, description="Deliveries per Celery message."
     )
+    delivery_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description="Sends a worker runs side by side within a batch (they wait on the network). "
+        "A worker killed mid-batch may repeat at most this many posts, with their keys.",
+    )
     scheduler_lock_seconds: int = Field(
         default=30,
         ge=3,

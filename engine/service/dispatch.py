@@ -13,7 +13,8 @@ Three steps, each safe to run in several processes at once (DESIGN.md §2, "Remi
    production, `deliver` in this very process in embedded mode.
 3. `deliver` claims each delivery with a lease (a second worker holding the same message finds it
    taken), sends it through `send`, and records the outcome in its own short transaction, so a
-   worker killed mid-batch leaves at most the one delivery it was sending to be tried again.
+   worker killed mid-batch leaves only the deliveries it was sending (at most
+   `delivery_concurrency` of them) to be tried again.
    Failures retry with exponential backoff and end `dead` after `delivery_max_attempts`.
 """
 
@@ -22,8 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +109,9 @@ class DeliveryReport:
 
 
 def sweep_reminders(rt: Runtime, publish: Publish | None = None) -> SweepReport:
-    """Turn every due reminder into deliveries, one transaction per batch, then requeue stale
-    deliveries. Returns what happened, summed over the batches.
+    """Turn every due reminder into deliveries, one transaction per batch, then settle reminders
+    a killed worker left behind and requeue stale deliveries. Returns what happened, summed over
+    the batches.
 
     With `publish`, each batch's outbox is published as soon as it commits, so that workers send
     the first reminders of a busy morning while the sweep is still writing the rest.
@@ -121,6 +124,7 @@ def sweep_reminders(rt: Runtime, publish: Publish | None = None) -> SweepReport:
             total += SweepReport(published=publish_outbox(rt, publish))
         if claimed < rt.settings.sweep_batch_size:
             break
+    _settle_unsettled(rt)
     return total + _requeue_stale(rt)
 
 
@@ -480,12 +484,14 @@ def deliver(rt: Runtime, delivery_ids: Sequence[int], send: Send) -> DeliveryRep
             if claimed
             else {}
         )
-    counts = {"sent": 0, "failed": 0, "dead": 0}
-    for row in claimed:
+
+    def send_and_record(row: Record) -> DeliveryStatus:
         status, reason, retry_at = _send_one(rt, row, users[row.user_id], send)
         finished_at = rt.now()
-        with rt.database.session() as session:
-            session.connection().execute(
+        # Each outcome commits on its own, right after its send: a worker killed now can repeat
+        # only the posts it had in flight, never ones it had already recorded.
+        with rt.database.engine.begin() as connection:
+            connection.execute(
                 sql.FINISH_DELIVERY,
                 {
                     "delivery_id": row.id,
@@ -495,7 +501,17 @@ def deliver(rt: Runtime, delivery_ids: Sequence[int], send: Send) -> DeliveryRep
                     "reason": reason,
                 },
             )
-        counts[status.value] += 1
+        return status
+
+    # Sends wait on the network (an SMTP dialogue, a robot's round trip), so a batch's sends run
+    # side by side, `delivery_concurrency` at a time.
+    workers = min(rt.settings.delivery_concurrency, len(claimed))
+    if workers <= 1:
+        outcomes = [send_and_record(row) for row in claimed]
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="planflow-send") as pool:
+            outcomes = list(pool.map(send_and_record, claimed))
+    counts = Counter(outcome.value for outcome in outcomes)
     _settle_reminders(rt, {row.reminder_id for row in claimed})
     return DeliveryReport(
         sent=counts["sent"],

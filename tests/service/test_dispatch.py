@@ -356,3 +356,33 @@ def test_each_swept_batch_is_published_before_the_next_is_swept(
     assert (report.queued, report.published) == (10, 5)
     assert still_planned == [8, 6, 4, 2, 0]  # workers get a batch while the rest wait
     rt.database.dispose()
+
+
+def test_a_reminder_whose_worker_died_after_sending_is_settled_by_the_sweep(
+    rt: Runtime, clock: SimulatedClock
+) -> None:
+    world_with_live_plan(rt)
+    clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))
+    sweep_reminders(rt)
+    [delivery] = deliveries(rt)
+    # A worker claims, sends and records the delivery, then dies before settling its reminder.
+    with rt.database.session() as session:
+        connection = session.connection()
+        connection.execute(
+            sql.CLAIM_DELIVERIES,
+            {"ids": [delivery.id], "now": clock(), "lease_until": clock() + LEASE},
+        )
+        connection.execute(
+            sql.FINISH_DELIVERY,
+            {
+                "delivery_id": delivery.id,
+                "new_status": DeliveryStatus.SENT,
+                "sent_at": clock(),
+                "retry_at": clock(),
+                "reason": None,
+            },
+        )
+    [stuck] = [r for r in reminders(rt) if r.status == ReminderStatus.QUEUED]  # unsettled
+    assert sweep_reminders(rt) == SweepReport()  # nothing to send, nothing requeued…
+    settled = next(r for r in reminders(rt) if r.id == stuck.id)
+    assert settled.status == ReminderStatus.SENT  # …but the reminder is settled
