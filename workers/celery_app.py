@@ -116,6 +116,7 @@ def _close_process_resources(**_: Any) -> None:
     with _resources_lock:
         if _resources is not None and _resources.pid == os.getpid():
             _resources.runtime.database.dispose()
+            _resources.send.close()
         _resources = None
 
 

@@ -36,5 +36,9 @@ class ChannelSender:
             channel = self._channels.setdefault(name, built)
         return channel
 
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+
     def __call__(self, channel: str, recipient: Recipient, message: Message) -> None:
         self.channel(channel).send(recipient, message)

@@ -42,6 +42,7 @@ from workers.channels import (
     WebhookFormat,
     channel_from_settings,
 )
+from workers.channels import webhook as webhook_module
 
 CHEN = Recipient(username="chen", name="陈静", email="chen@zishan.example")
 MESSAGE = Message(
@@ -199,6 +200,7 @@ class Receiver:
     requests: list[tuple[str, Any]] = field(default_factory=list)  # (Content-Type, JSON body)
     keys: list[str | None] = field(default_factory=list)  # Idempotency-Key headers
     paths: list[str] = field(default_factory=list)  # request paths with their query
+    clients: list[int] = field(default_factory=list)  # client ports: one per TCP connection
 
 
 class _JoiningServer(ThreadingHTTPServer):
@@ -207,7 +209,9 @@ class _JoiningServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def http_receiver(status: int = 200, reply: bytes = b"", hang: bool = False) -> Iterator[Receiver]:
+def http_receiver(
+    status: int = 200, reply: bytes = b"", hang: bool = False, keep_alive: bool = False
+) -> Iterator[Receiver]:
     """A local webhook receiver answering every POST with `status` and `reply`.
 
     `hang` makes it wait before answering until the test is over (longer than any timeout).
@@ -216,13 +220,18 @@ def http_receiver(status: int = 200, reply: bytes = b"", hang: bool = False) -> 
     requests: list[tuple[str, Any]] = []
     keys: list[str | None] = []
     paths: list[str] = []
+    clients: list[int] = []
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+        timeout = 0.5  # a kept-alive connection left idle ends, so the server can close
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             requests.append((self.headers["Content-Type"], json.loads(body)))
             keys.append(self.headers["Idempotency-Key"])
             paths.append(self.path)
+            clients.append(self.client_address[1])
             if hang:
                 over.wait(timeout=30)
             try:
@@ -244,7 +253,7 @@ def http_receiver(status: int = 200, reply: bytes = b"", hang: bool = False) -> 
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}/robot/send?access_token=t0k3n"
     try:
-        yield Receiver(url, requests, keys, paths)
+        yield Receiver(url, requests, keys, paths, clients)
     finally:
         over.set()
         server.shutdown()
@@ -478,3 +487,22 @@ def test_implicit_tls_to_a_plain_server_fails_retryably() -> None:
         email_channel(port, security=SmtpSecurity.SSL).send(CHEN, MESSAGE)
     assert str(failed.value).startswith(f"SMTP server 127.0.0.1:{port} could not be reached")
     assert inbox.envelopes == []
+
+
+def test_webhook_keeps_its_connection_alive_while_the_server_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with http_receiver(keep_alive=True) as receiver:
+        channel = webhook(receiver.url)
+        for _ in range(3):
+            channel.send(CHEN, MESSAGE)
+        assert len(set(receiver.clients)) == 1  # three posts, one connection
+        monkeypatch.setattr(webhook_module, "IDLE_REUSE_SECONDS", -1.0)  # "idle too long"
+        channel.send(CHEN, MESSAGE)
+        channel.close()
+    assert len(set(receiver.clients)) == 2  # an idle connection is replaced, not risked
+    with http_receiver(keep_alive=False) as receiver:
+        channel = webhook(receiver.url)
+        channel.send(CHEN, MESSAGE)
+        channel.send(CHEN, MESSAGE)
+    assert len(set(receiver.clients)) == 2  # the server closes each one: a new one each time

@@ -40,6 +40,9 @@ class Channel(Protocol):
 
     def send(self, recipient: Recipient, message: Message) -> None: ...
 
+    def close(self) -> None:
+        """Release what the channel keeps between sends (kept-alive connections)."""
+
 
 class ChannelName(StrEnum):
     LOG = "log"

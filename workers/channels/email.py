@@ -52,6 +52,9 @@ class EmailChannel:
         self.timeout = timeout
         self.security = security
 
+    def close(self) -> None:
+        pass  # nothing kept between sends
+
     def send(self, recipient: Recipient, message: Message) -> None:
         email = self.compose(recipient, message)
         where = f"SMTP server {self.host}:{self.port}"

@@ -19,6 +19,9 @@ class LogChannel:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or logging.getLogger(LOGGER_NAME)
 
+    def close(self) -> None:
+        pass  # nothing kept between sends
+
     def send(self, recipient: Recipient, message: Message) -> None:
         # One line per message, whatever the text holds, so log lines stay one per reminder.
         text = " ".join(message.text.split())

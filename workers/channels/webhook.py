@@ -1,4 +1,4 @@
-"""The `webhook` channel: one JSON POST per message (stdlib `urllib.request`).
+"""The `webhook` channel: one JSON POST per message (stdlib `http.client`, connections kept alive).
 
 `format` picks the body: `plain` is ours ({"recipient", "subject", "text"}); `dingtalk` and
 `wecom` are the text messages of the DingTalk and WeCom group robots, whose webhook URLs carry
@@ -18,9 +18,9 @@ import hashlib
 import hmac
 import http.client
 import json
+import ssl
+import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -32,6 +32,9 @@ from engine.core.errors import ConfigurationError, DeliveryError
 from engine.core.messages import Message, Recipient
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# A kept-alive connection idle longer than this is replaced before use: servers close idle ones
+# after 5 s (Python's own) to 75 s (nginx), and a request racing that close would fail.
+IDLE_REUSE_SECONDS = 4.0
 IDEMPOTENCY_HEADER = "Idempotency-Key"  # the delivery's key, the same on every try
 _RETRYABLE_HTTP_4XX = frozenset({408, 429})
 
@@ -77,6 +80,8 @@ class WebhookChannel:
         self.timeout = timeout
         self._secret = secret
         self._clock = clock
+        self._idle: list[tuple[http.client.HTTPConnection, float]] = []  # (it, last used)
+        self._pool_lock = threading.Lock()
         self._where = f"webhook {parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
     def body(self, recipient: Recipient, message: Message) -> dict[str, Any]:
@@ -119,29 +124,78 @@ class WebhookChannel:
         headers = {"Content-Type": "application/json; charset=utf-8"}
         if message.key:
             headers[IDEMPOTENCY_HEADER] = message.key
-        request = urllib.request.Request(
-            self.signed_url(), data=data, method="POST", headers=headers
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                reply: bytes = response.read()
-        except urllib.error.HTTPError as error:
-            with error:  # an HTTPError holds the open response; close it here
-                status, reason = error.code, error.reason
+        status, reason, reply = self._post(data, headers)
+        if status >= 400:
             raise DeliveryError(
                 f"{self._where} answered HTTP {status} {reason}",
                 retryable=status >= 500 or status in _RETRYABLE_HTTP_4XX,
-            ) from None
-        except urllib.error.URLError as error:  # refused, unknown host, timeout while connecting
-            raise DeliveryError(
-                f"{self._where} could not be reached: {error.reason}", retryable=True
-            ) from error
+            )
+        if self.format is not WebhookFormat.PLAIN:
+            self._check_robot_reply(reply)
+
+    def _post(self, data: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        """POST over a kept-alive connection: (status, reason, body).
+
+        Connections wait in a small pool between posts, whatever thread sends next. One idle
+        longer than `IDLE_REUSE_SECONDS` is replaced rather than used: a server may close an idle
+        connection just as a request goes out, and a POST that failed that way is not re-sent
+        here (the server may have acted on it): it fails retryably, and the delivery's retry sends
+        it again under the same key.
+        """
+        target = urlsplit(self.signed_url())
+        path = f"{target.path or '/'}{'?' + target.query if target.query else ''}"
+        connection = self._take_connection()
+        try:
+            if connection.sock is None:
+                try:
+                    connection.connect()
+                except OSError as error:  # refused, unknown host, timeout while connecting
+                    raise DeliveryError(
+                        f"{self._where} could not be reached: {error}", retryable=True
+                    ) from error
+            connection.request("POST", path, body=data, headers=headers)
+            response = connection.getresponse()
+            reply = response.read()
         except (OSError, http.client.HTTPException) as error:  # timeout or drop mid-answer
+            connection.close()
             raise DeliveryError(
                 f"{self._where} did not answer: {error or type(error).__name__}", retryable=True
             ) from error
-        if self.format is not WebhookFormat.PLAIN:
-            self._check_robot_reply(reply)
+        except BaseException:
+            connection.close()
+            raise
+        if response.will_close:
+            connection.close()
+        else:
+            with self._pool_lock:
+                self._idle.append((connection, time.monotonic()))
+        return response.status, response.reason, reply
+
+    def _take_connection(self) -> http.client.HTTPConnection:
+        """The most recently used idle connection that is fresh enough, else a new one."""
+        now = time.monotonic()
+        with self._pool_lock:
+            while self._idle:
+                connection, last_used = self._idle.pop()
+                if now - last_used <= IDLE_REUSE_SECONDS:
+                    return connection
+                connection.close()
+        parts = urlsplit(self.url)
+        if parts.scheme == "https":
+            return http.client.HTTPSConnection(
+                parts.hostname or "",
+                parts.port,
+                timeout=self.timeout,
+                context=ssl.create_default_context(),
+            )
+        return http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=self.timeout)
+
+    def close(self) -> None:
+        """Close the idle connections (a worker's channels live as long as the process)."""
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+        for connection, _ in idle:
+            connection.close()
 
     def _check_robot_reply(self, reply: bytes) -> None:
         try:
