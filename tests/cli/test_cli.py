@@ -3,43 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from config.settings import get_settings
-from engine.cli.main import main
 from engine.demo import plan_files
+from tests.cli.conftest import Cli
 from workflows import bundled_templates
 
 
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Outcome]
-
-
 @pytest.fixture
-def cli(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Cli]:
-    monkeypatch.setenv("PLANFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.delenv("PLANFLOW_USER", raising=False)
-    get_settings.cache_clear()
-
-    def run(*args: str) -> Outcome:
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    yield run
-    get_settings.cache_clear()
+def cli_database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"  # empty: the tests run `planflow init`
 
 
 def setup_directory(cli: Cli) -> None:

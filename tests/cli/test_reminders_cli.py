@@ -9,44 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from config.settings import get_settings
-from engine.cli.main import main
 from engine.core.clock import SimulatedClock
 from engine.service.runtime import Runtime
+from tests.cli.conftest import Cli
 from tests.service.test_reminders_admin import FIRST_FIRE, Channel, cycle
 from tests.world import live_plan, setup_world
 
 
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Outcome]
-
-
 @pytest.fixture
-def cli(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Cli]:
-    monkeypatch.setenv("PLANFLOW_DATABASE_URL", sqlite_url)
-    monkeypatch.delenv("PLANFLOW_USER", raising=False)
-    get_settings.cache_clear()
-
-    def run(*args: object) -> Outcome:
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    yield run
-    get_settings.cache_clear()
+def cli_database_url(sqlite_url: str) -> str:
+    return sqlite_url
 
 
 @pytest.fixture
