@@ -172,24 +172,23 @@ REVIVE_REMINDER = (
     .where(_REMINDER.c.id == bindparam("reminder_id"))
     .values(status=ReminderStatus.PLANNED)
 )
-CANCEL_ITEM_REMINDERS = (
-    sa.update(_REMINDER)
-    .where(
-        _REMINDER.c.plan_id == bindparam("of_plan"),
-        _REMINDER.c.item_id.is_not(None),
-        _REMINDER.c.status.in_([ReminderStatus.PLANNED, ReminderStatus.FAILED]),
+
+
+def _cancel_pending_reminders(about: sa.Column[int | None]) -> sa.Update:
+    """Cancel a plan's reminders about items (or tasks) that have not gone out yet."""
+    return (
+        sa.update(_REMINDER)
+        .where(
+            _REMINDER.c.plan_id == bindparam("of_plan"),
+            about.is_not(None),
+            _REMINDER.c.status.in_([ReminderStatus.PLANNED, ReminderStatus.FAILED]),
+        )
+        .values(status=ReminderStatus.CANCELLED)
     )
-    .values(status=ReminderStatus.CANCELLED)
-)
-CANCEL_TASK_REMINDERS = (
-    sa.update(_REMINDER)
-    .where(
-        _REMINDER.c.plan_id == bindparam("of_plan"),
-        _REMINDER.c.task_id.is_not(None),
-        _REMINDER.c.status.in_([ReminderStatus.PLANNED, ReminderStatus.FAILED]),
-    )
-    .values(status=ReminderStatus.CANCELLED)
-)
+
+
+CANCEL_ITEM_REMINDERS = _cancel_pending_reminders(_REMINDER.c.item_id)
+CANCEL_TASK_REMINDERS = _cancel_pending_reminders(_REMINDER.c.task_id)
 # Escalation levels due at `now`, oldest first; each is re-read under its plan's lock.
 DUE_ESCALATIONS = (
     sa.select(_REMINDER.c.id, _REMINDER.c.plan_id)
