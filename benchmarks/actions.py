@@ -54,7 +54,13 @@ from engine.core.clock import SimulatedClock
 from engine.core.errors import ActionRefused, NotFound, PermissionDenied
 from engine.core.guards import PlanFacts
 from engine.core.planfile import parse_plan_file
-from engine.core.planning import ItemSchedule, plan_item_reminders
+from engine.core.planning import (
+    ItemSchedule,
+    item_reminder_kind,
+    plan_item_reminders,
+    plan_task_reminders,
+    task_due_at,
+)
 from engine.core.scope import candidate_orgs, covers
 from engine.core.template.compile import Workflow
 from engine.core.template.model import COUNTERSIGN_TRIGGER, SignMode, Template
@@ -286,7 +292,8 @@ class RawActions:
         if transition.guards:
             facts = self._facts(cur, plan_id, task[0] if task else None)
         step = workflow.fire(state, trigger, facts)
-        if step.source.task is not None:
+        source_task = step.source.task
+        if source_task is not None:
             cur.execute(
                 sql(
                     "UPDATE task SET status = 'closed', closed_at = ?, closed_by = ?, outcome = ?"
@@ -294,6 +301,14 @@ class RawActions:
                 ),
                 (stamp(now), user_id, trigger, plan_id),
             )
+            if source_task.remind or source_task.due or source_task.escalate:
+                cur.execute(
+                    sql(
+                        "UPDATE reminder SET status = 'cancelled' WHERE plan_id = ?"
+                        " AND task_id IS NOT NULL AND status IN ('planned', 'failed')"
+                    ),
+                    (plan_id,),
+                )
         if step.source.items_live:
             cur.execute(
                 sql(
@@ -317,7 +332,7 @@ class RawActions:
             )
             holders = cur.fetchall()
             task_org = next(c for c in candidates if any(h[1] == c for h in holders))
-            due = self.calendar.shift(now.astimezone(tz), spec.due) if spec.due else None
+            due = task_due_at(opened_at=now, spec=spec, tz=tz, calendar=self.calendar)
             cur.execute(
                 sql(
                     "INSERT INTO task (plan_id, state, role, org_id, sign, status, opened_at,"
@@ -332,6 +347,27 @@ class RawActions:
                 cur.executemany(
                     sql("INSERT INTO task_signer (task_id, user_id, position) VALUES (?, ?, ?)"),
                     [(new_task, signer, n) for n, signer in enumerate(signers)],
+                )
+            nudges = plan_task_reminders(
+                plan_id=plan_id,
+                task_id=new_task,
+                opened_at=now,
+                due_at=due,
+                spec=spec,
+                tz=tz,
+                calendar=self.calendar,
+            )
+            if nudges:
+                cur.executemany(
+                    sql(
+                        "INSERT INTO reminder (key, plan_id, kind, task_id, recipient_role,"
+                        " fire_at, status, attempts, created_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, 'planned', 0, ?)"
+                    ),
+                    [
+                        (r.key, plan_id, r.kind, new_task, r.role, stamp(r.fire_at), stamp(now))
+                        for r in nudges
+                    ],
                 )
         if step.dest.items_live:
             self._plan_reminders(cur, template, plan_id, year, tz, now)
@@ -372,8 +408,10 @@ class RawActions:
             sql("SELECT id, month, due_day, title FROM monthly_item WHERE plan_id = ?"), (plan_id,)
         )
         items = [ItemSchedule(item_id=i, month=m, due_day=d, title=t) for i, m, d, t in cur]
-        cur.execute(sql("SELECT id, key, status FROM reminder WHERE plan_id = ?"), (plan_id,))
-        existing = {key: (reminder_id, status) for reminder_id, key, status in cur.fetchall()}
+        cur.execute(
+            sql("SELECT id, key, status, item_id FROM reminder WHERE plan_id = ?"), (plan_id,)
+        )
+        existing = {key: (rid, status) for rid, key, status, item in cur.fetchall() if item}
         planned = plan_item_reminders(
             plan_id=plan_id,
             year=year,
@@ -390,7 +428,7 @@ class RawActions:
                 if existing[r.key][1] == "cancelled":
                     revived.append((existing[r.key][0],))
                 continue
-            kind, fire_at = f"item_{r.anchor.value}", stamp(r.fire_at)
+            kind, fire_at = item_reminder_kind(template.reminders[r.rule_index]), stamp(r.fire_at)
             rows.append(
                 (r.key, plan_id, kind, r.rule_index, r.item_id, r.role, fire_at, stamp(now))
             )
