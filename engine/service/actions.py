@@ -16,8 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session
-
 from engine.core.errors import ActionRefused, PermissionDenied
 from engine.core.guards import PlanFacts
 from engine.core.planning import (
@@ -42,6 +40,7 @@ from engine.service.runtime import Runtime
 from engine.service.timezones import plan_timezone
 from engine.service.writes import Change, WriteContext, WriteResult, write_plan
 from engine.store import statements
+from engine.store.driver import Transaction
 from engine.store.tables import Organisation, ReminderStatus, TaskStatus, User
 
 
@@ -82,7 +81,7 @@ def _apply(ctx: WriteContext, decision: Decision) -> Change:
     transition, stand_in = _permit(ctx, source, decision)
     # Tasks open only on entering a state with a task, and close on leaving it: elsewhere there is
     # none to look for (or to close, below).
-    task = open_task(ctx.session, ctx.plan_id) if source.task is not None else None
+    task = open_task(ctx.tx, ctx.plan_id) if source.task is not None else None
     # Someone standing in through an escalation decides for the whole step: the signers of a
     # countersigned one let it become overdue, so their round does not bind the stand-in.
     if task is not None and task.sign != SignMode.ANY and ctx.user is not None and not stand_in:
@@ -91,7 +90,7 @@ def _apply(ctx: WriteContext, decision: Decision) -> Change:
             return pending
     # Only guards read the facts, which take up to three queries: a transition without guards
     # gives the machine no condition that could look at them.
-    facts = plan_facts(ctx.session, ctx.plan_id, task) if transition.guards else _NO_FACTS
+    facts = plan_facts(ctx.tx, ctx.plan_id, task) if transition.guards else _NO_FACTS
     step = ctx.workflow.fire(plan.state, decision.trigger, facts)
     leave_state(ctx, step.source, decision.trigger)
     if step.transition.score_required:
@@ -150,11 +149,10 @@ def _permit(
     except PermissionDenied:
         if source.task is None or ctx.user is None:
             raise
-        held = ctx.session.connection().execute(
-            statements.ESCALATION_HELD,
-            {"plan_id": ctx.plan_id, "org_id": ctx.user.org_id, "roles": list(ctx.actor_roles)},
+        escalations = ctx.tx.execute(
+            statements.ESCALATIONS_AT, {"plan_id": ctx.plan_id, "org_id": ctx.user.org_id}
         )
-        task_id = held.scalar()
+        task_id = next((t.id for t in escalations if t.role in ctx.actor_roles), None)
         if task_id is None:
             raise
     return permit({*ctx.actor_roles, source.task.role}), StandIn(task_id)
@@ -169,8 +167,7 @@ class OpenTask:
 def _countersign(ctx: WriteContext, task: OpenTask, decision: Decision) -> Change | None:
     """Record a signer's decision; return a Change while signatures are still missing."""
     assert ctx.user is not None
-    connection = ctx.session.connection()
-    signers = connection.execute(statements.SIGNERS, {"task_id": task.id}).all()
+    signers = ctx.tx.execute(statements.SIGNERS, {"task_id": task.id}).all()
     mine = next((s for s in signers if s.user_id == ctx.user.id), None)
     if mine is None:
         if decision.trigger == COUNTERSIGN_TRIGGER:
@@ -187,10 +184,10 @@ def _countersign(ctx: WriteContext, task: OpenTask, decision: Decision) -> Chang
         )
     undecided = [s for s in signers if s.decision is None]
     if task.sign == SignMode.SEQUENCE and undecided[0].user_id != ctx.user.id:
-        waiting_for = ctx.session.get(User, undecided[0].user_id)
+        waiting_for = ctx.tx.get(User, undecided[0].user_id)
         name = waiting_for.name if waiting_for else "an earlier signer"
         raise ActionRefused(f"this step is signed in sequence; it is {name}'s turn first")
-    connection.execute(
+    ctx.tx.execute(
         statements.SIGN,
         {
             "signer_id": mine.id,
@@ -211,17 +208,16 @@ def _countersign(ctx: WriteContext, task: OpenTask, decision: Decision) -> Chang
     )
 
 
-def open_task(session: Session, plan_id: int) -> OpenTask | None:
-    row = session.connection().execute(statements.OPEN_TASK, {"plan_id": plan_id}).first()
+def open_task(tx: Transaction, plan_id: int) -> OpenTask | None:
+    row = tx.execute(statements.OPEN_TASK, {"plan_id": plan_id}).first()
     return OpenTask(id=row.id, sign=row.sign) if row is not None else None
 
 
-def plan_facts(session: Session, plan_id: int, task: OpenTask | None) -> PlanFacts:
-    connection = session.connection()
-    goals = connection.execute(statements.GOAL_FACTS, {"plan_id": plan_id}).all()
-    items = connection.execute(statements.ITEM_FACTS, {"plan_id": plan_id}).all()
+def plan_facts(tx: Transaction, plan_id: int, task: OpenTask | None) -> PlanFacts:
+    goals = tx.execute(statements.GOAL_FACTS, {"plan_id": plan_id}).all()
+    items = tx.execute(statements.ITEM_FACTS, {"plan_id": plan_id}).all()
     touched = task is not None and (
-        connection.execute(statements.ANY_DECISION, {"task_id": task.id}).first() is not None
+        tx.execute(statements.ANY_DECISION, {"task_id": task.id}).first() is not None
     )
     return PlanFacts(
         item_count=len(items),
@@ -234,10 +230,9 @@ def plan_facts(session: Session, plan_id: int, task: OpenTask | None) -> PlanFac
 
 def leave_state(ctx: WriteContext, state: State, trigger: str) -> None:
     if state.task is not None:
-        connection = ctx.session.connection()
         # The step's task and any escalation tasks beside it close together, and with them go
         # their nudges, overdue notices and escalation levels not carried out yet.
-        connection.execute(
+        ctx.tx.execute(
             statements.CLOSE_OPEN_TASKS,
             {
                 "of_plan": ctx.plan_id,
@@ -247,9 +242,9 @@ def leave_state(ctx: WriteContext, state: State, trigger: str) -> None:
             },
         )
         if _plans_reminders(state.task):  # else there are none: spare the hot path a statement
-            connection.execute(statements.CANCEL_TASK_REMINDERS, {"of_plan": ctx.plan_id})
+            ctx.tx.execute(statements.CANCEL_TASK_REMINDERS, {"of_plan": ctx.plan_id})
     if state.items_live:
-        cancel_item_reminders(ctx.session, ctx.plan_id)
+        cancel_item_reminders(ctx.tx, ctx.plan_id)
 
 
 def enter_state(ctx: WriteContext, state: State) -> None:
@@ -267,18 +262,15 @@ class Holders:
     user_ids: list[int]  # in grant order
 
 
-def nearest_holders(session: Session, role: Role, path: Sequence[int]) -> Holders | None:
+def nearest_holders(tx: Transaction, role: Role, path: Sequence[int]) -> Holders | None:
     """The nearest organisation within `role`'s scope of a plan at `path` that has holders of it.
 
     None when there is none: the caller says what could not be done.
     """
     candidates = list(candidate_orgs(role.scope, path))
-    # One query over every candidate organisation; the nearest one with a holder takes the task.
-    rows = (
-        session.connection()
-        .execute(statements.ROLE_HOLDERS, {"role": role.name, "orgs": candidates})
-        .all()
-    )
+    # One query over the plan's organisation and its ancestors, which hold every candidate; the
+    # nearest candidate with a holder takes the task.
+    rows = tx.execute(statements.ROLE_HOLDERS_UP, {"role": role.name, "org_id": path[0]}).all()
     org_id = next((c for c in candidates if any(r.org_id == c for r in rows)), None)
     if org_id is None:
         return None
@@ -290,10 +282,9 @@ def _open_task(ctx: WriteContext, state: State) -> None:
     assert spec is not None
     template = ctx.workflow.template
     role = template.roles[spec.role]
-    connection = ctx.session.connection()
-    holders = nearest_holders(ctx.session, role, ctx.path)
+    holders = nearest_holders(ctx.tx, role, ctx.path)
     if holders is None:
-        org = ctx.session.get(Organisation, ctx.path[0])
+        org = ctx.tx.get(Organisation, ctx.path[0])
         raise ActionRefused(
             f"nobody holds the role {spec.role} ({role.title}) for {org.name if org else '?'}, "
             f"so the step {state.title} ({state.name}) would have no one to act; grant the role "
@@ -301,7 +292,7 @@ def _open_task(ctx: WriteContext, state: State) -> None:
         )
     tz = plan_timezone(ctx.rt, template)
     due_at = task_due_at(opened_at=ctx.now, spec=spec, tz=tz, calendar=ctx.rt.calendar)
-    task_id = connection.execute(
+    task_id = ctx.tx.execute(
         statements.INSERT_TASK,
         {
             "plan_id": ctx.plan_id,
@@ -315,7 +306,7 @@ def _open_task(ctx: WriteContext, state: State) -> None:
         },
     ).scalar_one()
     if spec.sign != SignMode.ANY:
-        connection.execute(
+        ctx.tx.execute(
             statements.INSERT_SIGNERS,
             [
                 {"task_id": task_id, "user_id": user_id, "position": position}
@@ -323,7 +314,7 @@ def _open_task(ctx: WriteContext, state: State) -> None:
             ],
         )
     store_task_reminders(
-        ctx.session,
+        ctx.tx,
         plan_task_reminders(
             plan_id=ctx.plan_id,
             task_id=task_id,
@@ -343,12 +334,12 @@ def _plans_reminders(spec: TaskSpec) -> bool:
 
 
 def store_task_reminders(
-    session: Session, planned: Sequence[PlannedTaskReminder], *, now: dt.datetime
+    tx: Transaction, planned: Sequence[PlannedTaskReminder], *, now: dt.datetime
 ) -> None:
     """Store task reminders as planned rows, in one executemany (as `plan_reminders` does)."""
     if not planned:
         return
-    session.connection().execute(
+    tx.execute(
         statements.INSERT_REMINDERS,
         [
             {
@@ -372,8 +363,7 @@ def store_task_reminders(
 def plan_reminders(ctx: WriteContext) -> None:
     """Store the plan's future item reminders; rows already stored under a key are kept."""
     template = ctx.workflow.template
-    connection = ctx.session.connection()
-    items = connection.execute(statements.ITEM_SCHEDULES, {"plan_id": ctx.plan_id})
+    items = ctx.tx.execute(statements.ITEM_SCHEDULES, {"plan_id": ctx.plan_id})
     planned = plan_item_reminders(
         plan_id=ctx.plan_id,
         year=ctx.plan.year,
@@ -387,15 +377,16 @@ def plan_reminders(ctx: WriteContext) -> None:
     )
     existing = {
         r.key: r
-        for r in connection.execute(statements.REMINDER_KEYS, {"plan_id": ctx.plan_id})
+        for r in ctx.tx.execute(statements.REMINDER_KEYS, {"plan_id": ctx.plan_id})
         if r.item_id is not None
     }
     to_add, obsolete = diff_reminders(set(existing), planned)
+    kinds = [item_reminder_kind(rule) for rule in template.reminders]
     new_rows = [
         {
             "key": occurrence.key,
             "plan_id": ctx.plan_id,
-            "kind": item_reminder_kind(template.reminders[occurrence.rule_index]),
+            "kind": kinds[occurrence.rule_index],
             "rule_index": occurrence.rule_index,
             "item_id": occurrence.item_id,
             "recipient_role": occurrence.role,
@@ -416,15 +407,15 @@ def plan_reminders(ctx: WriteContext) -> None:
         and existing[occurrence.key].status == ReminderStatus.CANCELLED
     ]
     if new_rows:  # one executemany: as ORM objects, these dozens of rows cost more than the rest
-        connection.execute(statements.INSERT_REMINDERS, new_rows)
+        ctx.tx.execute(statements.INSERT_REMINDERS, new_rows)
     if revived:
-        connection.execute(statements.REVIVE_REMINDER, revived)
+        ctx.tx.execute(statements.REVIVE_REMINDER, revived)
     if obsolete:
-        connection.execute(
+        ctx.tx.execute(
             statements.CANCEL_PLANNED_REMINDER,
             [{"reminder_id": existing[key].id} for key in sorted(obsolete)],
         )
 
 
-def cancel_item_reminders(session: Session, plan_id: int) -> None:
-    session.connection().execute(statements.CANCEL_ITEM_REMINDERS, {"of_plan": plan_id})
+def cancel_item_reminders(tx: Transaction, plan_id: int) -> None:
+    tx.execute(statements.CANCEL_ITEM_REMINDERS, {"of_plan": plan_id})

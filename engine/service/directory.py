@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -11,6 +12,7 @@ from sqlmodel import Session, col, select
 from engine.core.errors import AlreadyExists, NotFound, PlanflowError
 from engine.service.runtime import Runtime
 from engine.store import statements
+from engine.store.driver import Transaction
 from engine.store.tables import Organisation, RoleGrant, User
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -117,21 +119,32 @@ def find_user(session: Session, username: str) -> User:
     return user
 
 
-def find_user_with_roles(session: Session, username: str) -> tuple[User, list[str]]:
-    """`find_user` and `roles_of` in one query, for the writes that need both."""
-    rows = session.exec(statements.USER_WITH_ROLES, params={"username": username}).all()
+@dataclass(frozen=True)
+class Person:
+    """A user as writes need them: plain data, not an ORM object (see `engine/store/driver.py`)."""
+
+    id: int
+    username: str
+    name: str
+    org_id: int
+
+
+def find_user_with_roles(tx: Transaction, username: str) -> tuple[Person, list[str]]:
+    """The user and the roles they hold, in one query, for the writes that need both."""
+    rows = tx.execute(statements.USER_WITH_ROLES, {"username": username}).all()
     if not rows:
         raise NotFound(f"no user {username!r}; `planflow user list` shows the known ones")
-    return rows[0][0], [role for _, role in rows if role is not None]
+    first = rows[0]
+    person = Person(id=first.id, username=first.username, name=first.name, org_id=first.org_id)
+    return person, [row.role for row in rows if row.role is not None]
 
 
-def org_path(session: Session, org_id: int) -> list[int]:
+def org_path(tx: Transaction, org_id: int) -> list[int]:
     """The organisation's id, then its parent's, up to the root."""
-    # Kept for the session, i.e. its one transaction (`Database.session`): listings ask once per
-    # plan, and every write asks once.
-    paths: dict[int, list[int]] = session.info.setdefault("org_paths", {})
+    # Kept for the transaction: listings ask once per plan, and every write asks once.
+    paths: dict[int, list[int]] = tx.memo.setdefault("org_paths", {})
     if org_id not in paths:
-        rows = session.connection().execute(statements.ANCESTORS, {"org_id": org_id})
+        rows = tx.execute(statements.ANCESTORS, {"org_id": org_id})
         parent = {row.id: row.parent_id for row in rows}  # the whole chain, in no order
         path: list[int] = []
         current: int | None = org_id

@@ -53,6 +53,7 @@ from engine.service.timezones import plan_timezone
 from engine.service.writes import owner_roles
 from engine.store import dispatch_statements as sql
 from engine.store import statements
+from engine.store.driver import Transaction
 from engine.store.tables import DeliveryStatus, ItemStatus, ReminderStatus, TaskStatus
 
 log = logging.getLogger("planflow.dispatch")
@@ -330,7 +331,8 @@ def _nearest_holders(batch: _Batch, role: Role, org_id: int) -> list[int]:
     """Holders of `role` for a plan of `org_id`, found as a task's are (cached for the batch)."""
     key = (role.name, org_id)
     if key not in batch.nearest:
-        found = nearest_holders(batch.session, role, org_path(batch.session, org_id))
+        tx = Transaction.of(batch.session)
+        found = nearest_holders(tx, role, org_path(tx, org_id))
         batch.nearest[key] = found.user_ids if found is not None else []
     return batch.nearest[key]
 
@@ -339,7 +341,9 @@ def _holders(batch: _Batch, role: str, org_id: int) -> list[int]:
     """The holders of `role` at one organisation, in grant order (cached for the batch)."""
     key = (role, org_id)
     if key not in batch.holders:
-        rows = batch.connection.execute(statements.ROLE_HOLDERS, {"role": role, "orgs": [org_id]})
+        rows = batch.connection.execute(
+            statements.ROLE_HOLDERS_AT, {"role": role, "org_id": org_id}
+        )
         batch.holders[key] = list(dict.fromkeys(row.user_id for row in rows))
     return batch.holders[key]
 

@@ -97,26 +97,25 @@ def _fire(rt: Runtime, reminder_id: int, plan_id: int) -> EscalationOutcome | No
 
 
 def _escalate(ctx: WriteContext, reminder_id: int) -> Change:
-    connection = ctx.session.connection()
-    level = connection.execute(statements.REMINDER_BY_ID, {"reminder_id": reminder_id}).one()
+    level = ctx.tx.execute(statements.REMINDER_BY_ID, {"reminder_id": reminder_id}).one()
     if level.status != ReminderStatus.PLANNED:
         raise _AlreadySettled(task_closed=False)
-    task = connection.execute(statements.TASK_BY_ID, {"task_id": level.task_id}).one()
+    task = ctx.tx.execute(statements.TASK_BY_ID, {"task_id": level.task_id}).one()
     if task.status != TaskStatus.OPEN:
         raise _AlreadySettled(task_closed=True)
     template = ctx.workflow.template
     step = template.states[task.state]
     role = template.roles[level.recipient_role]
-    holders = nearest_holders(ctx.session, role, ctx.path)
+    holders = nearest_holders(ctx.tx, role, ctx.path)
     if holders is None:
-        org = ctx.session.get(Organisation, ctx.path[0])
+        org = ctx.tx.get(Organisation, ctx.path[0])
         raise ActionRefused(
             f"nobody holds the role {role.name} ({role.title}) for {org.name if org else '?'}, "
             f"so the overdue step {step.title} ({step.name}) of plan #{ctx.plan_id} cannot be "
             "escalated to it; grant the role (planflow user grant), then retry this reminder "
             f"(planflow reminders retry {reminder_id})"
         )
-    escalation_task = connection.execute(
+    escalation_task = ctx.tx.execute(
         statements.INSERT_TASK,
         {
             "plan_id": ctx.plan_id,
@@ -131,7 +130,7 @@ def _escalate(ctx: WriteContext, reminder_id: int) -> Change:
             "escalated_from": task.id,
         },
     ).scalar_one()
-    connection.execute(
+    ctx.tx.execute(
         statements.SETTLE_REMINDER,
         {
             "reminder_id": reminder_id,
@@ -148,8 +147,8 @@ def _escalate(ctx: WriteContext, reminder_id: int) -> Change:
         role=role.name,
         fire_at=ctx.now,
     )
-    store_task_reminders(ctx.session, [notice], now=ctx.now)
-    org = ctx.session.get(Organisation, holders.org_id)
+    store_task_reminders(ctx.tx, [notice], now=ctx.now)
+    org = ctx.tx.get(Organisation, holders.org_id)
     assert org is not None
     return Change(
         action=ESCALATE_ACTION,

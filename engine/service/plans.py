@@ -29,6 +29,9 @@ from engine.service.writes import (
     roles_in_scope,
     write_plan,
 )
+from engine.store import statements
+from engine.store.driver import Transaction
+from engine.store.statements import PlanRecord
 from engine.store.tables import (
     AuditEvent,
     Goal,
@@ -78,11 +81,12 @@ def create_plan(
 ) -> WriteResult:
     """Create a plan in its template's initial state, as one of its owners, in one transaction."""
     request_hash = request_fingerprint({"action": "create", "actor": actor, "spec": spec})
-    with idempotency_conflicts(idempotency_key), rt.database.session() as session:
+    with idempotency_conflicts(idempotency_key), rt.database.write() as tx:
         if idempotency_key is not None:
-            earlier = find_replay(session, idempotency_key, request_hash)
+            earlier = find_replay(tx, idempotency_key, request_hash)
             if earlier is not None:
                 return earlier
+        session = tx.session
         user = find_user(session, actor)
         org = _named(source, "org", lambda: find_org(session, spec.org))
         record = _named(
@@ -93,7 +97,7 @@ def create_plan(
         workflow = workflow_for(rt, record)
         assert org.id is not None and record.id is not None and user.id is not None
         owners = owner_roles(workflow.template)
-        if not roles_in_scope(workflow.template, session, user, org_path(session, org.id)) & owners:
+        if not roles_in_scope(workflow.template, session, user, org_path(tx, org.id)) & owners:
             raise PermissionDenied(
                 f"{actor} may not create plans for {org.name}: that needs the role "
                 f"{', '.join(sorted(owners))} at {org.name}"
@@ -109,23 +113,25 @@ def create_plan(
                 "edit that one instead"
             )
         now = rt.now()
-        plan = Plan(
-            org_id=org.id,
-            year=spec.year,
-            title=spec.title,
-            template_id=record.id,
-            template_name=record.name,
-            template_version=record.version,
-            state=workflow.template.initial_state.name,
-            state_entered_at=now,
-            version=0,  # the creation's audit row makes it 1
-            created_by=user.id,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(plan)
-        session.flush()
-        _replace_content(session, plan, spec)
+        columns: dict[str, Any] = {
+            "org_id": org.id,
+            "year": spec.year,
+            "title": spec.title,
+            "template_id": record.id,
+            "template_name": record.name,
+            "template_version": record.version,
+            "state": workflow.template.initial_state.name,
+            "state_entered_at": now,
+            "version": 0,  # the creation's audit row makes it 1
+            "created_by": user.id,
+            "created_at": now,
+            "updated_at": now,
+            "assessment_score": None,
+            "assessment_comment": None,
+        }
+        plan_id = tx.execute(statements.INSERT_PLAN, columns).scalar_one()
+        plan = PlanRecord(id=plan_id, **columns)
+        _replace_content(session, plan_id, spec)
 
         def created(ctx: WriteContext) -> Change:
             enter_state(ctx, ctx.workflow.state(ctx.plan.state))
@@ -133,7 +139,7 @@ def create_plan(
 
         return record_write(
             rt,
-            session,
+            tx,
             plan,
             actor=actor,
             change=created,
@@ -173,7 +179,7 @@ def edit_plan(
                 f"plan #{plan_id} can only be edited in {initial.title} ({initial.name}), or have "
                 f"its monthly items amended while it is live; it is in {state.title} ({state.name})"
             )
-        _replace_content(ctx.session, ctx.plan, spec)
+        _replace_content(ctx.session, plan_id, spec)
         ctx.plan.title = spec.title
         return Change(action="edit", from_state=ctx.plan.state, to_state=ctx.plan.state)
 
@@ -197,7 +203,8 @@ def _visible_plan(
     if plan is None:
         raise NotFound(f"no plan #{plan_id}")
     workflow = workflow_by_id(rt, session, plan.template_id)
-    roles = roles_in_scope(workflow.template, session, user, org_path(session, plan.org_id))
+    path = org_path(Transaction.of(session), plan.org_id)
+    roles = roles_in_scope(workflow.template, session, user, path)
     if not roles:
         raise NotFound(f"no plan #{plan_id}")
     return plan, workflow, roles
@@ -252,11 +259,12 @@ def list_plans(
             query = query.where(Plan.state == state)
         rows = session.exec(query.order_by(col(Plan.id).desc()).limit(limit))
         held = roles_of(session, user.id)
+        tx = Transaction.of(session)
         paths: dict[int, list[int]] = {}
         visible = []
         for plan, org in rows:
             path = paths.get(plan.org_id) or paths.setdefault(
-                plan.org_id, org_path(session, plan.org_id)
+                plan.org_id, org_path(tx, plan.org_id)
             )
             template = workflow_by_id(rt, session, plan.template_id).template
             if roles_covering(template.roles, held, user.org_id, path):
@@ -340,9 +348,8 @@ def _amend_items(ctx: WriteContext, spec: PlanSpec) -> dict[str, Any]:
     return {"added": added, "changed": changed, "removed": len(removed)}
 
 
-def _locked_parts_that_differ(session: Session, plan: Plan, spec: PlanSpec) -> list[str]:
+def _locked_parts_that_differ(session: Session, plan: PlanRecord, spec: PlanSpec) -> list[str]:
     """Which of title, sections and goals `spec` would change (they are fixed once approved)."""
-    assert plan.id is not None
     sections = [(s.heading, s.body) for s in _children(session, PlanSection, plan.id)]
     goals = [
         (g.key, g.title, g.target, g.unit, g.comparator) for g in _children(session, Goal, plan.id)
@@ -376,20 +383,19 @@ def _items_with_history(session: Session, item_ids: list[int]) -> set[int]:
     }
 
 
-def _replace_content(session: Session, plan: Plan, spec: PlanSpec) -> None:
+def _replace_content(session: Session, plan_id: int, spec: PlanSpec) -> None:
     for table in (PlanSection, Goal, MonthlyItem):
-        session.exec(delete(table).where(col(table.plan_id) == plan.id))
-    assert plan.id is not None
+        session.exec(delete(table).where(col(table.plan_id) == plan_id))
     for position, section in enumerate(spec.sections, 1):
         session.add(
             PlanSection(
-                plan_id=plan.id, position=position, heading=section.heading, body=section.body
+                plan_id=plan_id, position=position, heading=section.heading, body=section.body
             )
         )
     for position, goal in enumerate(spec.goals, 1):
         session.add(
             Goal(
-                plan_id=plan.id,
+                plan_id=plan_id,
                 position=position,
                 key=goal.key,
                 title=goal.title,
@@ -401,7 +407,7 @@ def _replace_content(session: Session, plan: Plan, spec: PlanSpec) -> None:
     for position, item in enumerate(spec.items, 1):
         session.add(
             MonthlyItem(
-                plan_id=plan.id,
+                plan_id=plan_id,
                 position=position,
                 month=item.month,
                 title=item.title,

@@ -12,6 +12,7 @@ from engine.core.template.compile import Workflow
 from engine.core.template.model import Template
 from engine.core.template.validate import load_template as parse_template
 from engine.service.runtime import Runtime
+from engine.store.driver import Transaction
 from engine.store.tables import TemplateRecord
 from workflows import bundled_templates
 
@@ -108,11 +109,11 @@ def workflow_for(rt: Runtime, record: TemplateRecord) -> Workflow:
     )
 
 
-def workflow_by_id(rt: Runtime, session: Session, template_id: int) -> Workflow:
+def workflow_by_id(rt: Runtime, db: Session | Transaction, template_id: int) -> Workflow:
     cached = rt.workflows.get(template_id)
     if cached is not None:
         return cached
-    record = session.get(TemplateRecord, template_id)
+    record = db.get(TemplateRecord, template_id)
     if record is None:
         raise NotFound(f"template #{template_id} does not exist")
     return workflow_for(rt, record)

@@ -17,36 +17,42 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from engine.core.errors import Conflict, NotFound, PermissionDenied
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.core.template.model import Template
-from engine.service.directory import find_user_with_roles, org_path, roles_of
+from engine.service.directory import Person, find_user_with_roles, org_path, roles_of
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.store import statements
-from engine.store.tables import AuditEvent, Plan, User
+from engine.store.driver import Transaction
+from engine.store.statements import PlanRecord
+from engine.store.tables import User
 
 
 @dataclass
 class WriteContext:
-    """What a change may use; it mutates `plan` and the session, never commits."""
+    """What a change may use; it mutates `plan` and writes through `tx`, never commits."""
 
     rt: Runtime
-    session: Session
-    plan: Plan
+    tx: Transaction
+    plan: PlanRecord
     workflow: Workflow
     path: list[int]  # the plan's organisation, then its ancestors
-    user: User | None  # None: the system (timers)
+    user: Person | None  # None: the system (timers)
     actor_roles: frozenset[str]  # the roles the user holds with this plan in scope
     now: dt.datetime
 
     @property
     def plan_id(self) -> int:
-        assert self.plan.id is not None  # writes only ever see stored plans
         return self.plan.id
+
+    @property
+    def session(self) -> Session:
+        """An ORM session in the write's transaction, for changes that work with objects."""
+        return self.tx.session
 
 
 @dataclass(frozen=True)
@@ -101,17 +107,17 @@ def write_plan(
 ) -> WriteResult:
     """Apply `change` to the plan in one transaction with its audit row (see module doc)."""
     request_hash = request_fingerprint({"plan": plan_id, "actor": actor, **request})
-    with idempotency_conflicts(idempotency_key), rt.database.session() as session:
-        plan = rt.database.lock_plan(session, plan_id)
+    with idempotency_conflicts(idempotency_key), rt.database.write() as tx:
+        plan = rt.database.lock_plan(tx, plan_id)
         if plan is None:
             raise NotFound(f"no plan #{plan_id}")
         if idempotency_key is not None:
-            earlier = find_replay(session, idempotency_key, request_hash)
+            earlier = find_replay(tx, idempotency_key, request_hash)
             if earlier is not None:
                 return earlier
         return record_write(
             rt,
-            session,
+            tx,
             plan,
             actor=actor,
             change=change,
@@ -123,8 +129,8 @@ def write_plan(
 
 def record_write(
     rt: Runtime,
-    session: Session,
-    plan: Plan,
+    tx: Transaction,
+    plan: PlanRecord,
     *,
     actor: str | None,
     change: Callable[[WriteContext], Change],
@@ -133,10 +139,9 @@ def record_write(
     expected_version: int | None = None,
 ) -> WriteResult:
     """The body of every write, inside the caller's transaction with the plan already locked."""
-    assert plan.id is not None
-    workflow = workflow_by_id(rt, session, plan.template_id)
-    path = org_path(session, plan.org_id)
-    user, held = find_user_with_roles(session, actor) if actor is not None else (None, [])
+    workflow = workflow_by_id(rt, tx, plan.template_id)
+    path = org_path(tx, plan.org_id)
+    user, held = find_user_with_roles(tx, actor) if actor is not None else (None, [])
     roles = (
         frozenset(roles_covering(workflow.template.roles, held, user.org_id, path))
         if user
@@ -149,22 +154,17 @@ def record_write(
             f"plan #{plan.id} changed since you loaded it (you saw version {expected_version}, "
             f"it is now {plan.version}); reload it and decide again"
         )
-    ctx = WriteContext(rt, session, plan, workflow, path, user, roles, rt.now())
-    # Changes read with plain statements, which do not autoflush: make what the caller added
-    # (a new plan's items) visible to them.
-    session.flush()
+    ctx = WriteContext(rt, tx, plan, workflow, path, user, roles, rt.now())
+    # Changes read with plain statements, which do not flush the session: make what the caller
+    # added through it (a new plan's content) visible to them.
+    tx.flush()
     done = change(ctx)
     plan.version += 1
     plan.updated_at = ctx.now
-    # The plan and its audit row are written with two plain statements: flushed by the unit of
-    # work, they took about half of a simple action's time. So the plan leaves the session (no
-    # flush may write it twice) and all its columns are written, whatever the change touched.
-    session.expunge(plan)
-    session.flush()  # what the change left pending: sections, goals, items, reports
-    connection = session.connection()
+    tx.flush()  # what the change left pending in the session: sections, goals, items, reports
     columns = {name: getattr(plan, name) for name in statements.PLAN_COLUMNS}
-    connection.execute(statements.WRITE_PLAN, {"plan_key": plan.id, **columns})
-    connection.execute(
+    tx.execute(statements.WRITE_PLAN, {"plan_key": plan.id, **columns})
+    tx.execute(
         statements.INSERT_AUDIT,
         {
             "plan_id": plan.id,
@@ -203,9 +203,9 @@ def idempotency_conflicts(key: str | None) -> Iterator[None]:
         raise
 
 
-def find_replay(session: Session, key: str, request_hash: str) -> WriteResult | None:
+def find_replay(tx: Transaction, key: str, request_hash: str) -> WriteResult | None:
     """The first outcome of an earlier request with this key; a different request is a Conflict."""
-    event = session.exec(select(AuditEvent).where(AuditEvent.idempotency_key == key)).first()
+    event = tx.execute(statements.AUDIT_BY_KEY, {"key": key}).first()
     if event is None:
         return None
     if event.request_hash != request_hash:

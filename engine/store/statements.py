@@ -2,9 +2,10 @@
 
 An action is a dozen small statements. Built per call and run through the ORM, each cost several
 times what the database takes to run it (building the statement and its cache key, loading rows
-into objects, then the unit of work's flush); prebuilt Core statements on the session's connection
-cost a fraction of that (see `benchmarks/actions.py`). Callers pass the `bindparam` names below;
-they differ from the column names because UPDATE and INSERT reserve those.
+into objects, then the unit of work's flush); writes run these prebuilt ones on the driver's
+cursor (`driver.py`, and `benchmarks/actions.py` for the figures). Callers pass the `bindparam`
+names below; they differ from the column names because UPDATE and INSERT reserve those. None uses
+an expanding `IN` list, which the driver path cannot send.
 
 Rows read with these never become session objects, and writing with them does not update objects
 the session holds: no write loads a row through the session that it changes here.
@@ -12,9 +13,12 @@ the session holds: no write loads a row through the session that it changes here
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy import bindparam
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel, select
 
 from engine.core.planning import TASK_ESCALATION
 from engine.store.tables import (
@@ -48,24 +52,61 @@ _SIGNER = table_of(TaskSigner)
 _GOAL = table_of(Goal)
 _ITEM = table_of(MonthlyItem)
 _REMINDER = table_of(Reminder)
+_AUDIT = table_of(AuditEvent)
 
 # --- the plan ------------------------------------------------------------------------------------
 
-PLAN = select(Plan).where(Plan.id == bindparam("plan_id"))  # an ORM Plan: changes mutate it
-PLAN_FOR_UPDATE = PLAN.with_for_update()
+
+@dataclass
+class PlanRecord:
+    """A plan row as a write holds it, changes it and writes it back whole (`writes.py`).
+
+    Plain data: building an ORM `Plan` costs about 120 µs, more than the row's round trip.
+    Its fields are the `plan` table's columns (a test keeps them so).
+    """
+
+    id: int
+    org_id: int
+    year: int
+    title: str
+    template_id: int
+    template_name: str
+    template_version: int
+    state: str
+    state_entered_at: dt.datetime
+    version: int
+    created_by: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    assessment_score: float | None
+    assessment_comment: str | None
+
+
+PLAN_ROW = sa.select(*_PLAN.c).where(_PLAN.c.id == bindparam("plan_id"))
+PLAN_ROW_FOR_UPDATE = PLAN_ROW.with_for_update()
 PLAN_COLUMNS = tuple(c.name for c in _PLAN.c if c.name != "id")
-# Writes every column but the id from the plan object: {"plan_key": id, **columns}.
+INSERT_PLAN = sa.insert(_PLAN).returning(_PLAN.c.id)
+# Writes every column but the id from the plan record: {"plan_key": id, **columns}.
 WRITE_PLAN = sa.update(_PLAN).where(_PLAN.c.id == bindparam("plan_key"))
-INSERT_AUDIT = sa.insert(table_of(AuditEvent))
+INSERT_AUDIT = sa.insert(_AUDIT)
+AUDIT_BY_KEY = sa.select(
+    _AUDIT.c.plan_id,
+    _AUDIT.c.action,
+    _AUDIT.c.from_state,
+    _AUDIT.c.to_state,
+    _AUDIT.c.plan_version,
+    _AUDIT.c.request_hash,
+    _AUDIT.c.detail,
+).where(_AUDIT.c.idempotency_key == bindparam("key"))
 
 # --- who acts ------------------------------------------------------------------------------------
 
 USER_BY_NAME = select(User).where(User.username == bindparam("username"))
-USER_WITH_ROLES = (  # (User, role or None) rows, in grant order
-    select(User, RoleGrant.role)
-    .outerjoin(RoleGrant, col(RoleGrant.user_id) == User.id)
-    .where(User.username == bindparam("username"))
-    .order_by(col(RoleGrant.id))
+USER_WITH_ROLES = (  # the user's columns and one of their roles (or None), in grant order
+    sa.select(_USER.c.id, _USER.c.username, _USER.c.name, _USER.c.org_id, _GRANT.c.role)
+    .outerjoin(_GRANT, _GRANT.c.user_id == _USER.c.id)
+    .where(_USER.c.username == bindparam("username"))
+    .order_by(_GRANT.c.id)
 )
 ROLES_OF = sa.select(_GRANT.c.role).where(_GRANT.c.user_id == bindparam("user_id"))
 # (id, parent_id) of an organisation and its ancestors, in no order. UNION, not UNION ALL, so that
@@ -77,13 +118,19 @@ _up = (
 )
 _up = _up.union(sa.select(_ORG.c.id, _ORG.c.parent_id).join(_up, _ORG.c.id == _up.c.parent_id))
 ANCESTORS = sa.select(_up.c.id, _up.c.parent_id)
-# (user_id, org_id) of the holders of a role at any of some organisations, in grant order.
-ROLE_HOLDERS = (
+# (user_id, org_id) of the holders of a role at an organisation or any of its ancestors, in
+# grant order.
+ROLE_HOLDERS_UP = (
     sa.select(_GRANT.c.user_id, _USER.c.org_id)
     .join(_USER, _USER.c.id == _GRANT.c.user_id)
-    .where(
-        _GRANT.c.role == bindparam("role"), _USER.c.org_id.in_(bindparam("orgs", expanding=True))
-    )
+    .where(_GRANT.c.role == bindparam("role"), _USER.c.org_id.in_(sa.select(_up.c.id)))
+    .order_by(_GRANT.c.id)
+)
+# The user ids of the holders of a role at one organisation, in grant order.
+ROLE_HOLDERS_AT = (
+    sa.select(_GRANT.c.user_id)
+    .join(_USER, _USER.c.id == _GRANT.c.user_id)
+    .where(_GRANT.c.role == bindparam("role"), _USER.c.org_id == bindparam("org_id"))
     .order_by(_GRANT.c.id)
 )
 
@@ -95,18 +142,13 @@ OPEN_TASK = sa.select(_TASK.c.id, _TASK.c.sign).where(
     _TASK.c.status == TaskStatus.OPEN,
     _TASK.c.escalated_from.is_(None),
 )
-# An open escalation task of the plan for one of some roles at an organisation: its holders
-# may act on the step as the step's own role would.
-ESCALATION_HELD = (
-    sa.select(_TASK.c.id)
-    .where(
-        _TASK.c.plan_id == bindparam("plan_id"),
-        _TASK.c.status == TaskStatus.OPEN,
-        _TASK.c.escalated_from.is_not(None),
-        _TASK.c.org_id == bindparam("org_id"),
-        _TASK.c.role.in_(bindparam("roles", expanding=True)),
-    )
-    .limit(1)
+# The plan's open escalation tasks at an organisation: holders of their role there may act on the
+# step as the step's own role would.
+ESCALATIONS_AT = sa.select(_TASK.c.id, _TASK.c.role).where(
+    _TASK.c.plan_id == bindparam("plan_id"),
+    _TASK.c.status == TaskStatus.OPEN,
+    _TASK.c.escalated_from.is_not(None),
+    _TASK.c.org_id == bindparam("org_id"),
 )
 TASK_BY_ID = sa.select(
     _TASK.c.id, _TASK.c.status, _TASK.c.state, _TASK.c.role, _TASK.c.due_at
@@ -181,7 +223,11 @@ def _cancel_pending_reminders(about: sa.Column[int | None]) -> sa.Update:
         .where(
             _REMINDER.c.plan_id == bindparam("of_plan"),
             about.is_not(None),
-            _REMINDER.c.status.in_([ReminderStatus.PLANNED, ReminderStatus.FAILED]),
+            # Not `in_`: a list compiles to an expanding IN, which the driver path cannot send.
+            sa.or_(
+                _REMINDER.c.status == ReminderStatus.PLANNED,
+                _REMINDER.c.status == ReminderStatus.FAILED,
+            ),
         )
         .values(status=ReminderStatus.CANCELLED)
     )

@@ -27,9 +27,7 @@ class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; pass an aware UTC datetime")
-        value = value.astimezone(UTC)
+        value = as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(
@@ -38,6 +36,13 @@ class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """An aware time in UTC, as the database takes it; a naive one is refused."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database; pass an aware UTC datetime")
+    return value.astimezone(UTC)
 
 
 def _utc(**kwargs: Any) -> Any:
