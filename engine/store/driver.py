@@ -190,8 +190,12 @@ class Transaction:
         """An ORM object by primary key, through the session (for the rare reads that want one)."""
         return self.session.get(model, ident)
 
-    def execute(self, statement: Executable, params: Params | Sequence[Params] = ()) -> Rows:
-        """Run `statement` with one mapping of parameters, or many (an executemany)."""
+    def execute(
+        self, statement: Executable, params: Params | Sequence[Params] | None = None
+    ) -> Rows:
+        """Run `statement` with one mapping of parameters (or none), or many (an executemany)."""
+        if params is None:
+            params = {}
         many = not isinstance(params, Mapping)
         batch: Sequence[Params] = params if many else (params,)  # type: ignore[assignment]
         if not batch:
