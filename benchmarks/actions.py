@@ -164,8 +164,9 @@ class RawActions:
     PostgreSQL): the plan row; the organisation path (one recursive query); the user and their
     grants (one join); in a state that has tasks, the open task; when it is countersigned, its
     signers and the signature; when the transition has guards, the goals and items (and whether
-    anyone decided on the task); closing the task; the next task's role holders (one query over
-    the candidate organisations), the task and its signers; on entering `items: live`, the items
+    anyone decided on the task); closing the task and cancelling its reminders; the next task's
+    role holders (one query over the candidate organisations), the task, its signers and its
+    reminders (nudges, overdue notice, escalation levels); on entering `items: live`, the items
     and the reminders already stored, then the new reminders (one executemany); the plan row
     (state, version); the audit row. Decisions use the same pure core as the engine. Only the
     compiled workflows are kept between actions, as the engine keeps them.
