@@ -1,9 +1,11 @@
-"""The database adapter: engines, sessions and the per-dialect row lock.
+"""The database adapter: engines, sessions, write transactions and the per-dialect row lock.
 
 SQLite (the embedded default) runs every transaction as `BEGIN IMMEDIATE`, taking the write lock
 up front: pysqlite's default deferred BEGIN lets two writers both read a plan and then fail or
 overwrite at commit. WAL mode keeps readers going meanwhile, and `busy_timeout` makes writers
 queue instead of failing at once. PostgreSQL locks the plan row with `SELECT … FOR UPDATE`.
+Plan writes run in `write()`, whose statements go to the driver's cursor (`driver.py`); reads
+and everything else use `session()`.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Database:
-    """One engine and the sessions made from it."""
+    """One engine, and the sessions and write transactions made from it."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
@@ -76,8 +78,10 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Transaction]:
-        """A transaction for a plan write (see `driver.py`): committed on success, else rolled
-        back; what its session holds is flushed before the commit."""
+        """A plan write's transaction (`driver.py`): committed on success, else rolled back.
+
+        What its session holds, if it made one, is flushed before the commit.
+        """
         with self.engine.connect() as connection, connection.begin():
             tx = Transaction(connection)
             try:

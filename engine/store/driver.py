@@ -126,12 +126,12 @@ class StatementCompiler:
             )
         binds = compiled.binds
         given = set(column_keys or ())
-        # What is left once the caller's names are taken out are the statement's own values;
-        # a bare `bindparam` the caller must supply has none (None).
+        # The statement's own values (`status = 'open'`, `.values(last_error=None)`); a bare
+        # `bindparam` is the caller's to give, and left out so that forgetting it is an error.
         defaults = {
             name: value
             for name, value in compiled.params.items()
-            if name not in given and value is not None
+            if name not in given and not (name in binds and binds[name].required)
         }
         time_params = tuple(
             name

@@ -129,6 +129,20 @@ def test_a_missing_parameter_is_an_error_not_a_null(database: Database) -> None:
         tx.execute(TEMPLATE_BY_NAME, {})
 
 
+def test_a_statements_own_values_are_sent_even_when_null(database: Database) -> None:
+    rename = (
+        sa.update(_ORG)
+        .where(_ORG.c.code == sa.bindparam("of_code"))
+        .values(name="Renamed", parent_id=None)
+    )
+    names = sa.select(_ORG.c.name, _ORG.c.parent_id).order_by(_ORG.c.code)
+    with database.write() as tx:
+        parent = tx.execute(INSERT_ORG, {"code": "a", "name": "A", "parent_id": None}).scalar()
+        tx.execute(INSERT_ORG, {"code": "b", "name": "B", "parent_id": parent})
+        tx.execute(rename, {"of_code": "b"})
+        assert [tuple(r) for r in tx.execute(names)] == [("A", None), ("Renamed", None)]
+
+
 def test_an_expanding_in_list_is_refused_with_the_reason(database: Database) -> None:
     by_codes = sa.select(_ORG.c.id).where(_ORG.c.code.in_(sa.bindparam("codes", expanding=True)))
     with pytest.raises(TypeError, match="expanding IN list"), database.write() as tx:
