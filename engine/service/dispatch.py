@@ -27,6 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection
@@ -147,6 +148,11 @@ class _Batch:
     @property
     def connection(self) -> Connection:
         return self.session.connection()
+
+    @cached_property
+    def tx(self) -> Transaction:
+        """The session's transaction, for the helpers the sweep shares with writes."""
+        return Transaction.of(self.session)
 
 
 def _sweep_batch(rt: Runtime) -> tuple[SweepReport, int]:
@@ -331,8 +337,7 @@ def _nearest_holders(batch: _Batch, role: Role, org_id: int) -> list[int]:
     """Holders of `role` for a plan of `org_id`, found as a task's are (cached for the batch)."""
     key = (role.name, org_id)
     if key not in batch.nearest:
-        tx = Transaction.of(batch.session)
-        found = nearest_holders(tx, role, org_path(tx, org_id))
+        found = nearest_holders(batch.tx, role, org_path(batch.tx, org_id))
         batch.nearest[key] = found.user_ids if found is not None else []
     return batch.nearest[key]
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlmodel import Session, col, delete, select
 
 from engine.core.errors import ActionRefused, AlreadyExists, NotFound, PermissionDenied
-from engine.core.planfile import PlanSpec
+from engine.core.planfile import ItemSpec, PlanSpec
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.service.actions import enter_state, plan_reminders
@@ -326,16 +326,7 @@ def _amend_items(ctx: WriteContext, spec: PlanSpec) -> dict[str, Any]:
         row = current.get((item.month, item.title))
         if row is None:
             added += 1
-            session.add(
-                MonthlyItem(
-                    plan_id=plan_id,
-                    position=position,
-                    month=item.month,
-                    title=item.title,
-                    detail=item.detail,
-                    due_day=item.due_day,
-                )
-            )
+            session.add(_new_item(plan_id, position, item))
             continue
         changed += (row.detail, row.due_day) != (item.detail, item.due_day)
         row.position, row.detail, row.due_day = position, item.detail, item.due_day
@@ -405,16 +396,18 @@ def _replace_content(session: Session, plan_id: int, spec: PlanSpec) -> None:
             )
         )
     for position, item in enumerate(spec.items, 1):
-        session.add(
-            MonthlyItem(
-                plan_id=plan_id,
-                position=position,
-                month=item.month,
-                title=item.title,
-                detail=item.detail,
-                due_day=item.due_day,
-            )
-        )
+        session.add(_new_item(plan_id, position, item))
+
+
+def _new_item(plan_id: int, position: int, item: ItemSpec) -> MonthlyItem:
+    return MonthlyItem(
+        plan_id=plan_id,
+        position=position,
+        month=item.month,
+        title=item.title,
+        detail=item.detail,
+        due_day=item.due_day,
+    )
 
 
 def _children(session: Session, table: type[Child], plan_id: int) -> list[Child]:

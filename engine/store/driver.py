@@ -33,7 +33,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlmodel import Session
 
-from engine.store.tables import UtcDateTime, as_utc
+from engine.store.tables import UtcDateTime, as_utc, read_utc
 
 Model = TypeVar("Model")
 Params = Mapping[str, Any]
@@ -258,6 +258,6 @@ def _read_time(value: Any) -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, str):  # SQLite: naive UTC text
-        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+        value = dt.datetime.fromisoformat(value)
     assert isinstance(value, dt.datetime)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return read_utc(value)

@@ -33,9 +33,7 @@ class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect
     ) -> dt.datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else read_utc(value)
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:
@@ -43,6 +41,11 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the database; pass an aware UTC datetime")
     return value.astimezone(UTC)
+
+
+def read_utc(value: dt.datetime) -> dt.datetime:
+    """A stored time as an aware UTC time: naive ones (SQLite) are UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _utc(**kwargs: Any) -> Any:
