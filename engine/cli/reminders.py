@@ -9,6 +9,7 @@ import typer
 from engine.cli.context import JsonFlag, OptionalActingUser, runtime
 from engine.cli.output import as_json, local, table
 from engine.service import reminders
+from engine.service.publishing import publishing_backlog
 from engine.service.reminders import RetryOutcome
 from engine.store.tables import ReminderStatus
 
@@ -37,6 +38,9 @@ def list_(
     """Reminders by fire time, with why those that did not go out did not."""
     rt = runtime()
     views = reminders.list_reminders(rt, status=status, plan_id=plan, limit=limit)
+    backlog = publishing_backlog(rt)
+    if backlog is not None and backlog.stalled:  # on stderr, so that --json stays JSON
+        typer.echo(f"warning: {backlog.describe(rt.default_timezone)}", err=True)
     if json_:
         as_json(
             [

@@ -453,7 +453,8 @@ def publish_outbox(rt: Runtime, publish: Publish) -> int:
                 )
                 with rt.database.session() as session:
                     session.connection().execute(
-                        sql.UNMARK_PUBLISHED, {"ids": [r.id for r in rows[position:]]}
+                        sql.UNMARK_PUBLISHED,
+                        {"ids": [r.id for r in rows[position:]], "error": first_line(error)},
                     )
                 return published
             published += 1

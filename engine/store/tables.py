@@ -330,3 +330,6 @@ class OutboxMessage(SQLModel, table=True):
     created_at: dt.datetime = _utc()
     published_at: dt.datetime | None = _utc(default=None, index=True)
     attempts: int = 0
+    # Why the last try to publish it failed; with `attempts` it tells an operator that, and how
+    # long, the broker has been unreachable.
+    last_error: str | None = Field(default=None, sa_type=sa.Text)

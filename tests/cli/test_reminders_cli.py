@@ -154,3 +154,17 @@ def test_simulate_prints_the_months_and_refuses_a_bad_downtime(cli: Cli) -> None
     assert "  2027-12 " in ran.out and "plans at the end of the year: closed 1" in ran.out
     bad = cli("simulate", "--downtime", "13-01:2")
     assert bad.code == 2 and "MM-DD:DAYS" in bad.err
+
+
+def test_list_warns_on_stderr_while_publishing_stalls(
+    cli: Cli, sqlite_rt: Runtime, clock: SimulatedClock
+) -> None:
+    from tests.service.test_publishing import REFUSED, stalled_outbox
+
+    stalled_outbox(sqlite_rt, clock)
+    for args in (("reminders", "list"), ("reminders", "list", "--json")):
+        shown = cli(*args)
+        assert shown.code == 0, shown.err
+        assert "warning: 1 batch of reminder deliveries could not be published" in shown.err
+        assert REFUSED in shown.err
+    assert json.loads(shown.out)  # the warning stays out of the JSON
