@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from engine.core import limits
 from engine.store.tables import Goal, MonthlyItem, Organisation, Plan, PlanSection, TemplateRecord
@@ -38,7 +37,7 @@ UNBOUNDED = [
 ]
 
 
-POSTGRESQL = PGDialect()
+POSTGRESQL = sa.create_engine("postgresql+psycopg://").dialect  # compiles, never connects
 
 
 def column(table: type, name: str) -> sa.Column[object]:
