@@ -242,3 +242,20 @@ def test_a_huge_file_is_refused_without_reading_it_whole(tmp_path: Path) -> None
     assert str(caught.value) == f"{path}: the file is larger than the limit of 1 MiB"
     assert time.perf_counter() - started < 2
     assert peak < 3 * MAX_BYTES  # it read at most the limit and one byte, not 50 MiB
+
+
+def test_the_documented_limits_are_the_enforced_ones() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "plan-files.md").read_text("utf-8")
+    rows = {line.split("|")[1].strip(): line for line in doc.splitlines() if line.startswith("| ")}
+    expected = {
+        "`org`": [limits.ORG_CODE],
+        "`title`": [limits.PLAN_TITLE],
+        "`template` name": [limits.TEMPLATE_NAME],
+        "`sections`": [limits.MAX_SECTIONS, limits.SECTION_HEADING, limits.SECTION_BODY],
+        "`goals`": [limits.MAX_GOALS, limits.GOAL_KEY, limits.GOAL_TITLE, limits.GOAL_UNIT],
+        "`items`": [limits.MAX_ITEMS, limits.ITEM_TITLE, limits.ITEM_DETAIL],
+        "`target`": [int(limits.MAX_TARGET), limits.SIGNIFICANT_DIGITS],
+        "comments and notes (`act --comment`, `report … --note`)": [limits.COMMENT],
+    }
+    for what, numbers in expected.items():
+        assert [f"{n:,}" for n in numbers if f"{n:,}" not in rows[what]] == [], what
