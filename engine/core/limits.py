@@ -34,6 +34,10 @@ MAX_SECTIONS = 50
 MAX_GOALS = 100
 MAX_ITEMS = 200
 
+# Versions (of a template, as a plan file names it) are PostgreSQL integers; one per change of a
+# template, so a million is never reached by design and 2**31 never by accident.
+MAX_VERSION = 1_000_000
+
 # Targets are stored as double-precision floats, which hold 15 significant digits exactly.
 MAX_TARGET = Decimal(10) ** 12
 SIGNIFICANT_DIGITS = 15

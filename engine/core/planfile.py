@@ -25,6 +25,7 @@ from engine.core.yamlschema import (
     DocModel,
     Text,
     at_least,
+    at_most,
     at_most_entries,
     between,
     fits,
@@ -121,7 +122,10 @@ def _number(value: Any) -> Decimal:
 
 class TemplateRefDoc(DocModel):
     name: Annotated[Text, AfterValidator(fits(limits.TEMPLATE_NAME))]
-    version: Annotated[int, AfterValidator(at_least(1))] | None = None
+    version: (
+        Annotated[int, AfterValidator(at_least(1)), AfterValidator(at_most(limits.MAX_VERSION))]
+        | None
+    ) = None
 
 
 class SectionDoc(DocModel):

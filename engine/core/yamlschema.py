@@ -117,6 +117,17 @@ def at_least(low: int) -> Callable[[int], int]:
     return check
 
 
+def at_most(high: int) -> Callable[[int], int]:
+    """An after-validator keeping a whole number at `high` or below."""
+
+    def check(value: int) -> int:
+        if value > high:
+            raise ValueError(f"must be {high:,} or less, got {_shortened(str(value))}")
+        return value
+
+    return check
+
+
 @dataclass(frozen=True)
 class Describer:
     """Names places in a document for messages: "in state 'draft'", "transition 3 (approve)".

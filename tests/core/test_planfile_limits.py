@@ -259,3 +259,15 @@ def test_the_documented_limits_are_the_enforced_ones() -> None:
     }
     for what, numbers in expected.items():
         assert [f"{n:,}" for n in numbers if f"{n:,}" not in rows[what]] == [], what
+
+
+def test_whole_numbers_past_what_a_database_integer_holds_are_refused() -> None:
+    text = "org: o\nyear: 2027\ntitle: t\ntemplate: {name: x, version: 99999999999999999999}\n"
+    text += "goals:\n  - {key: k, title: g, unit: u, target: 1" + "0" * 5000 + "}\n"
+    with pytest.raises(PlanFileError) as caught:
+        parse_plan(text, source="p.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "p.yaml:4:30: 'version' must be 1,000,000 or less, got 99999999999999999999",
+        # Past Python's 4,300 digits for reading an integer; shortened in the message.
+        f"p.yaml:6:41: cannot read '{'1' + '0' * 38}…' as !!int",
+    ]
