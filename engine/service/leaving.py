@@ -71,11 +71,16 @@ class Leaving:
 
 
 def revoke_role(rt: Runtime, *, username: str, role: str) -> list[WriteResult]:
-    """Take `role` from `username` and hand over what waits on them for it (see module doc)."""
+    """Take `role` from `username` and hand over what waits on them for it (see module doc).
+
+    Run again for a role already taken away, it hands over what still waits on them for it (a
+    task a concurrent write opened from the roles it read before the revocation committed, or
+    one left waiting by a revocation made before this version), and says they do not hold it
+    only when nothing does.
+    """
     with rt.database.write() as tx:
         person = _person(find_any_user(tx.session, username))
-        if not tx.execute(sql.DELETE_GRANT, {"user_id": person.id, "role": role}).rowcount:
-            raise NotFound(f"{username} does not hold the role {role}")
+        revoked = tx.execute(sql.DELETE_GRANT, {"user_id": person.id, "role": role}).rowcount
         leaving = Leaving(
             person=person,
             roles=frozenset({role}),
@@ -83,22 +88,26 @@ def revoke_role(rt: Runtime, *, username: str, role: str) -> list[WriteResult]:
             reason=f"the role {role} was revoked",
             refusal=f"cannot revoke {role} from {username}",
         )
-        return _hand_over(rt, tx, leaving)
+        results = _hand_over(rt, tx, leaving)
+        if not revoked and not results:
+            raise NotFound(f"{username} does not hold the role {role}")
+        return results
 
 
 def deactivate_user(rt: Runtime, *, username: str) -> list[WriteResult]:
     """Deactivate `username`: they may no longer act, and every open task moves on without them.
 
     Their role grants stay on record; a deactivated user holds none of them for tasks,
-    signatures or reminders (`statements.ROLE_HOLDERS_UP`, `ROLE_HOLDERS_AT`).
+    signatures or reminders (`statements.ROLE_HOLDERS_UP`, `ROLE_HOLDERS_AT`). Run again for
+    someone already deactivated, it hands over what still waits on them, as `revoke_role` does.
     """
     with rt.database.write() as tx:
         user = find_any_user(tx.session, username)
-        if not user.active:
-            raise ActionRefused(f"{username} is already deactivated")
         person = _person(user)
+        was_active = user.active
         held = tx.execute(statements.ROLES_OF, {"user_id": person.id}).scalars()
-        tx.execute(sql.DEACTIVATE_USER, {"user_id": person.id})
+        if was_active:
+            tx.execute(sql.DEACTIVATE_USER, {"user_id": person.id})
         leaving = Leaving(
             person=person,
             roles=frozenset(held),
@@ -106,7 +115,10 @@ def deactivate_user(rt: Runtime, *, username: str) -> list[WriteResult]:
             reason=f"{username} was deactivated",
             refusal=f"cannot deactivate {username}",
         )
-        return _hand_over(rt, tx, leaving)
+        results = _hand_over(rt, tx, leaving)  # run again, as for `revoke_role`
+        if not was_active and not results:
+            raise ActionRefused(f"{username} is already deactivated")
+        return results
 
 
 def _person(user: User) -> Person:
