@@ -222,38 +222,35 @@ def _reassignment(
     tx: Transaction, workflow: Workflow, path: list[int], task: Any, leaving: Leaving
 ) -> _Reassignment | None:
     """What must change so that the task no longer waits on the person; None: nothing must."""
-    base = _Reassignment(task_id=task.id, task_sign=task.sign, role=task.role)
+    signer_id = None
     if task.sign != SignMode.ANY:
         signers = tx.execute(sql.SIGNERS, {"task_id": task.id}).all()
         mine = next(
             (s for s in signers if s.user_id == leaving.person.id and s.decision is None), None
         )
         if mine is None:
-            return None
+            return None  # not asked, or signed already: their signature stands
         others = [s for s in signers if s.id != mine.id]
-        base = _Reassignment(
-            task_id=task.id,
-            task_sign=task.sign,
-            role=task.role,
-            signer_id=mine.id,
-            remaining=[s.username for s in others if s.decision is None],
-            approved=sum(1 for s in others if s.decision == COUNTERSIGN_TRIGGER),
-        )
-        if others:
-            return base  # the round goes on (or is complete) with the signers left
+        if others:  # the round goes on with the signers left, or is complete
+            return _Reassignment(
+                task_id=task.id,
+                task_sign=task.sign,
+                role=task.role,
+                signer_id=mine.id,
+                remaining=[s.username for s in others if s.decision is None],
+                approved=sum(1 for s in others if s.decision == COUNTERSIGN_TRIGGER),
+            )
+        signer_id = mine.id
     elif tx.execute(statements.ROLE_HOLDERS_AT, {"role": task.role, "org_id": task.org_id}).first():
         return None  # others hold the role there: the task is theirs already
     to_org, user_ids = _new_holders(tx, workflow, path, task)
-    holders = [
-        (user_id, tx.execute(sql.USERNAME, {"user_id": user_id}).scalar()) for user_id in user_ids
-    ]
     return _Reassignment(
-        task_id=base.task_id,
-        task_sign=base.task_sign,
-        role=base.role,
-        signer_id=base.signer_id,
+        task_id=task.id,
+        task_sign=task.sign,
+        role=task.role,
+        signer_id=signer_id,
         to_org=to_org,
-        holders=holders,
+        holders=[(i, tx.execute(sql.USERNAME, {"user_id": i}).scalar()) for i in user_ids],
     )
 
 
