@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -425,3 +428,38 @@ def test_a_role_no_loaded_template_defines_is_refused(rt: Runtime, role: str, hi
     with pytest.raises(NotFound):
         revoke_role(rt, username="new-one", role="drafter")  # not created: no such user
     assert grants(rt, "chen-school") == ["drafter"]
+
+
+def test_a_revocation_racing_the_other_signers_approval_completes_the_round_once(
+    rt: Runtime,
+) -> None:
+    """Whichever lands first, the step moves on exactly once: no database error, no deadlock."""
+    setup_world(rt)
+    plans = [at_county_approval(rt), at_county_approval(rt, "zishan-bike-factory")]
+    start = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def run(work: Callable[[], object]) -> None:
+        start.wait()
+        try:
+            work()
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    works: list[Callable[[], object]] = [
+        lambda: revoke_role(rt, username="li-county", role="county_approver"),
+        *(
+            partial(act, rt, plan_id=plan_id, trigger="approve", actor="wang-county")
+            for plan_id in plans
+        ),
+    ]
+    threads = [threading.Thread(target=run, args=(work,)) for work in works]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    for plan_id in plans:
+        assert state_of(rt, plan_id) == "executing"
+        assert [row[2] for row in audit(rt, plan_id)].count("executing") == 1
