@@ -55,7 +55,7 @@ def user_create(
 
 @users.command("grant")
 def user_grant(username: str, role: str) -> None:
-    """Grant a role; its scope counts from the user's organisation."""
+    """Grant a role a loaded template defines; its scope counts from the user's organisation."""
     directory.grant_role(runtime(), username=username, role=role)
     typer.echo(f"{username} now holds {role}")
 
