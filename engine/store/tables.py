@@ -71,6 +71,9 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=200)
     org_id: int = Field(foreign_key="organisation.id", index=True)
     email: str | None = Field(default=None, max_length=320)
+    # False once deactivated (`planflow user deactivate`): they may not act, and no task,
+    # signature or reminder goes to them; their grants stay on record.
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
 
 class RoleGrant(SQLModel, table=True):
