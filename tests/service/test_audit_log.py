@@ -57,9 +57,8 @@ def test_the_database_refuses_to_change_or_delete_audit_rows(
     rt: Runtime, two_plans: tuple[int, int], statement: str, verb: str
 ) -> None:
     row = rows_of(rt, two_plans[0])[1]
-    with pytest.raises(sa.exc.DBAPIError) as refused:
-        with rt.database.engine.begin() as connection:
-            connection.exec_driver_sql(statement.format(row=row))
+    with pytest.raises(sa.exc.DBAPIError) as refused, rt.database.engine.begin() as connection:
+        connection.exec_driver_sql(statement.format(row=row))
     assert f"audit_event rows are append-only: {verb} refused" in str(refused.value.orig)
     assert isinstance(refused.value, sa.exc.IntegrityError)
     assert verify_audit(rt).ok
