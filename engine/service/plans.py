@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlmodel import Session, col, delete, select
 
+from engine.core.audit_detail import describe
 from engine.core.errors import ActionRefused, AlreadyExists, NotFound, PermissionDenied
 from engine.core.planfile import ItemSpec, PlanSpec
 from engine.core.scope import roles_covering
@@ -69,6 +71,17 @@ class PlanView:
 class HistoryEntry:
     event: AuditEvent
     actor: str  # a user's name, or "system"
+    actor_username: str | None = None  # None: the system
+
+    @property
+    def detail(self) -> dict[str, Any] | None:
+        """The row's detail as stored (a JSON object), or None."""
+        return json.loads(self.event.detail) if self.event.detail else None
+
+    @property
+    def summary(self) -> str:
+        """The detail in words (`engine/core/audit_detail.py`)."""
+        return describe(self.event.action, self.detail)
 
 
 def create_plan(
@@ -281,7 +294,12 @@ def plan_history(rt: Runtime, *, plan_id: int, actor: str) -> list[HistoryEntry]
             .where(AuditEvent.plan_id == plan_id)
             .order_by(col(AuditEvent.id))
         )
-        return [HistoryEntry(event=e, actor=u.name if u else "system") for e, u in rows]
+        return [
+            HistoryEntry(
+                event=e, actor=u.name if u else "system", actor_username=u.username if u else None
+            )
+            for e, u in rows
+        ]
 
 
 def _reachable_orgs(session: Session, user: User) -> set[int]:
