@@ -17,6 +17,7 @@ from engine.core.planfile import ItemSpec, PlanSpec
 from engine.service.actions import act
 from engine.service.dispatch import in_process, publish_outbox, sweep_reminders
 from engine.service.plans import create_plan, edit_plan, plan_history
+from engine.service.reminders import list_reminders
 from engine.service.reporting import report_item
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
@@ -153,6 +154,10 @@ def test_removing_an_item_cancels_its_reminders_and_keeps_them(
     assert {r.last_error for r in kept.values()} == {
         "its item 3月 3月活动 was removed from the plan"
     }
+    listed = {v.id: v for v in list_reminders(rt, plan_id=plan_id, limit=1000)}
+    assert {listed[i or 0].about for i in kept} == {"a removed item (see its reason)"}
+    assert {listed[i or 0].item for i in kept} == {None}
+    assert {v.about for v in listed.values() if v.item and v.item.month == 2} == {"2月 2月活动"}
     last = plan_history(rt, plan_id=plan_id, actor="chen-school")[-1]
     assert last.detail == {
         "added": 0,
