@@ -31,6 +31,7 @@ def verify(
                     {"plan": b.plan_id, "row": b.row_id, "problem": b.problem}
                     for b in result.breaks
                 ],
+                "heads": {str(plan): head for plan, head in result.heads.items()},
             }
         )
     else:

@@ -9,7 +9,7 @@ so a missing trigger is itself a finding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
 
@@ -26,6 +26,9 @@ class AuditVerification:
     rows: int  # audit rows checked
     breaks: tuple[ChainBreak, ...]  # the first broken link of each plan whose chain is broken
     missing_guards: tuple[str, ...]  # append-only triggers that are not installed
+    # Each plan's newest row hash: kept outside the database, it anchors the chain against a
+    # rewrite from some row onward, which the chain alone cannot show.
+    heads: dict[int, str | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -44,15 +47,21 @@ def verify_audit(rt: Runtime, *, plan_id: int | None = None) -> AuditVerificatio
         missing = guards_missing(session.connection())
         chains = _chains(session, plan_id)
         breaks: list[ChainBreak] = []
+        heads: dict[int, str | None] = {}
         rows = 0
         for pid, version in versions.items():
             chain = chains.get(pid, [])
             rows += len(chain)
+            heads[pid] = chain[-1].row_hash if chain else None
             found = first_break(pid, chain, plan_version=version)
             if found is not None:
                 breaks.append(found)
     return AuditVerification(
-        plans=len(versions), rows=rows, breaks=tuple(breaks), missing_guards=tuple(missing)
+        plans=len(versions),
+        rows=rows,
+        breaks=tuple(breaks),
+        missing_guards=tuple(missing),
+        heads=heads,
     )
 
 

@@ -60,7 +60,13 @@ def test_verify_passes_then_names_the_first_broken_link(
         0,
         f"audit log intact: 1 plans, {len(rows)} rows checked\n",
     )
-    assert json.loads(cli("audit", "verify", "--plan", plan_id, "--json").out)["ok"] is True
+    verified = json.loads(cli("audit", "verify", "--plan", plan_id, "--json").out)
+    assert verified["ok"] is True and verified["breaks"] == []
+    with sqlite_rt.database.engine.connect() as connection:
+        head = connection.exec_driver_sql(
+            f"SELECT row_hash FROM audit_event WHERE id = {rows[-1]}"
+        ).scalar()
+    assert verified["heads"] == {str(plan_id): head}  # to keep elsewhere, as an anchor
 
     with without_guard(sqlite_rt) as connection:
         connection.exec_driver_sql(
