@@ -217,12 +217,15 @@ def history(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None
                 {
                     "at": e.event.at,
                     "actor": e.actor,
+                    "actor_username": e.actor_username,
                     "action": e.event.action,
                     "from": e.event.from_state or None,
                     "to": e.event.to_state,
                     "comment": e.event.comment,
                     "version": e.event.plan_version,
                     "idempotency_key": e.event.idempotency_key,
+                    "detail": e.detail,
+                    "summary": e.summary,
                 }
                 for e in entries
             ]
@@ -230,7 +233,7 @@ def history(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None
         return
     tz = rt.default_timezone
     table(
-        ["at", "who", "action", "from → to", "comment"],
+        ["at", "who", "action", "from → to", "comment", "detail"],
         [
             (
                 local(e.event.at, tz),
@@ -238,6 +241,7 @@ def history(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None
                 e.event.action,
                 f"{e.event.from_state or '·'} → {e.event.to_state}",
                 e.event.comment or "",
+                e.summary,
             )
             for e in entries
         ],

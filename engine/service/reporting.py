@@ -48,7 +48,13 @@ def report_goal(
             from_state=ctx.plan.state,
             to_state=ctx.plan.state,
             comment=note,
-            detail={"goal": goal_key, "actual": actual, "target": goal.target},
+            detail={
+                "goal": goal_key,
+                "title": goal.title,
+                "actual": actual,
+                "target": goal.target,
+                "unit": goal.unit,
+            },
         )
 
     return write_plan(
@@ -99,7 +105,12 @@ def report_item(
             from_state=ctx.plan.state,
             to_state=ctx.plan.state,
             comment=note,
-            detail={"item": item_number, "status": status.value},
+            detail={
+                "item": item_number,
+                "month": item.month,
+                "title": item.title,
+                "status": status.value,
+            },
         )
 
     return write_plan(

@@ -247,6 +247,11 @@ class AuditEvent(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
     request_hash: str | None = Field(default=None, max_length=64)
     detail: str | None = Field(default=None, sa_type=sa.Text)  # JSON
+    # The plan's hash chain (`engine/core/audit_chain.py`): the previous row's hash (None for a
+    # plan's first row) and a SHA-256 over this row's content and that hash. Triggers refuse
+    # UPDATE and DELETE of these rows (migration 0005); `planflow audit verify` checks the chain.
+    prev_hash: str | None = Field(default=None, max_length=64)
+    row_hash: str | None = Field(default=None, max_length=64)
 
 
 class ReminderStatus(StrEnum):

@@ -17,10 +17,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("app_user", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("active", sa.Boolean(), server_default=sa.true(), nullable=False)
-        )
+    # A plain ADD COLUMN, not a batch: on SQLite a batch rebuilds the table, and dropping the old
+    # `app_user` fails once audit rows, grants or tasks refer to its users.
+    op.add_column(
+        "app_user", sa.Column("active", sa.Boolean(), server_default=sa.true(), nullable=False)
+    )
 
 
 def downgrade() -> None:
