@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from engine.core.errors import Conflict, NotFound, PermissionDenied
+from engine.core.errors import Conflict, NotFound, PermissionDenied, PlanBusy
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.core.template.model import Template
@@ -27,6 +27,7 @@ from engine.service.directory import Person, find_user_with_roles, org_path, rol
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.store import statements
+from engine.store.database import is_lock_timeout
 from engine.store.driver import Transaction
 from engine.store.statements import PlanRecord
 from engine.store.tables import User
@@ -107,7 +108,11 @@ def write_plan(
 ) -> WriteResult:
     """Apply `change` to the plan in one transaction with its audit row (see module doc)."""
     request_hash = request_fingerprint({"plan": plan_id, "actor": actor, **request})
-    with idempotency_conflicts(idempotency_key), rt.database.write() as tx:
+    with (
+        plan_busy(plan_id),
+        idempotency_conflicts(idempotency_key),
+        rt.database.write() as tx,
+    ):
         plan = rt.database.lock_plan(tx, plan_id)
         if plan is None:
             raise NotFound(f"no plan #{plan_id}")
@@ -188,6 +193,20 @@ def record_write(
         version=plan.version,
         detail=done.detail,
     )
+
+
+@contextmanager
+def plan_busy(plan_id: int) -> Iterator[None]:
+    """A lock wait that ran out (`PLANFLOW_LOCK_TIMEOUT_SECONDS`) is a named, retryable conflict.
+
+    The transaction was rolled back, so nothing was written.
+    """
+    try:
+        yield
+    except DBAPIError as error:
+        if is_lock_timeout(error):
+            raise PlanBusy(plan_id) from None
+        raise
 
 
 @contextmanager
