@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine.core.errors import first_line
+from engine.service.cycle_failures import describe
 from engine.service.dispatch import Publish, SweepReport, publish_outbox, sweep_reminders
 from engine.service.escalations import EscalationOutcome, fire_due_escalations
 from engine.service.runtime import Runtime
@@ -78,7 +78,7 @@ def run_cycle(rt: Runtime, publish: Publish) -> CycleReport:
         try:
             return run()
         except Exception as error:  # this step only: the next ones still run
-            failure = StepFailure(name, f"{type(error).__name__}: {first_line(error)}")
+            failure = StepFailure(name, describe(error))
             failures.append(failure)
             if isinstance(error, SQLAlchemyError):  # the database: one line is enough
                 log.warning("cycle step %s failed: %s", name, failure.error)

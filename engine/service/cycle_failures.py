@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from engine.core.errors import PlanflowError, first_line
@@ -41,7 +42,9 @@ def describe(error: Exception) -> str:
     """A refusal's own sentence; anything else (a bug, the database) with its class."""
     if isinstance(error, PlanflowError):
         return error.message
-    return f"{type(error).__name__}: {first_line(error)}"
+    # A driver's error says it best; SQLAlchemy's wrapping adds the statement and a link.
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    return f"{type(error).__name__}: {first_line(cause)}"
 
 
 def retry_delay(attempts: int) -> dt.timedelta:
