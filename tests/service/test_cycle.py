@@ -26,7 +26,7 @@ from engine.service.dispatch import in_process
 from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
-from engine.store.tables import AuditEvent, Plan, Reminder, ReminderStatus, Task
+from engine.store.tables import AuditEvent, CycleFailure, Plan, Reminder, ReminderStatus, Task
 from tests.world import live_plan, setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -255,3 +255,23 @@ def test_a_reminder_that_cannot_be_prepared_is_dead_and_the_rest_go_out(
     )
     assert gone.kind == dead.kind == "item_month_start"
     assert dead.status == ReminderStatus.DEAD
+
+
+def test_a_failure_is_forgotten_once_its_plan_has_moved_on(
+    rt: Runtime, clock: SimulatedClock, world: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan_id = world["escalating:zishan-middle-school"]
+    bug = Broken(plan_id, RuntimeError("a bug in one level"))
+    monkeypatch.setattr(
+        escalations, "_escalate", bug.wrap(escalations._escalate, lambda ctx, _: ctx.plan_id)
+    )
+    clock.set(DUE)
+    run_cycle(rt, in_process(rt, Sent()))
+    assert [f.plan_id for f in list_failures(rt)] == [plan_id]
+
+    act(rt, plan_id=plan_id, trigger="approve", actor="zhao-zishan")  # the level is cancelled
+    assert list_failures(rt) == []  # the record no longer says anything true
+    run_cycle(rt, in_process(rt, Sent()))
+    with rt.database.session() as session:
+        assert session.exec(select(CycleFailure)).all() == []  # and the next cycle deletes it
+    assert bug.tries == 1
