@@ -71,19 +71,22 @@ class CycleReport:
         )
 
 
+STEPS = 4
+
+
 def run_cycle(rt: Runtime, publish: Publish) -> CycleReport:
-    failures: list[StepFailure] = []
+    """Run the cycle's steps, each even when the one before failed (see the module doc).
+
+    When every step failed, nothing worked (the database is unreachable): the first step's error
+    is raised, for the caller to report once, instead of four times the same line.
+    """
+    errors: list[tuple[str, Exception]] = []
 
     def step(name: str, run: Callable[[], T], nothing: T) -> T:
         try:
             return run()
         except Exception as error:  # this step only: the next ones still run
-            failure = StepFailure(name, describe(error))
-            failures.append(failure)
-            if isinstance(error, SQLAlchemyError):  # the database: one line is enough
-                log.warning("cycle step %s failed: %s", name, failure.error)
-            else:  # a bug: its traceback is what someone needs to fix it
-                log.exception("cycle step %s failed: %s", name, failure.error)
+            errors.append((name, error))
             return nothing
 
     # Escalations before the sweep, so their notices go out in the same cycle.
@@ -94,6 +97,15 @@ def run_cycle(rt: Runtime, publish: Publish) -> CycleReport:
     sweep = step("sweep", lambda: sweep_reminders(rt, publish), SweepReport())
     # What the sweep left: requeued deliveries, and batches a failed publish kept in the outbox.
     published = sweep.published + step("publish", lambda: publish_outbox(rt, publish), 0)
+    if len(errors) == STEPS:
+        raise errors[0][1]
+    failures = []
+    for name, error in errors:
+        failure = StepFailure(name, describe(error))
+        failures.append(failure)
+        # A bug's traceback is what someone needs to fix it; the database's one line is enough.
+        trace = None if isinstance(error, SQLAlchemyError) else error
+        log.warning("cycle step %s failed: %s", name, failure.error, exc_info=trace)
     return CycleReport(
         timers=timers,
         escalations=escalations,
