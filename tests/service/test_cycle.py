@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from engine.core.clock import SimulatedClock
 from engine.core.messages import Message, Recipient
+from engine.http.app import create_app
 from engine.service import cycle as cycle_module
 from engine.service import dispatch, escalations, timers
 from engine.service.actions import act
@@ -188,6 +190,9 @@ def test_a_failing_timer_and_escalation_stop_nobody_else(
     assert failures[0].retry_at == DUE + dt.timedelta(minutes=1)
     for plan_id in (timer_bug.plan_id, level_bug.plan_id):
         assert audit_actions(rt, plan_id) == ["create", "submit"]
+    with TestClient(create_app(rt)) as client:  # and counted in /healthz, which stays ok
+        health = client.get("/healthz")
+    assert (health.status_code, health.json()["stuck"]) == (200, 2)
 
     # The next cycles leave them alone until their back-off has passed; then each is one more
     # try on the same record, not a new one.
