@@ -9,8 +9,7 @@ import typer
 
 from engine.cli.context import ActingUser, JsonFlag, runtime
 from engine.cli.output import as_json, local, number, table
-from engine.core.errors import PlanFileError, Problem
-from engine.core.planfile import PlanSpec, parse_plan
+from engine.core.planfile import PlanSpec, parse_plan_file
 from engine.service import inbox as inbox_service
 from engine.service import plans, reporting
 from engine.service.actions import act as act_service
@@ -30,11 +29,7 @@ Key = Annotated[
 
 
 def _spec(path: Path) -> PlanSpec:
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise PlanFileError([Problem(str(path), 0, 0, f"cannot read: {error.strerror}")]) from None
-    return parse_plan(raw, source=str(path))
+    return parse_plan_file(path)  # reads no more than the size limit allows
 
 
 def _done(result: WriteResult) -> None:

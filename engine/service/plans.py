@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
 from engine.core.errors import ActionRefused, AlreadyExists, NotFound, PermissionDenied
@@ -24,6 +25,7 @@ from engine.service.writes import (
     idempotency_conflicts,
     owner_roles,
     record_write,
+    refused_by_database,
     request_fingerprint,
     require_owner,
     roles_in_scope,
@@ -80,8 +82,34 @@ def create_plan(
     idempotency_key: str | None = None,
 ) -> WriteResult:
     """Create a plan in its template's initial state, as one of its owners, in one transaction."""
+    try:
+        return _create_plan(rt, spec, actor, source, idempotency_key)
+    except IntegrityError as error:
+        if not any(name in str(error.orig) for name in _PLAN_IDENTITY):
+            raise
+    # Another create of the same (organisation, year, template) committed between our check and
+    # our insert (PostgreSQL lets both check, then refuses the second insert). Once more: the
+    # check now sees the winner and answers AlreadyExists, or the replay if it used our key.
+    return _create_plan(rt, spec, actor, source, idempotency_key)
+
+
+# How each database names the unique (org_id, year, template_name) of `plan` when it refuses a
+# second row: PostgreSQL by the constraint's default name, SQLite by its columns.
+_PLAN_IDENTITY = (
+    "plan_org_id_year_template_name_key",
+    "plan.org_id, plan.year, plan.template_name",
+)
+
+
+def _create_plan(
+    rt: Runtime, spec: PlanSpec, actor: str, source: str, idempotency_key: str | None
+) -> WriteResult:
     request_hash = request_fingerprint({"action": "create", "actor": actor, "spec": spec})
-    with idempotency_conflicts(idempotency_key), rt.database.write() as tx:
+    with (
+        refused_by_database(),
+        idempotency_conflicts(idempotency_key),
+        rt.database.write() as tx,
+    ):
         if idempotency_key is not None:
             earlier = find_replay(tx, idempotency_key, request_hash)
             if earlier is not None:

@@ -16,10 +16,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from engine.core.errors import Conflict, NotFound, PermissionDenied, PlanBusy
+from engine.core.errors import (
+    ActionRefused,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    PlanBusy,
+    first_line,
+)
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.core.template.model import Template
@@ -110,6 +117,7 @@ def write_plan(
     request_hash = request_fingerprint({"plan": plan_id, "actor": actor, **request})
     with (
         plan_busy(plan_id),
+        refused_by_database(),
         idempotency_conflicts(idempotency_key),
         rt.database.write() as tx,
     ):
@@ -220,6 +228,19 @@ def idempotency_conflicts(key: str | None) -> Iterator[None]:
                 f"idempotency key {key!r} was already used for another request"
             ) from None
         raise
+
+
+@contextmanager
+def refused_by_database() -> Iterator[None]:
+    """A value the database will not store is a refusal in one line, never a traceback.
+
+    Validation in the core (`engine.core.limits`) keeps plan files, comments and notes within what
+    both databases hold; this catches what still gets through (a `PlanSpec` built by code).
+    """
+    try:
+        yield
+    except DataError as error:
+        raise ActionRefused(f"the database refused the change: {first_line(error.orig)}") from None
 
 
 def find_replay(tx: Transaction, key: str, request_hash: str) -> WriteResult | None:

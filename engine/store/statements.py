@@ -102,7 +102,9 @@ AUDIT_BY_KEY = sa.select(
 
 USER_BY_NAME = select(User).where(User.username == bindparam("username"))
 USER_WITH_ROLES = (  # the user's columns and one of their roles (or None), in grant order
-    sa.select(_USER.c.id, _USER.c.username, _USER.c.name, _USER.c.org_id, _GRANT.c.role)
+    sa.select(
+        _USER.c.id, _USER.c.username, _USER.c.name, _USER.c.org_id, _USER.c.active, _GRANT.c.role
+    )
     .outerjoin(_GRANT, _GRANT.c.user_id == _USER.c.id)
     .where(_USER.c.username == bindparam("username"))
     .order_by(_GRANT.c.id)
@@ -118,18 +120,26 @@ _up = (
 _up = _up.union(sa.select(_ORG.c.id, _ORG.c.parent_id).join(_up, _ORG.c.id == _up.c.parent_id))
 ANCESTORS = sa.select(_up.c.id, _up.c.parent_id)
 # (user_id, org_id) of the holders of a role at an organisation or any of its ancestors, in
-# grant order.
+# grant order. A deactivated user holds no role for anything that reaches people.
 ROLE_HOLDERS_UP = (
     sa.select(_GRANT.c.user_id, _USER.c.org_id)
     .join(_USER, _USER.c.id == _GRANT.c.user_id)
-    .where(_GRANT.c.role == bindparam("role"), _USER.c.org_id.in_(sa.select(_up.c.id)))
+    .where(
+        _GRANT.c.role == bindparam("role"),
+        _USER.c.org_id.in_(sa.select(_up.c.id)),
+        _USER.c.active == sa.true(),
+    )
     .order_by(_GRANT.c.id)
 )
-# The user ids of the holders of a role at one organisation, in grant order.
+# The user ids of the (active) holders of a role at one organisation, in grant order.
 ROLE_HOLDERS_AT = (
     sa.select(_GRANT.c.user_id)
     .join(_USER, _USER.c.id == _GRANT.c.user_id)
-    .where(_GRANT.c.role == bindparam("role"), _USER.c.org_id == bindparam("org_id"))
+    .where(
+        _GRANT.c.role == bindparam("role"),
+        _USER.c.org_id == bindparam("org_id"),
+        _USER.c.active == sa.true(),
+    )
     .order_by(_GRANT.c.id)
 )
 

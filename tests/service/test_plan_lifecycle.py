@@ -261,7 +261,7 @@ def test_idempotency_and_versions(rt: Runtime) -> None:
 
 def test_a_step_nobody_can_take_is_refused_and_writes_nothing(rt: Runtime) -> None:
     setup_world(rt)
-    from engine.service.directory import revoke_role
+    from engine.service.leaving import revoke_role
 
     plan_id = create_plan(rt, spec=small_plan(), actor="chen-school").plan_id
     revoke_role(rt, username="zhao-zishan", role="township_reviewer")

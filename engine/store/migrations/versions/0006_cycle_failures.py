@@ -1,7 +1,7 @@
 """cycle_failure: timers and escalation levels the scheduler's cycle could not carry out
 
 Revision ID: 0006
-Revises: 0008
+Revises: 0004
 Create Date: 2026-12-02 05:30:00
 """
 
@@ -14,9 +14,9 @@ from alembic import op
 import engine.store.tables
 
 revision: str = "0006"
-# Chained after 0008 (on main already, also off 0002) so that this branch has one head; the
-# integrator re-chains the migrations into one line.
-down_revision: str | None = "0008"
+# Chained after main's head when this branch last merged main (0004), so that it has one head;
+# the integrator re-chains the migrations into one line.
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
