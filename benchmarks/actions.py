@@ -80,7 +80,7 @@ from engine.service.audit import verify_audit
 from engine.service.plans import create_plan, list_plans, show_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_bundled_templates
-from engine.store.database import SQLITE_BUSY_TIMEOUT_MS, Database
+from engine.store.database import DEFAULT_LOCK_TIMEOUT_SECONDS, Database
 from engine.store.migrate import upgrade
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -509,7 +509,7 @@ def raw_connection(url: str) -> tuple[Any, bool]:
     if parsed.get_backend_name() == "sqlite":
         connection = sqlite3.connect(parsed.database or "", isolation_level=None)
         for pragma in (
-            f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
+            f"busy_timeout = {round(DEFAULT_LOCK_TIMEOUT_SECONDS * 1000)}",
             "foreign_keys = ON",
             "journal_mode = WAL",
             "synchronous = NORMAL",

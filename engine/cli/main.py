@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import typer
 from sqlalchemy.exc import OperationalError
 
-from engine.cli import audit, directory, plans, processes, reminders, simulate, templates
+from engine.cli import audit, cycle, directory, plans, processes, reminders, simulate, templates
 from engine.cli.context import runtime
 from engine.core.errors import PlanflowError, first_line
 from engine.store.migrate import upgrade
@@ -34,6 +34,7 @@ app.command("serve")(processes.serve)
 app.command("worker")(processes.worker)
 app.command("scheduler")(processes.scheduler)
 app.add_typer(reminders.app, name="reminders")
+app.add_typer(cycle.app, name="cycle")
 app.command("simulate")(simulate.simulate)
 app.add_typer(audit.app, name="audit")
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Response
 from starlette.concurrency import run_in_threadpool
 
 from engine.http.health import Health, SchedulerHealth, check_database, check_publishing
+from engine.service.cycle_failures import list_failures
 from engine.service.runtime import Runtime
 
 if TYPE_CHECKING:  # the app runs whatever scheduler it is given; it needs no Celery itself
@@ -55,6 +56,7 @@ def create_app(rt: Runtime, *, scheduler: Scheduler | None = None) -> FastAPI:
             database=database,
             publishing=publishing,
             scheduler=_scheduler_health(scheduler),
+            stuck=len(list_failures(rt)) if database.ok else None,
         )
         if not ok:
             response.status_code = 503

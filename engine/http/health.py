@@ -55,6 +55,9 @@ class Health(BaseModel):
     database: DatabaseHealth
     publishing: PublishingHealth | None  # None: the database could not be read
     scheduler: SchedulerHealth | None  # None: this process runs no scheduler
+    # Timers and escalation levels that keep failing (`planflow cycle failures`): plans that need
+    # an operator, not a sick system, so they do not make the status degraded. None: unread.
+    stuck: int | None = None
 
 
 def check_database(database: Database) -> DatabaseHealth:

@@ -16,11 +16,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from engine.core.audit_chain import AuditContent, detail_json, row_hash
-from engine.core.errors import ActionRefused, Conflict, NotFound, PermissionDenied, first_line
+from engine.core.errors import (
+    ActionRefused,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    PlanBusy,
+    first_line,
+)
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.core.template.model import Template
@@ -28,6 +35,7 @@ from engine.service.directory import Person, find_user_with_roles, org_path, rol
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.store import statements
+from engine.store.database import is_lock_timeout
 from engine.store.driver import Transaction
 from engine.store.statements import PlanRecord
 from engine.store.tables import User
@@ -111,6 +119,7 @@ def write_plan(
     """Apply `change` to the plan in one transaction with its audit row (see module doc)."""
     request_hash = request_fingerprint({"plan": plan_id, "actor": actor, **request})
     with (
+        plan_busy(plan_id),
         refused_by_database(),
         idempotency_conflicts(idempotency_key),
         rt.database.write() as tx,
@@ -202,6 +211,20 @@ def record_write(
         version=plan.version,
         detail=done.detail,
     )
+
+
+@contextmanager
+def plan_busy(plan_id: int) -> Iterator[None]:
+    """A lock wait that ran out (`PLANFLOW_LOCK_TIMEOUT_SECONDS`) is a named, retryable conflict.
+
+    The transaction was rolled back, so nothing was written.
+    """
+    try:
+        yield
+    except DBAPIError as error:
+        if is_lock_timeout(error):
+            raise PlanBusy(plan_id) from None
+        raise
 
 
 @contextmanager

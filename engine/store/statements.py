@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam
 from sqlmodel import SQLModel, select
 
-from engine.core.planning import TASK_ESCALATION
 from engine.store.tables import (
     AuditEvent,
     Goal,
@@ -253,16 +252,6 @@ def _cancel_pending_reminders(about: sa.Column[int | None]) -> sa.Update:
 CANCEL_ITEM_REMINDERS = _cancel_pending_reminders(_REMINDER.c.item_id)
 CANCEL_TASK_REMINDERS = _cancel_pending_reminders(_REMINDER.c.task_id)
 # Escalation levels due at `now`, oldest first; each is re-read under its plan's lock.
-DUE_ESCALATIONS = (
-    sa.select(_REMINDER.c.id, _REMINDER.c.plan_id)
-    .where(
-        _REMINDER.c.kind == TASK_ESCALATION,
-        _REMINDER.c.status == ReminderStatus.PLANNED,
-        _REMINDER.c.fire_at <= bindparam("now"),
-    )
-    .order_by(_REMINDER.c.fire_at, _REMINDER.c.id)
-    .limit(bindparam("limit"))
-)
 REMINDER_BY_ID = sa.select(
     _REMINDER.c.id,
     _REMINDER.c.key,

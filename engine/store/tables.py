@@ -343,3 +343,29 @@ class OutboxMessage(SQLModel, table=True):
     # Why the last try to publish it failed; with `attempts` it tells an operator that, and how
     # long, the broker has been unreachable.
     last_error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class CycleFailure(SQLModel, table=True):
+    """A timer or escalation level the scheduler's cycle could not carry out, kept for operators.
+
+    One row per thing that fails (`subject`, unique: `timer:{plan}:{trigger}`,
+    `escalation:{reminder}`), updated on each retry rather than added, so a failure repeated every
+    cycle is one row with a count. It is retried from `retry_at` (backing off), or at once when
+    the plan has changed since `plan_version`; it is deleted when a retry succeeds or the plan
+    has changed, so what is listed is what is still stuck.
+    """
+
+    __tablename__ = "cycle_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=120, unique=True)
+    step: str = Field(max_length=16)  # timer, escalation
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    trigger: str | None = Field(default=None, max_length=64)  # a timer's
+    reminder_id: int | None = Field(default=None, index=True)  # an escalation level's
+    plan_version: int  # the version the failed try saw
+    error: str = Field(sa_type=sa.Text)
+    attempts: int = 1
+    first_failed_at: dt.datetime = _utc()
+    last_failed_at: dt.datetime = _utc()
+    retry_at: dt.datetime = _utc()

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import Session, func, select
 
-from engine.core.errors import PlanflowError
+from engine.core.errors import PlanBusy, PlanflowError
 from engine.service.actions import act
 from engine.service.audit import verify_audit
 from engine.service.directory import create_user
 from engine.service.plans import create_plan, show_plan
 from engine.service.reporting import report_item
 from engine.service.runtime import Runtime
+from engine.store.database import Database
 from engine.store.tables import AuditEvent, ItemStatus
 from tests.world import setup_world, small_plan, world_with_live_plan
 
@@ -108,3 +110,38 @@ def test_racing_writes_that_all_succeed_keep_one_unbroken_chain(rt: Runtime) -> 
             select(AuditEvent.prev_hash).where(AuditEvent.plan_id == plan_id)
         ).all()
     assert len(set(prev_hashes)) == len(prev_hashes) == 5 + ACTORS
+
+
+LOCK_TIMEOUT = 0.5
+
+
+def test_a_busy_plan_answers_plan_busy_within_the_lock_timeout(
+    rt: Runtime, database_url: str
+) -> None:
+    """One transaction holds the plan's lock; another write is refused by name, writing nothing."""
+    setup_world(rt)
+    plan_id = create_plan(rt, spec=small_plan(), actor="chen-school").plan_id
+    before = show_plan(rt, plan_id=plan_id, actor="chen-school").plan.version
+    impatient = Runtime(
+        database=Database(database_url, lock_timeout_seconds=LOCK_TIMEOUT),
+        settings=rt.settings,
+        clock=rt.clock,
+        calendar=rt.calendar,
+    )
+    try:
+        with rt.database.write() as holder:
+            assert rt.database.lock_plan(holder, plan_id) is not None
+            started = time.monotonic()
+            with pytest.raises(PlanBusy) as refused:
+                act(impatient, plan_id=plan_id, trigger="submit", actor="chen-school")
+            waited = time.monotonic() - started
+    finally:
+        impatient.database.dispose()
+    assert refused.value.message == (f"plan #{plan_id} is being changed by someone else; try again")
+    assert refused.value.retryable and refused.value.plan_id == plan_id
+    assert LOCK_TIMEOUT * 0.8 <= waited < LOCK_TIMEOUT + 3, waited
+    shown = show_plan(rt, plan_id=plan_id, actor="chen-school")
+    assert (shown.plan.version, shown.plan.state) == (before, "draft")
+    with Session(rt.database.engine) as session:
+        actions = session.exec(select(AuditEvent.action).where(AuditEvent.plan_id == plan_id))
+        assert list(actions) == ["create"]
