@@ -94,7 +94,11 @@ def test_a_plan_through_review_from_the_command_line(cli: Cli) -> None:
         ("return", "赵志强", "draft"),
     ]
     shown = json.loads(cli("plan", "show", "1", "--as", "chen", "--json").out)
-    assert (shown["state"], shown["version"], shown["possible"]) == ("draft", 3, ["submit"])
+    assert (shown["state"], shown["version"], shown["possible"]) == (
+        "draft",
+        3,
+        ["submit", "plan edit"],
+    )
     diagram = cli("template", "diagram", "annual-work-plan", "--plan", "1", "--as", "chen")
     assert diagram.code == 0 and "stateDiagram-v2" in diagram.out
 
