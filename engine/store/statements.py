@@ -241,7 +241,7 @@ CANCEL_TASK_REMINDERS = _cancel_pending_reminders(_REMINDER.c.task_id)
 CANCEL_TURN_NOTICES = (
     sa.update(_REMINDER)
     .where(
-        _REMINDER.c.task_id == bindparam("task_id"),
+        _REMINDER.c.task_id == bindparam("of_task"),
         _REMINDER.c.kind == ReminderKind.TASK_OPENED,
         _REMINDER.c.status == ReminderStatus.PLANNED,
     )
