@@ -77,13 +77,13 @@ def _report_all(rt: Runtime, clock: SimulatedClock, plan_id: int, drafter: str) 
 
 
 DRAFT: list[Step] = []
-REVIEW = [_submit]
+REVIEW: list[Step] = [_submit]
 COUNTY = [*REVIEW, _do("approve", "zhao-zishan")]
 COUNTY_SIGNED = [*COUNTY, _do("approve", "wang-county")]
 LIVE = [*COUNTY_SIGNED, _do("approve", "li-county")]
 EVALUATION = [*LIVE, _year_end]
 ASSESSMENT = [*EVALUATION, _report_all, _do("submit_evaluation", "chen-school")]
-T_COUNTY = [_submit]
+T_COUNTY: list[Step] = [_submit]
 T_LIVE = [*T_COUNTY, _do("approve", "wang-county")]
 T_EVALUATION = [*T_LIVE, _year_end]
 T_ASSESSMENT = [*T_EVALUATION, _report_all, _do("submit_evaluation", "zhao-zishan")]
