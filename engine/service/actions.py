@@ -229,8 +229,9 @@ def _notify_next_turn(ctx: WriteContext, task: OpenTask, *, turn: int) -> None:
 
 
 def _notify_return(ctx: WriteContext, task: OpenTask | None) -> None:
-    """The plan's owners hear that it came back to them, and why (the return's comment, which
-    the dispatcher reads from the audit row this write makes, `version` + 1)."""
+    """The plan's owners hear that it came back to them, and why: the return's comment, which
+    the dispatcher reads at send time from this write's audit row (`returns.last_return`). The
+    key carries the version this write makes, so each return has a notice of its own."""
     notices = plan_return_notices(
         plan_id=ctx.plan_id,
         version=ctx.plan.version + 1,

@@ -3,8 +3,9 @@
 Three steps, each safe to run in several processes at once (DESIGN.md §2, "Reminder dispatch"):
 
 1. `sweep_reminders` claims due reminder rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL), decides
-   each at send time — too old for the catch-up window (`missed`), its `unless` condition holds or
-   its task closed (`skipped`), nobody to receive it (`dead`) — resolves the recipients from the
+   each at send time — too old for the catch-up window (`missed`), its `unless` condition holds,
+   its task closed or its returned plan was resubmitted (`skipped`), nobody to receive it
+   (`dead`) — resolves the recipients from the
    current role holders, renders the message and writes one `delivery` row per channel and
    recipient (unique key) plus outbox rows naming batches of them, all in one transaction. It
    also requeues deliveries whose lease or backoff ran out, which is what makes a lost message or
