@@ -91,7 +91,6 @@ def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[In
                 workflow=workflow,
                 user=user,
                 roles=roles_covering(workflow.template.roles, roles, user.org_id, path),
-                commands=False,
             )
             entries.append(
                 InboxEntry(

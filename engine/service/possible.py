@@ -39,11 +39,9 @@ def possible_now(
     workflow: Workflow,
     user: User,
     roles: Collection[str],
-    commands: bool = True,
 ) -> list[str]:
     """The triggers `user` (holding `roles` on this plan) may use now, in template order, then
-    (unless `commands` is false: the inbox lists what to `act` on) the owner's commands
-    (`EDIT`, `REPORT_ITEM`, `REPORT_GOAL`) that would be accepted."""
+    the owner's commands (`EDIT`, `REPORT_ITEM`, `REPORT_GOAL`) that would be accepted."""
     template = workflow.template
     source = template.states[state]
     held = set(roles)
@@ -72,7 +70,7 @@ def possible_now(
             if any(GUARDS[guard](facts) is not None for guard in transition.guards):
                 continue
         possible.append(transition.trigger)
-    if commands and held & owner_roles(template):
+    if held & owner_roles(template):
         if source.initial or source.items_live:
             possible.append(EDIT)
         if reporting_open(template, state, goals=False):

@@ -20,6 +20,7 @@ from engine.core.clock import SimulatedClock
 from engine.core.errors import ActionRefused, PermissionDenied
 from engine.service.actions import act
 from engine.service.escalations import fire_due_escalations
+from engine.service.inbox import inbox
 from engine.service.plans import create_plan, show_plan
 from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
@@ -252,6 +253,13 @@ def test_each_role_is_offered_what_it_may_really_do(
     assert set(expected) == set(PEOPLE[which])  # every role that reaches the plan is asked
     offered = {user: show_plan(rt, plan_id=plan_id, actor=user).possible for user in expected}
     assert offered == expected
+    # The inbox offers a task's holders the same (those who may act now: not a signer who signed).
+    for user in expected:
+        listed = [entry.triggers for entry in inbox(rt, actor=user) if entry.plan.id == plan_id]
+        assert listed in ([], [expected[user]]), user
+    if stage.startswith("self_evaluation"):  # the drafter's own task: reports, then submit
+        [entry] = [e for e in inbox(rt, actor=which[2]) if e.plan.id == plan_id]
+        assert entry.triggers == expected[which[2]]
 
 
 def test_a_sequence_signer_is_offered_nothing_before_their_turn(

@@ -498,6 +498,13 @@ class PlanWorld(RuleBasedStateMachine):
                 and predict(plan, Attempt("act", user, trigger, comment="理由", score=90.0)).error
                 is None
             }
+            if role in OWNERS:  # and the reports their task needs, where they are open
+                expected[plan.plan_id] |= (
+                    {"report item"} if plan.state in ITEM_REPORT_STATES else set()
+                )
+                expected[plan.plan_id] |= (
+                    {"report goal"} if plan.state in GOAL_REPORT_STATES else set()
+                )
         entries = inbox(self.rt, actor=user)
         assert {e.plan.id: set(e.triggers) for e in entries} == expected
 
