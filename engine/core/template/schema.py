@@ -171,7 +171,8 @@ def _true(value: bool) -> bool:
 class ScoreDoc(DocModel):
     """`score: {required: true, min: 0, max: 100}`; `score: required` is this with the defaults."""
 
-    required: Annotated[bool, AfterValidator(_true)]  # written out, so the mapping reads as "required"
+    # Written out, so that the mapping reads as "a required score" like `score: required` does.
+    required: Annotated[bool, AfterValidator(_true)]
     min: FiniteNumber = ScoreRange.low
     max: FiniteNumber = ScoreRange.high
 
