@@ -314,7 +314,8 @@ def inbox(actor: ActingUser, json_: JsonFlag = False) -> None:
     )
 
 
-@reports.command("goal")
+# A negative actual (`-5`) is a value, not an unknown option; the service says if it may be one.
+@reports.command("goal", context_settings={"ignore_unknown_options": True})
 def report_goal(
     plan_id: PlanId,
     goal: Annotated[str, typer.Argument(help="Goal key, as `plan show` lists it.")],

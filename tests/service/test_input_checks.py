@@ -37,8 +37,7 @@ def audit_count(rt: Runtime, plan_id: int) -> int:
 
 
 def in_self_evaluation(rt: Runtime, clock: SimulatedClock) -> int:
-    """A school plan that has reached its year-end self-evaluation."""
-    setup_world(rt)
+    """A school plan (in the world of `setup_world`) that has reached its self-evaluation."""
     plan_id = live_plan(rt)
     clock.set(dt.datetime(2027, 12, 1, 0, 1, tzinfo=TZ))
     assert [fired.error for fired in fire_due_timers(rt)] == [None]
@@ -60,6 +59,7 @@ def in_assessment(rt: Runtime, clock: SimulatedClock) -> int:
 def test_a_score_outside_0_to_100_closes_nothing(
     rt: Runtime, clock: SimulatedClock, score: float
 ) -> None:
+    setup_world(rt)
     plan_id = in_assessment(rt, clock)
     before = show_plan(rt, plan_id=plan_id, actor=APPROVER).plan
     events = audit_count(rt, plan_id)
@@ -89,6 +89,7 @@ def test_a_score_on_an_action_that_takes_none_is_refused(rt: Runtime) -> None:
 def test_a_goal_actual_that_is_negative_or_not_finite_is_refused(
     rt: Runtime, clock: SimulatedClock, actual: float
 ) -> None:
+    setup_world(rt)
     plan_id = in_self_evaluation(rt, clock)
     events = audit_count(rt, plan_id)
     with pytest.raises(ActionRefused, match="goal 'goal-1'") as refused:
