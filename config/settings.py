@@ -129,7 +129,10 @@ class Settings(BaseSettings):
         "publishes it again (a lost message, a killed worker).",
     )
     sweep_interval_seconds: float = Field(
-        default=30, gt=0, description="How often the scheduler sweeps due reminders and timers."
+        default=30,
+        gt=0,
+        allow_inf_nan=False,
+        description="How often the scheduler sweeps due reminders and timers.",
     )
     sweep_batch_size: int = Field(
         default=1000, ge=1, description="Reminders claimed per sweep transaction."
@@ -151,6 +154,7 @@ class Settings(BaseSettings):
     scheduler_misfire_grace_hours: float = Field(
         default=1,
         gt=0,
+        allow_inf_nan=False,
         description="How late a scheduler job may start and still run (a suspended or overloaded "
         "process); a later run is skipped, and the next sweep catches up what it would have done.",
     )

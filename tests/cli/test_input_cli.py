@@ -178,6 +178,16 @@ def test_template_diagram_of_a_plan_on_another_template_is_refused(
             '{"township_reviewer": ["email", "webhook"]})',
         ),
         (
+            "PLANFLOW_SWEEP_INTERVAL_SECONDS",
+            "inf",
+            "PLANFLOW_SWEEP_INTERVAL_SECONDS='inf': input should be a finite number",
+        ),
+        (
+            "PLANFLOW_SCHEDULER_MISFIRE_GRACE_HOURS",
+            "nan",
+            "PLANFLOW_SCHEDULER_MISFIRE_GRACE_HOURS='nan': input should be a finite number",
+        ),
+        (
             "PLANFLOW_CATCHUP_WINDOW_DAYS",
             "-1",
             "PLANFLOW_CATCHUP_WINDOW_DAYS='-1': input should be greater than or equal to 0",
