@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from config.settings import Settings, describe_invalid, get_settings
 from engine.core.errors import ConfigurationError, first_line
+from engine.core.yamlschema import did_you_mean
 from engine.service.runtime import Runtime, open_runtime
 from engine.store.migrate import current_revision, head_revision
 
@@ -34,11 +36,35 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 
 def settings() -> Settings:
-    """The deployment's settings; bad ones are one line each, naming variable, value and form."""
+    """The deployment's settings; bad ones are one line each, naming variable, value and form.
+
+    A `PLANFLOW_*` variable that is no setting (a misspelling) is refused too: pydantic-settings
+    would ignore it, and the deployment would run on the default it meant to change.
+    """
+    problems = _unknown_variables()
     try:
-        return get_settings()
+        configured = get_settings()
     except ValidationError as error:
-        raise ConfigurationError("\n".join(describe_invalid(error))) from None
+        problems += describe_invalid(error)
+    if problems:
+        raise ConfigurationError("\n".join(problems))
+    return configured
+
+
+# Read by the CLI itself (`--as`) and by the test suite, not by `Settings`.
+_OTHER_VARIABLES = {"PLANFLOW_USER"}
+_OTHER_PREFIXES = ("PLANFLOW_TEST_",)
+
+
+def _unknown_variables() -> list[str]:
+    known = {f"PLANFLOW_{name.upper()}" for name in Settings.model_fields} | _OTHER_VARIABLES
+    return [
+        f"{name} is not a Planflow setting{did_you_mean(name.upper(), known)}"
+        for name in sorted(os.environ)
+        if name.upper().startswith("PLANFLOW_")
+        and name.upper() not in known
+        and not name.upper().startswith(_OTHER_PREFIXES)
+    ]
 
 
 def runtime(*, require_schema: bool = True, creating: bool = False) -> Runtime:

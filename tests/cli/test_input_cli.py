@@ -203,6 +203,16 @@ def test_a_bad_setting_is_one_line_naming_variable_value_and_form(
         assert one_error(cli(*command)) == f"error: {message}\n"
 
 
+def test_a_misspelt_setting_is_refused_not_ignored(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLANFLOW_TIMEZOEN", "Asia/Urumqi")
+    get_settings.cache_clear()
+    assert one_error(cli("plan", "list", "--as", DRAFTER)) == (
+        "error: PLANFLOW_TIMEZOEN is not a Planflow setting; did you mean 'PLANFLOW_TIMEZONE'?\n"
+    )
+
+
 def test_every_list_and_mapping_setting_says_it_is_json() -> None:
     from config.settings import Settings
 
