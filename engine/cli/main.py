@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import typer
 from sqlalchemy.exc import OperationalError
 
-from engine.cli import directory, plans, processes, reminders, simulate, templates
+from engine.cli import audit, directory, plans, processes, reminders, simulate, templates
 from engine.cli.context import runtime
 from engine.core.errors import PlanflowError, first_line
 from engine.store.migrate import upgrade
@@ -35,6 +35,7 @@ app.command("worker")(processes.worker)
 app.command("scheduler")(processes.scheduler)
 app.add_typer(reminders.app, name="reminders")
 app.command("simulate")(simulate.simulate)
+app.add_typer(audit.app, name="audit")
 
 
 @app.command()

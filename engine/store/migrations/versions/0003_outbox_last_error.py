@@ -1,6 +1,6 @@
 """outbox: why the last try to publish a batch failed
 
-Revision ID: 0008
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-02 05:40:00
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
+revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
