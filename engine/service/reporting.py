@@ -7,8 +7,6 @@ and items in any state whose way out needs the reports (`all_goals_reported`,
 
 from __future__ import annotations
 
-import math
-
 from sqlmodel import col, select
 
 from engine.core.errors import ActionRefused, NotFound
@@ -71,19 +69,16 @@ def report_goal(
 
 
 def _check_actual(goal: Goal, actual: float) -> None:
-    """An actual is a finite number, and not below zero unless the goal's target is.
+    """An actual (finite: `check_finite`) is not below zero unless the goal's target is.
 
     Goals count things (members, activities, funds): a negative count is a typing error. A goal
     whose target is below zero measures a change, where a negative result is real; the target
     says so without a separate flag on the goal.
     """
-    what = f"the actual of goal '{goal.key}' ({goal.title})"
-    if not math.isfinite(actual):
-        raise ActionRefused(f"{what} must be a finite number, got {actual}")
     if actual < 0 <= goal.target:
         raise ActionRefused(
-            f"{what} must not be negative, got {actual:g}: its target is "
-            f"{goal.comparator} {goal.target:g} {goal.unit}"
+            f"the actual of goal '{goal.key}' ({goal.title}) must not be negative, got "
+            f"{actual:g}: its target is {goal.comparator} {goal.target:g} {goal.unit}"
         )
 
 
