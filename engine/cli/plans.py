@@ -179,7 +179,9 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
 def list_(
     actor: ActingUser,
     year: Annotated[int | None, typer.Option(help="Only this year.")] = None,
-    state: Annotated[str | None, typer.Option(help="Only plans in this state.")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="Only plans in this state: its name or title (草稿).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 200,
     json_: JsonFlag = False,
 ) -> None:
