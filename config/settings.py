@@ -8,13 +8,61 @@ scheduler and reminder dispatch in-process, no Redis.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DATES_FORM = 'a JSON list of ISO dates, such as ["2027-02-20"]'
+CHANNELS_FORM = 'a JSON list of channels, such as ["log", "email"]'
+ROLE_CHANNELS_FORM = (
+    'a JSON mapping of role to channels, such as {"township_reviewer": ["email", "webhook"]}'
+)
+
+
+def _json(shape: Any, form: str) -> Callable[[Any], Any]:
+    """Parse a JSON setting and check its shape, failing with one sentence that shows `form`.
+
+    Pydantic-settings would decode the JSON itself, but its failure names neither the value nor
+    the form expected, and an item's error would point at the item alone: here every problem is
+    one message about the whole variable.
+    """
+    adapter = TypeAdapter(shape)
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError(f"not JSON (expected {form})") from None
+        try:
+            return adapter.validate_python(value)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = "".join(
+                f"item {part + 1}: " if isinstance(part, int) else f"{part}: "
+                for part in problem["loc"]
+            )
+            kind = problem["type"]
+            what = next((w for k, w in _NOT_A.items() if kind.startswith(k)), problem["msg"])
+            raise ValueError(f"{where}{what} (expected {form})") from None
+
+    return parse
+
+
+_NOT_A = {"date": "not a date", "list": "not a list", "dict": "not a mapping", "string": "not text"}
 
 
 class Settings(BaseSettings):
@@ -33,22 +81,34 @@ class Settings(BaseSettings):
         default="Asia/Shanghai",
         description="Time zone used where a template names none; times are stored in UTC.",
     )
-    extra_holidays: list[dt.date] = Field(
+    extra_holidays: Annotated[
+        list[dt.date], NoDecode, BeforeValidator(_json(list[dt.date], DATES_FORM))
+    ] = Field(
         default_factory=list,
-        description="Local days off added to the statutory holidays (ISO dates).",
+        description="Local days off added to the statutory holidays, as a JSON list of ISO "
+        'dates: ["2027-02-20"].',
     )
-    extra_workdays: list[dt.date] = Field(
+    extra_workdays: Annotated[
+        list[dt.date], NoDecode, BeforeValidator(_json(list[dt.date], DATES_FORM))
+    ] = Field(
         default_factory=list,
-        description="Local make-up workdays (调休) not yet in the holiday library (ISO dates).",
+        description="Local make-up workdays (调休) not yet in the holiday library, as a JSON list "
+        'of ISO dates: ["2027-02-20"].',
     )
     catchup_window_days: int = Field(
         default=3, ge=0, description="Due reminders older than this are marked missed, not sent."
     )
-    default_channels: list[str] = Field(
+    default_channels: Annotated[
+        list[str], NoDecode, BeforeValidator(_json(list[str], CHANNELS_FORM))
+    ] = Field(
         default_factory=lambda: ["log"],
         description="Channels reminders go out on (log, email, webhook), as a JSON list.",
     )
-    role_channels: dict[str, list[str]] = Field(
+    role_channels: Annotated[
+        dict[str, list[str]],
+        NoDecode,
+        BeforeValidator(_json(dict[str, list[str]], ROLE_CHANNELS_FORM)),
+    ] = Field(
         default_factory=dict,
         description="Channels per recipient role, overriding default_channels, as JSON: "
         '{"township_reviewer": ["email", "webhook"]}.',
@@ -77,7 +137,10 @@ class Settings(BaseSettings):
         "someone else; try again'.",
     )
     sweep_interval_seconds: float = Field(
-        default=30, gt=0, description="How often the scheduler sweeps due reminders and timers."
+        default=30,
+        gt=0,
+        allow_inf_nan=False,
+        description="How often the scheduler sweeps due reminders and timers.",
     )
     sweep_batch_size: int = Field(
         default=1000, ge=1, description="Reminders claimed per sweep transaction."
@@ -99,6 +162,7 @@ class Settings(BaseSettings):
     scheduler_misfire_grace_hours: float = Field(
         default=1,
         gt=0,
+        allow_inf_nan=False,
         description="How late a scheduler job may start and still run (a suspended or overloaded "
         "process); a later run is skipped, and the next sweep catches up what it would have done.",
     )
@@ -145,7 +209,7 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai"
+                "not a known time zone (expected an IANA name such as Asia/Shanghai)"
             ) from None
         return value
 
@@ -153,3 +217,24 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def describe_invalid(error: ValidationError) -> list[str]:
+    """One line per bad setting: `PLANFLOW_X='value': what is wrong (expected form)`."""
+    lines = []
+    for problem in error.errors():
+        field, *inner = problem["loc"]
+        ctx = problem.get("ctx") or {}
+        if problem["type"] == "value_error" and "error" in ctx:
+            message = str(ctx["error"])
+        else:
+            message = problem["msg"][:1].lower() + problem["msg"][1:]
+        where = "".join(f"{part}: " for part in inner)
+        secret = Settings.model_fields.get(str(field))
+        value = (
+            "(hidden)"
+            if secret is not None and secret.annotation == SecretStr | None
+            else repr(problem["input"])
+        )
+        lines.append(f"PLANFLOW_{str(field).upper()}={value}: {where}{message}")
+    return lines

@@ -42,7 +42,7 @@ app.add_typer(audit.app, name="audit")
 @app.command()
 def init() -> None:
     """Create the database, or upgrade it to this version's schema; safe to run again."""
-    rt = runtime(require_schema=False)
+    rt = runtime(require_schema=False, creating=True)
     upgrade(rt.database)
     typer.echo(f"database ready: {rt.database.engine.url.render_as_string(hide_password=True)}")
 

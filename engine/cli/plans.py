@@ -184,7 +184,9 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
 def list_(
     actor: ActingUser,
     year: Annotated[int | None, typer.Option(help="Only this year.")] = None,
-    state: Annotated[str | None, typer.Option(help="Only plans in this state.")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="Only plans in this state: its name or title (草稿).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 200,
     json_: JsonFlag = False,
 ) -> None:
@@ -362,7 +364,8 @@ def _returned_json(returned: ReturnNote | None) -> dict[str, object] | None:
     }
 
 
-@reports.command("goal")
+# A negative actual (`-5`) is a value, not an unknown option; the service says if it may be one.
+@reports.command("goal", context_settings={"ignore_unknown_options": True})
 def report_goal(
     plan_id: PlanId,
     goal: Annotated[str, typer.Argument(help="Goal key, as `plan show` lists it.")],

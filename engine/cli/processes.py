@@ -17,8 +17,7 @@ from typing import Annotated
 
 import typer
 
-from config.settings import get_settings
-from engine.cli.context import runtime
+from engine.cli.context import runtime, settings
 from engine.core.errors import ConfigurationError
 from engine.http.health import check_database
 from engine.service.runtime import Runtime
@@ -40,12 +39,12 @@ def worker(
     loglevel: LogLevel = "INFO",
 ) -> None:
     """Deliver reminders: a Celery worker for the queue the scheduler publishes to."""
-    settings = get_settings()
-    if settings.broker_url is None:
+    configured = settings()
+    if configured.broker_url is None:
         raise ConfigurationError(WORKER_NEEDS_BROKER)
     from workers.celery_app import app  # reads the settings; only this command needs it
 
-    argv = ["worker", f"--loglevel={loglevel.upper()}", "--queues", settings.celery_queue]
+    argv = ["worker", f"--loglevel={loglevel.upper()}", "--queues", configured.celery_queue]
     if concurrency is not None:
         argv += ["--concurrency", str(concurrency)]
     app.worker_main(argv)
@@ -53,6 +52,7 @@ def worker(
 
 def scheduler(loglevel: LogLevel = "INFO") -> None:
     """Run the dispatch cycle (timers, escalations, reminders) every few seconds until stopped."""
+    settings()  # checked first: importing the Celery app reads them, with no one-line error
     # Imported here, as in the other commands: Celery, APScheduler and uvicorn take a while to
     # import, and the short commands should not wait for them.
     from workers.scheduler import build_scheduler, run_until_stopped
@@ -79,19 +79,20 @@ def serve(
     loglevel: LogLevel = "INFO",
 ) -> None:
     """Serve the HTTP app (for now GET /healthz), with the scheduler in a background thread."""
+    settings()  # checked first: importing the Celery app reads them, with no one-line error
     import uvicorn
 
     from engine.http.app import create_app
     from workers.scheduler import build_scheduler
 
-    if no_scheduler and get_settings().broker_url is None:
+    if no_scheduler and settings().broker_url is None:
         raise ConfigurationError(
             "--no-scheduler needs PLANFLOW_BROKER_URL: in embedded mode this process is the one "
             "that sends the reminders"
         )
     configure_logging(loglevel)
     rt = service_runtime()
-    settings = rt.settings
+    configured = rt.settings
     app = create_app(rt, scheduler=None if no_scheduler else build_scheduler(rt))
     # Uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the same signal again for the
     # handler it found, so that a default one ends the process "killed by SIGTERM" (or raises
@@ -101,8 +102,8 @@ def serve(
     try:
         uvicorn.run(
             app,
-            host=host or settings.serve_host,
-            port=port or settings.serve_port,
+            host=host or configured.serve_host,
+            port=port or configured.serve_port,
             log_level=loglevel.lower(),
         )
     finally:

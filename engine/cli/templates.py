@@ -9,7 +9,7 @@ import typer
 
 from engine.cli.context import JsonFlag, OptionalActingUser, runtime
 from engine.cli.output import as_json, table
-from engine.core.errors import InputError, Problem, TemplateError
+from engine.core.errors import ActionRefused, InputError, Problem, TemplateError
 from engine.core.template.diagram import mermaid
 from engine.core.template.validate import load_template as parse_template
 from engine.core.yamlsource import read_source
@@ -87,7 +87,9 @@ def show(name: str, version: VersionOption = None) -> None:
 def diagram(
     name: str,
     version: VersionOption = None,
-    plan: Annotated[int | None, typer.Option(help="Highlight this plan's current state.")] = None,
+    plan: Annotated[
+        int | None, typer.Option(help="Highlight this plan's current state (on its template).")
+    ] = None,
     actor: OptionalActingUser = None,
 ) -> None:
     """Print a Mermaid state diagram of a template, optionally with a plan's state highlighted."""
@@ -97,6 +99,11 @@ def diagram(
         if actor is None:
             raise typer.BadParameter("--plan needs --as USER (or PLANFLOW_USER)", param_hint="--as")
         row = show_plan(rt, plan_id=plan, actor=actor).plan
-        name, version, current = row.template_name, row.template_version, row.state
+        runs_on = f"plan #{plan} runs on {row.template_name} version {row.template_version}"
+        if name != row.template_name:
+            raise ActionRefused(f"{runs_on}, not {name}; name its template or leave out --plan")
+        if version not in (None, row.template_version):
+            raise ActionRefused(f"{runs_on}, not version {version}")
+        version, current = row.template_version, row.state
     workflow = workflow_for(rt, templates.get_template(rt, name, version))
     typer.echo(mermaid(workflow.template, current_state=current))

@@ -244,6 +244,7 @@ _EXPECTED = {
     "bool_type": "must be true or false",
     "float_type": "must be a number",
     "decimal_type": "must be a number",
+    "finite_number": "must be a finite number",
     "dict_type": "must be a mapping of 'key: value' entries",
     "model_type": "must be a mapping of 'key: value' entries",
     "list_type": "must be a list, like [a, b]",

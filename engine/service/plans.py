@@ -15,6 +15,7 @@ from engine.core.errors import ActionRefused, AlreadyExists, NotFound, Permissio
 from engine.core.planfile import ItemSpec, PlanSpec
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
+from engine.core.yamlschema import did_you_mean
 from engine.service.actions import enter_state, plan_reminders
 from engine.service.directory import find_org, find_user, org_path, roles_of
 from engine.service.possible import possible_now
@@ -51,6 +52,7 @@ from engine.store.tables import (
     Task,
     TaskSigner,
     TaskStatus,
+    TemplateRecord,
     User,
 )
 
@@ -203,16 +205,17 @@ def edit_plan(
 ) -> WriteResult:
     """Change a plan from its plan file, as one of its owners.
 
-    In the initial state everything but the year and template may change. While the plan is live
-    (`items: live`) only its monthly items may: an amendment keeps each item that is still there
-    (matched by month and title, with its reported status), and re-plans the reminders — those of
-    removed or moved items are cancelled, new ones added, those already sent untouched.
+    In the initial state everything but the organisation, year and template may change (a file
+    that changes them is refused, naming the field, rather than having them ignored). While the
+    plan is live (`items: live`) only its monthly items may: an amendment keeps each item that is
+    still there (matched by month and title, with its reported status), and re-plans the
+    reminders — those of removed or moved items are cancelled, new ones added, those already sent
+    untouched.
     """
 
     def edited(ctx: WriteContext) -> Change:
         require_owner(ctx, "edit it")
-        if spec.year != ctx.plan.year or spec.template_name != ctx.plan.template_name:
-            raise ActionRefused("a plan's year and template cannot change; create a new plan")
+        _refuse_fixed_changes(ctx, spec)
         state = ctx.workflow.state(ctx.plan.state)
         if state.items_live:
             detail = _amend_items(ctx, spec)
@@ -239,6 +242,29 @@ def edit_plan(
         idempotency_key=idempotency_key,
         expected_version=expected_version,
     )
+
+
+def _refuse_fixed_changes(ctx: WriteContext, spec: PlanSpec) -> None:
+    """Refuse a plan file whose org, year or template differ from the plan's, naming each."""
+    plan = ctx.plan
+    org = ctx.session.get(Organisation, plan.org_id)
+    assert org is not None
+    differ = []
+    if spec.org != org.code:
+        differ.append(f"org {spec.org!r} (the plan's is {org.code!r})")
+    if spec.year != plan.year:
+        differ.append(f"year {spec.year} (the plan's is {plan.year})")
+    if spec.template_name != plan.template_name:
+        differ.append(f"template {spec.template_name!r} (the plan's is {plan.template_name!r})")
+    elif spec.template_version not in (None, plan.template_version):
+        differ.append(
+            f"template version {spec.template_version} (the plan's is {plan.template_version})"
+        )
+    if differ:
+        raise ActionRefused(
+            f"the file gives {'; '.join(differ)}: a plan's organisation, year and template "
+            f"cannot change; create a new plan instead"
+        )
 
 
 def _visible_plan(
@@ -300,7 +326,7 @@ def show_plan(rt: Runtime, *, plan_id: int, actor: str) -> PlanView:
 def list_plans(
     rt: Runtime, *, actor: str, year: int | None = None, state: str | None = None, limit: int = 200
 ) -> list[tuple[Plan, Organisation]]:
-    """Plans the actor's roles reach, newest first."""
+    """Plans the actor's roles reach, newest first; `state` is a state's name or its title."""
     with rt.database.session() as session:
         user = find_user(session, actor)
         assert user.id is not None
@@ -311,7 +337,7 @@ def list_plans(
         if year is not None:
             query = query.where(Plan.year == year)
         if state is not None:
-            query = query.where(Plan.state == state)
+            query = query.where(col(Plan.state).in_(_state_names(rt, session, state)))
         rows = session.exec(query.order_by(col(Plan.id).desc()).limit(limit))
         held = roles_of(session, user.id)
         tx = Transaction.of(session)
@@ -325,6 +351,27 @@ def list_plans(
             if roles_covering(template.roles, held, user.org_id, path):
                 visible.append((plan, org))
         return visible
+
+
+def _state_names(rt: Runtime, session: Session, wanted: str) -> set[str]:
+    """The state names `wanted` stands for in the loaded templates: a name, or a title (草稿).
+
+    A word that is neither is refused rather than answered with an empty list.
+    """
+    wanted = wanted.strip()
+    names: set[str] = set()
+    known: dict[str, str] = {}  # every name and title → its name, in the order written
+    for record in session.exec(select(TemplateRecord).order_by(col(TemplateRecord.id))):
+        for state in workflow_for(rt, record).template.states.values():
+            known.setdefault(state.name, state.name)
+            known.setdefault(state.title, state.name)
+            if wanted in (state.name, state.title):
+                names.add(state.name)
+    if not names:
+        listing = ", ".join(dict.fromkeys(known.values())) or "none (no template loaded)"
+        hint = did_you_mean(wanted, known) or f"; states: {listing}"
+        raise NotFound(f"no state {wanted!r} in the loaded templates{hint}")
+    return names
 
 
 def plan_history(rt: Runtime, *, plan_id: int, actor: str) -> list[HistoryEntry]:

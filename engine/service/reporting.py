@@ -39,6 +39,7 @@ def report_goal(
         if goal is None:
             known = ", ".join(g.key for g in goals)
             raise NotFound(f"plan #{plan_id} has no goal {goal_key!r}; its goals: {known}")
+        _check_actual(goal, actual)
         goal.actual = actual
         goal.actual_note = note
         goal.reported_at = ctx.now
@@ -65,6 +66,20 @@ def report_goal(
         change=reported,
         idempotency_key=idempotency_key,
     )
+
+
+def _check_actual(goal: Goal, actual: float) -> None:
+    """An actual (finite: `check_finite`) is not below zero unless the goal's target is.
+
+    Goals count things (members, activities, funds): a negative count is a typing error. A goal
+    whose target is below zero measures a change, where a negative result is real; the target
+    says so without a separate flag on the goal.
+    """
+    if actual < 0 <= goal.target:
+        raise ActionRefused(
+            f"the actual of goal '{goal.key}' ({goal.title}) must not be negative, got "
+            f"{actual:g}: its target is {goal.comparator} {goal.target:g} {goal.unit}"
+        )
 
 
 def report_item(

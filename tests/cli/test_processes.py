@@ -72,7 +72,9 @@ def test_the_scheduler_refuses_a_database_that_was_never_initialised(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("PLANFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    empty = tmp_path / "empty.db"
+    empty.touch()  # a file that exists but has no schema; a missing one is refused sooner
+    monkeypatch.setenv("PLANFLOW_DATABASE_URL", f"sqlite:///{empty}")
     get_settings.cache_clear()
     code, err = run(capsys, "scheduler")
     assert code == 1

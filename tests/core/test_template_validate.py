@@ -22,6 +22,7 @@ from engine.core.template.model import (
     MonthDay,
     ReminderAnchor,
     Scope,
+    ScoreRange,
     SignMode,
     Template,
     TimeOfDay,
@@ -30,6 +31,7 @@ from engine.core.template.schema import (
     EscalationDoc,
     ReminderDoc,
     RoleDoc,
+    ScoreDoc,
     StateDoc,
     TaskDoc,
     TemplateDoc,
@@ -266,13 +268,39 @@ def test_the_complete_example_in_the_reference_is_the_bundled_template() -> None
 
 @pytest.mark.parametrize(
     "model",
-    [TemplateDoc, RoleDoc, StateDoc, TaskDoc, EscalationDoc, TransitionDoc, ReminderDoc],
+    [
+        TemplateDoc,
+        RoleDoc,
+        StateDoc,
+        TaskDoc,
+        EscalationDoc,
+        TransitionDoc,
+        ScoreDoc,
+        ReminderDoc,
+    ],
     ids=lambda m: m.__name__,
 )
 def test_the_reference_documents_every_key(model: type[BaseModel]) -> None:
     reference = README.read_text(encoding="utf-8")
     for name, field in model.model_fields.items():
         assert f"`{field.alias or name}`" in reference, f"{model.__name__}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("score: required", ScoreRange(0, 100)),
+        ("score: {required: true}", ScoreRange(0, 100)),
+        ("score: {required: true, min: 1, max: 5}", ScoreRange(1, 5)),
+        ("score: {required: true, min: -10, max: 10.5}", ScoreRange(-10, 10.5)),
+    ],
+)
+def test_a_score_range_is_read_into_the_transition(written: str, expected: ScoreRange) -> None:
+    source = bundled_path("annual-work-plan").read_text(encoding="utf-8")
+    template = load_template(source.replace("score: required", written), source="t.yaml")
+    [assess] = [t for t in template.transitions if t.score_required]
+    assert (assess.trigger, assess.score_range) == ("assess", expected)
+    assert all(t.score_range == ScoreRange() for t in template.transitions if t is not assess)
 
 
 # --------------------------------------------------------------------------- robustness

@@ -10,6 +10,7 @@ comments and scores, the named guards through `Workflow.fire`, and the machine i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from engine.core.errors import ActionRefused, PermissionDenied
 from engine.core.guards import PlanFacts
 from engine.core.template.compile import Workflow
 from engine.core.template.model import Transition
-from engine.core.template.validate import load_template_file
+from engine.core.template.validate import load_template, load_template_file
 from workflows import bundled_templates
 
 SYSTEM = "system"  # the scheduler: fires timers only
@@ -174,7 +175,7 @@ def test_permit_allows_exactly_the_listed_moves(
     workflow, rules = WORKFLOWS[name], RULES[name]
     move = rules.moves.get((state, trigger))
     # Requirements on comment and score are satisfied here; they have their own tests below.
-    extra = {"comment": "理由", "score": 90.0}
+    extra = {"comment": "理由", "score": 90.0 if trigger in rules.score_required else None}
     if move is None:
         with pytest.raises(ActionRefused) as refused:
             _permit(workflow, state, trigger, actor, **extra)
@@ -199,8 +200,9 @@ def test_a_person_holding_several_roles_needs_just_one_that_fits(name: str) -> N
             with pytest.raises(PermissionDenied, match="not for a person"):
                 workflow.permit(state, trigger, actor_roles=rules.roles, by_system=False)
             continue
+        score = 1.0 if trigger in rules.score_required else None
         transition = workflow.permit(
-            state, trigger, actor_roles=rules.roles, by_system=False, comment="理由", score=1.0
+            state, trigger, actor_roles=rules.roles, by_system=False, comment="理由", score=score
         )
         assert transition.dest == dest
         with pytest.raises(PermissionDenied, match="not for the scheduler"):
@@ -245,6 +247,69 @@ def test_score_required_exactly_where_listed(
         assert _permit(workflow, state, trigger, actor, comment="完成较好", score=0.0).dest
     else:
         assert _permit(workflow, state, trigger, actor, comment="理由", score=None).dest
+
+
+@pytest.mark.parametrize(("name", "state", "trigger", "actor"), _human_moves())
+def test_a_score_is_refused_where_the_action_takes_none(
+    name: str, state: str, trigger: str, actor: str
+) -> None:
+    if trigger in RULES[name].score_required:
+        return
+    with pytest.raises(ActionRefused, match=f"'{trigger}' takes no score") as refused:
+        _permit(WORKFLOWS[name], state, trigger, actor, comment="理由", score=90.0)
+    assert type(refused.value) is ActionRefused
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+@pytest.mark.parametrize(
+    "score", [150.0, -5.0, 100.000001, -0.5, math.nan, math.inf, -math.inf, 1e309]
+)
+def test_a_score_outside_the_range_or_not_finite_is_refused(name: str, score: float) -> None:
+    with pytest.raises(ActionRefused) as refused:
+        _permit(
+            WORKFLOWS[name],
+            "county_assessment",
+            "assess",
+            "county_approver",
+            comment="好",
+            score=score,
+        )
+    assert refused.value.message == f"'assess' needs a score from 0 to 100, got {score:g}"
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+@pytest.mark.parametrize("score", [0.0, 100.0, 87.5, -0.0])
+def test_scores_within_the_default_range_pass(name: str, score: float) -> None:
+    assert (
+        _permit(
+            WORKFLOWS[name],
+            "county_assessment",
+            "assess",
+            "county_approver",
+            comment="好",
+            score=score,
+        ).dest
+        == "closed"
+    )
+
+
+def test_a_template_declares_its_own_score_range() -> None:
+    source = bundled_templates()[0].read_text(encoding="utf-8")
+    assert "score: required" in source
+    five_stars = load_template(
+        source.replace("score: required", "score: {required: true, min: 1, max: 5}"),
+        source="five-stars.yaml",
+    )
+    workflow = Workflow(five_stars)
+    for good in (1.0, 5.0, 3.5):
+        assert _permit(
+            workflow, "county_assessment", "assess", "county_approver", comment="好", score=good
+        )
+    for bad in (0.0, 5.5, 90.0):
+        with pytest.raises(ActionRefused, match="needs a score from 1 to 5"):
+            _permit(
+                workflow, "county_assessment", "assess", "county_approver", comment="好", score=bad
+            )
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
@@ -347,7 +412,8 @@ def test_the_machine_is_built_once_per_workflow(name: str, monkeypatch: pytest.M
     rules = RULES[name]
     for _ in range(3):
         for (state, trigger), (_, who) in rules.moves.items():
-            _permit(workflow, state, trigger, sorted(who)[0], comment="理由", score=1.0)
+            score = 1.0 if trigger in rules.score_required else None
+            _permit(workflow, state, trigger, sorted(who)[0], comment="理由", score=score)
             workflow.fire(state, trigger, GOOD_FACTS)
     assert len(built) == 1
     assert workflow._machine is built[0]

@@ -227,8 +227,11 @@ def predict(plan: PlanModel, attempt: Attempt) -> Expected:
         return Expected(PermissionDenied)
     if attempt.trigger in rules.comment_required and _blank(attempt.comment):
         return Expected(ActionRefused)
-    if attempt.trigger in rules.score_required and attempt.score is None:
-        return Expected(ActionRefused)
+    if attempt.trigger in rules.score_required:
+        if attempt.score is None or not 0 <= attempt.score <= 100:  # the default range
+            return Expected(ActionRefused)
+    elif attempt.score is not None:
+        return Expected(ActionRefused)  # a score would be dropped
     task = TASKS.get((plan.template, plan.state))
     if task is not None and task[2] == "all" and attempt.user is not None:
         if attempt.user not in COUNTERSIGNERS:
@@ -275,7 +278,12 @@ def promising(plan: PlanModel, *, forward: bool) -> list[Attempt]:
     found: list[Attempt] = []
     for user in USERNAMES:
         for trigger in TRIGGERS:
-            found.append(Attempt("act", user, trigger, comment="请按意见修改", score=88.0))
+            scored = trigger in RULES[plan.template].score_required
+            found.append(
+                Attempt(
+                    "act", user, trigger, comment="请按意见修改", score=88.0 if scored else None
+                )
+            )
         for item in range(1, ITEMS + 1):
             if item not in plan.items_reported:
                 found.append(Attempt("item", user, item=item, status=ItemStatus.DONE))
@@ -304,7 +312,7 @@ def promising(plan: PlanModel, *, forward: bool) -> list[Attempt]:
 
 PLAN_INDEX = st.sampled_from(range(len(PLANS)))
 COMMENTS = st.sampled_from([None, "", "  ", "请补充健康体检安排"])
-SCORES = st.sampled_from([None, 0.0, 92.5])
+SCORES = st.sampled_from([None, 0.0, 92.5, 150.0])
 STEPS = st.sampled_from(
     [dt.timedelta(hours=1), dt.timedelta(days=3), dt.timedelta(days=40), dt.timedelta(days=200)]
 )
@@ -487,16 +495,19 @@ class PlanWorld(RuleBasedStateMachine):
                 continue
             if sign == "all" and (user not in COUNTERSIGNERS or user in plan.signed):
                 continue
-            # What `act` would accept from them now (with the comment and score it may ask for):
-            # a trigger a guard would refuse, such as submit_evaluation before every report is
-            # in, is not offered.
+            # What `act` would accept from them now (with the comment it may ask for, and a score
+            # where it takes one): a trigger a guard would refuse, such as submit_evaluation
+            # before every report is in, is not offered.
             expected[plan.plan_id] = {
                 trigger
                 for (state, trigger), (_, who) in RULES[plan.template].moves.items()
                 if state == plan.state
                 and role in who
-                and predict(plan, Attempt("act", user, trigger, comment="理由", score=90.0)).error
-                is None
+                and any(
+                    predict(plan, Attempt("act", user, trigger, comment="理由", score=score)).error
+                    is None
+                    for score in (None, 90.0)
+                )
             }
             if role in OWNERS:  # and the reports their task needs, where they are open
                 expected[plan.plan_id] |= (

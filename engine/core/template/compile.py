@@ -112,7 +112,9 @@ class Workflow:
 
         The order is fixed: the transition exists here; the actor may use it (deny by default:
         people need one of its roles, the scheduler may only fire timers); then the required
-        comment and score. Guards run later, in `fire`, once the plan's facts are known.
+        comment and score (a finite number in the transition's range, and only where one is
+        asked for: a score that would be dropped is refused). Guards run later, in `fire`, once
+        the plan's facts are known.
         """
         transition = self.template.transition(state, trigger)
         source = self.template.states[state]
@@ -136,8 +138,15 @@ class Workflow:
             )
         if transition.comment_required and not (comment and comment.strip()):
             raise ActionRefused(f"'{trigger}' needs a comment saying why (--comment)")
-        if transition.score_required and score is None:
-            raise ActionRefused(f"'{trigger}' needs a score (--score)")
+        if transition.score_required:
+            if score is None:
+                raise ActionRefused(f"'{trigger}' needs a score (--score)")
+            if score not in transition.score_range:  # false for NaN; no range holds infinity
+                raise ActionRefused(
+                    f"'{trigger}' needs a score from {transition.score_range}, got {score:g}"
+                )
+        elif score is not None:
+            raise ActionRefused(f"'{trigger}' takes no score; leave out --score")
         return transition
 
     def fire(self, state: str, trigger: str, facts: PlanFacts) -> Step:

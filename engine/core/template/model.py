@@ -100,6 +100,20 @@ class State:
 
 
 @dataclass(frozen=True)
+class ScoreRange:
+    """The scores an action marked `score: required` accepts, bounds included."""
+
+    low: float = 0.0
+    high: float = 100.0
+
+    def __contains__(self, score: float) -> bool:
+        return self.low <= score <= self.high  # False for NaN, which compares false to all
+
+    def __str__(self) -> str:
+        return f"{self.low:g} to {self.high:g}"
+
+
+@dataclass(frozen=True)
 class Transition:
     trigger: str
     sources: tuple[str, ...]
@@ -108,6 +122,7 @@ class Transition:
     guards: tuple[str, ...] = ()
     comment_required: bool = False
     score_required: bool = False  # `score: required`: the action carries a numeric score
+    score_range: ScoreRange = ScoreRange()  # `score: {required: true, min, max}`; else 0 to 100
     at: MonthDay | None = None  # timer: fires on this day of the plan's year
     after: Duration | None = None  # timer: fires this long after entering the source state
 

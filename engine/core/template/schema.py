@@ -32,6 +32,7 @@ from engine.core.template.model import (
     ReminderRule,
     Role,
     Scope,
+    ScoreRange,
     SignMode,
     State,
     TaskSpec,
@@ -159,6 +160,24 @@ class StateDoc(DocModel):
     items: Literal["live"] | None = None
 
 
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _true(value: bool) -> bool:
+    if not value:
+        raise ValueError("must be true; leave out 'score' for an action that takes none")
+    return value
+
+
+class ScoreDoc(DocModel):
+    """`score: {required: true, min: 0, max: 100}`; `score: required` is this with the defaults."""
+
+    # Written out, so that the mapping reads as "a required score" like `score: required` does.
+    required: Annotated[bool, AfterValidator(_true)]
+    min: FiniteNumber = ScoreRange.low
+    max: FiniteNumber = ScoreRange.high
+
+
 class TransitionDoc(DocModel):
     trigger: Identifier
     sources: list[str] = Field(alias="from", min_length=1)
@@ -166,7 +185,7 @@ class TransitionDoc(DocModel):
     roles: list[str] = Field(default_factory=list)
     guards: list[str] = Field(default_factory=list)
     comment: Literal["required"] | None = None
-    score: Literal["required"] | None = None
+    score: ScoreDoc | None = None
     at: MonthDayField | None = None
     after: DurationField | None = None
 
@@ -175,6 +194,24 @@ class TransitionDoc(DocModel):
     def _from_one_or_many(cls, value: Any) -> Any:
         """`from: draft` means `from: [draft]`."""
         return [value] if isinstance(value, str) else value
+
+    @field_validator("score", mode="plain")
+    @classmethod
+    def _required_or_range(cls, value: Any) -> ScoreDoc | None:
+        """`score: required` (0 to 100), or a mapping that also sets the range.
+
+        Validated form by form, as `escalate` is, so errors point into the file.
+        """
+        if value is None:
+            return None
+        if value == "required":
+            return ScoreDoc(required=True)
+        if isinstance(value, dict):
+            return ScoreDoc.model_validate(value)
+        raise ValueError(
+            f"must be required or a mapping {{required: true, min: NUMBER, max: NUMBER}}, "
+            f"got {show(value)}"
+        )
 
     @property
     def is_timer(self) -> bool:
@@ -260,7 +297,8 @@ def _transition(doc: TransitionDoc) -> Transition:
         roles=tuple(doc.roles),
         guards=tuple(doc.guards),
         comment_required=doc.comment == "required",
-        score_required=doc.score == "required",
+        score_required=doc.score is not None,
+        score_range=ScoreRange(doc.score.min, doc.score.max) if doc.score else ScoreRange(),
         at=doc.at,
         after=doc.after,
     )

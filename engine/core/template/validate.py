@@ -127,6 +127,7 @@ class _Checks:
             *self._initial_and_final(),
             *self._escalations(),
             *self._timers(),
+            *self._score_ranges(),
             *self._duplicates(),
             *self._leaving_finals(),
         ]
@@ -291,6 +292,19 @@ class _Checks:
                             f"timer transition '{trigger}' takes no '{key}'; it fires by itself"
                         )
                         yield self._at((*path, key), message, at_key=True)
+
+    def _score_ranges(self) -> Iterator[Problem]:
+        for i, transition in self.transitions.readable.items():
+            score = transition.score
+            if score is not None and score.min >= score.max:
+                message = (
+                    f"transition '{transition.trigger}' accepts scores from {score.min:g} to "
+                    f"{score.max:g}; 'max' must be greater than 'min'"
+                )
+                path: YamlPath = ("transitions", i, "score")
+                written = self.loaded.get(path)
+                bound = "max" if isinstance(written, dict) and "max" in written else "min"
+                yield self._at((*path, bound), message)
 
     def _duplicates(self) -> Iterator[Problem]:
         first: dict[tuple[str, str], int] = {}

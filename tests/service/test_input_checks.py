@@ -1,0 +1,188 @@
+"""Only valid input gets in, and nothing given is silently dropped: on SQLite and PostgreSQL.
+
+Each refusal leaves the plan exactly as it was (state, version, audit trail, stored values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import func, select
+
+from engine.core.clock import SimulatedClock
+from engine.core.errors import ActionRefused, NotFound
+from engine.core.planfile import Comparator, GoalSpec
+from engine.service.actions import act
+from engine.service.plans import create_plan, edit_plan, list_plans, show_plan
+from engine.service.reporting import report_goal, report_item
+from engine.service.runtime import Runtime
+from engine.service.timers import fire_due_timers
+from engine.store.tables import AuditEvent, ItemStatus
+from tests.world import live_plan, setup_world, small_plan
+
+TZ = ZoneInfo("Asia/Shanghai")
+DRAFTER, REVIEWER, APPROVER = "chen-school", "zhao-zishan", "wang-county"
+
+
+def audit_count(rt: Runtime, plan_id: int) -> int:
+    with rt.database.session() as session:
+        return session.exec(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.plan_id == plan_id)
+        ).one()
+
+
+def in_self_evaluation(rt: Runtime, clock: SimulatedClock) -> int:
+    """A school plan (in the world of `setup_world`) that has reached its self-evaluation."""
+    plan_id = live_plan(rt)
+    clock.set(dt.datetime(2027, 12, 1, 0, 1, tzinfo=TZ))
+    assert [fired.error for fired in fire_due_timers(rt)] == [None]
+    return plan_id
+
+
+def in_assessment(rt: Runtime, clock: SimulatedClock) -> int:
+    """A school plan waiting for the county's assessment (score: required)."""
+    plan_id = in_self_evaluation(rt, clock)
+    for key in ("goal-1", "goal-2"):
+        report_goal(rt, plan_id=plan_id, actor=DRAFTER, goal_key=key, actual=150)
+    for number in (1, 2, 3):
+        report_item(rt, plan_id=plan_id, actor=DRAFTER, item_number=number, status=ItemStatus.DONE)
+    act(rt, plan_id=plan_id, trigger="submit_evaluation", actor=DRAFTER)
+    return plan_id
+
+
+@pytest.mark.parametrize("score", [150.0, -5.0, math.nan, math.inf])
+def test_a_score_outside_0_to_100_closes_nothing(
+    rt: Runtime, clock: SimulatedClock, score: float
+) -> None:
+    setup_world(rt)
+    plan_id = in_assessment(rt, clock)
+    before = show_plan(rt, plan_id=plan_id, actor=APPROVER).plan
+    events = audit_count(rt, plan_id)
+    expected = "'assess' needs a score from 0 to 100" if math.isfinite(score) else "finite number"
+    with pytest.raises(ActionRefused, match=expected):
+        act(rt, plan_id=plan_id, trigger="assess", actor=APPROVER, comment="好", score=score)
+    after = show_plan(rt, plan_id=plan_id, actor=APPROVER).plan
+    assert (after.state, after.version, after.assessment_score) == (
+        "county_assessment",
+        before.version,
+        None,
+    )
+    assert audit_count(rt, plan_id) == events
+    closed = act(rt, plan_id=plan_id, trigger="assess", actor=APPROVER, comment="好", score=100)
+    assert closed.to_state == "closed"
+
+
+def test_a_score_on_an_action_that_takes_none_is_refused(rt: Runtime) -> None:
+    setup_world(rt)
+    plan_id = create_plan(rt, spec=small_plan(), actor=DRAFTER).plan_id
+    act(rt, plan_id=plan_id, trigger="submit", actor=DRAFTER)
+    with pytest.raises(ActionRefused, match="'approve' takes no score; leave out --score"):
+        act(rt, plan_id=plan_id, trigger="approve", actor=REVIEWER, score=90)
+    assert show_plan(rt, plan_id=plan_id, actor=DRAFTER).plan.state == "township_review"
+
+
+@pytest.mark.parametrize("actual", [-1.0, -0.001, math.nan, math.inf, -math.inf])
+def test_a_goal_actual_that_is_negative_or_not_finite_is_refused(
+    rt: Runtime, clock: SimulatedClock, actual: float
+) -> None:
+    setup_world(rt)
+    plan_id = in_self_evaluation(rt, clock)
+    events = audit_count(rt, plan_id)
+    with pytest.raises(ActionRefused) as refused:
+        report_goal(rt, plan_id=plan_id, actor=DRAFTER, goal_key="goal-1", actual=actual)
+    expected = (
+        "the actual must be a finite number"
+        if not math.isfinite(actual)
+        else "the actual of goal 'goal-1' (目标1) must not be negative"
+    )
+    assert expected in refused.value.message
+    assert audit_count(rt, plan_id) == events
+    assert show_plan(rt, plan_id=plan_id, actor=DRAFTER).goals[0].actual is None
+    report_goal(rt, plan_id=plan_id, actor=DRAFTER, goal_key="goal-1", actual=0)
+    assert show_plan(rt, plan_id=plan_id, actor=DRAFTER).goals[0].actual == 0
+
+
+def test_a_goal_with_a_negative_target_takes_negative_actuals(
+    rt: Runtime, clock: SimulatedClock
+) -> None:
+    """A target below zero measures a signed quantity (a change): below zero is a real result."""
+    setup_world(rt)
+    spec = small_plan()
+    deficit = GoalSpec(
+        key="deficit-change",
+        title="经费赤字变化",
+        target=Decimal(-5),
+        unit="万元",
+        comparator=Comparator.AT_MOST,
+    )
+    plan_id = create_plan(
+        rt, spec=dataclasses.replace(spec, goals=(*spec.goals, deficit)), actor=DRAFTER
+    ).plan_id
+    act(rt, plan_id=plan_id, trigger="submit", actor=DRAFTER)
+    act(rt, plan_id=plan_id, trigger="approve", actor=REVIEWER)
+    for approver in ("wang-county", "li-county"):
+        act(rt, plan_id=plan_id, trigger="approve", actor=approver)
+    clock.set(dt.datetime(2027, 12, 1, 0, 1, tzinfo=TZ))
+    fire_due_timers(rt)
+    report_goal(rt, plan_id=plan_id, actor=DRAFTER, goal_key="deficit-change", actual=-7.5)
+    goals = show_plan(rt, plan_id=plan_id, actor=DRAFTER).goals
+    assert [g.actual for g in goals if g.key == "deficit-change"] == [-7.5]
+    with pytest.raises(ActionRefused, match="not be negative"):
+        report_goal(rt, plan_id=plan_id, actor=DRAFTER, goal_key="goal-1", actual=-7.5)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"org": "zishan-bike-factory"}, "org 'zishan-bike-factory'"),
+        ({"year": 2028}, "year 2028"),
+        ({"template_name": "township-annual-plan"}, "template 'township-annual-plan'"),
+        ({"template_version": 2}, "template version 2"),
+    ],
+)
+def test_an_edit_file_that_changes_what_cannot_change_is_refused(
+    rt: Runtime, change: dict[str, object], message: str
+) -> None:
+    setup_world(rt)
+    spec = small_plan()
+    plan_id = create_plan(rt, spec=spec, actor=DRAFTER).plan_id
+    edited = dataclasses.replace(spec, title="新标题", **change)  # type: ignore[arg-type]
+    with pytest.raises(ActionRefused, match=message) as refused:
+        edit_plan(rt, plan_id=plan_id, spec=edited, actor=DRAFTER)
+    assert "cannot change" in refused.value.message
+    plan = show_plan(rt, plan_id=plan_id, actor=DRAFTER).plan
+    assert (plan.title, plan.version) == (spec.title, 1)
+    # The plan's own values, written out, are accepted.
+    same = dataclasses.replace(spec, title="新标题", template_version=1)
+    assert edit_plan(rt, plan_id=plan_id, spec=same, actor=DRAFTER).version == 2
+
+
+def test_plans_are_listed_by_state_name_or_title(rt: Runtime) -> None:
+    setup_world(rt)
+    draft = create_plan(rt, spec=small_plan(), actor=DRAFTER).plan_id
+    for state in ("draft", "草稿", " 草稿 "):
+        assert [p.id for p, _ in list_plans(rt, actor=APPROVER, state=state)] == [draft]
+    assert list_plans(rt, actor=APPROVER, state="executing") == []
+    assert list_plans(rt, actor=APPROVER, state="执行中") == []
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ("bogus", "no state 'bogus' in the loaded templates; states: draft, township_review"),
+        ("drafts", "did you mean 'draft'?"),
+        ("草稿箱", "did you mean '草稿'?"),
+    ],
+)
+def test_an_unknown_state_is_refused_not_an_empty_list(
+    rt: Runtime, state: str, message: str
+) -> None:
+    setup_world(rt)
+    create_plan(rt, spec=small_plan(), actor=DRAFTER)
+    with pytest.raises(NotFound, match=message):
+        list_plans(rt, actor=APPROVER, state=state)
