@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -386,3 +387,106 @@ def test_a_reminder_whose_worker_died_after_sending_is_settled_by_the_sweep(
     assert sweep_reminders(rt) == SweepReport()  # nothing to send, nothing requeued…
     settled = next(r for r in reminders(rt) if r.id == stuck.id)
     assert settled.status == ReminderStatus.SENT  # …but the reminder is settled
+
+
+# --- leases: each send is covered by its own -----------------------------------------------------
+
+SHORT_LEASE = dt.timedelta(seconds=60)
+
+
+@dataclass
+class SlowReceiver(Recorder):
+    """A channel whose every post takes `seconds` on the simulated clock; `during` runs in the
+    middle of the post numbered `at` (0-based), as other processes would meanwhile."""
+
+    clock: SimulatedClock | None = None
+    seconds: float = 0.0
+    during: dict[int, Callable[[], None]] = field(default_factory=dict)
+    slow_posts: dict[int, float] = field(default_factory=dict)  # post number → seconds
+
+    def __call__(self, channel: str, recipient: Recipient, message: Message) -> None:
+        number = len(self.sent)
+        assert self.clock is not None
+        self.clock.advance(dt.timedelta(seconds=self.slow_posts.get(number, self.seconds)))
+        if number in self.during:
+            self.during[number]()
+        self.sent.append((channel, recipient.username, message.key or ""))
+
+
+@pytest.fixture
+def lease_rt(database_url: str, clock: SimulatedClock) -> Iterator[Runtime]:
+    settings = Settings(
+        database_url=database_url,
+        delivery_lease_seconds=int(SHORT_LEASE.total_seconds()),
+        delivery_concurrency=1,
+        catchup_window_days=400,
+    )
+    rt = _runtime(settings, clock)
+    world_with_live_plan(rt, items=3)
+    # Ten reminders of January to March are due: one batch of ten deliveries.
+    clock.set(dt.datetime(2027, 3, 31, 9, 0, tzinfo=TZ))
+    yield rt
+
+
+def test_a_batch_longer_than_its_lease_sends_each_delivery_once(
+    lease_rt: Runtime, clock: SimulatedClock
+) -> None:
+    rt = lease_rt
+    assert sweep_reminders(rt).deliveries == 10
+    second = Recorder()  # another worker, fed by the sweep's requeues
+    # 20 s a post: the batch takes 200 s against a 60 s lease, and after every post a scheduler
+    # sweeps and a second worker delivers whatever the sweep republished.
+    first = SlowReceiver(clock=clock, seconds=20)
+    first.during = {n: lambda: cycle(rt, second) for n in range(10)}
+    publish_outbox(rt, in_process(rt, first))
+    cycle(rt, second)
+    assert second.sent == []
+    assert sorted(key for *_, key in first.sent) == sorted(d.key for d in deliveries(rt))
+    assert {(d.status, d.attempts) for d in deliveries(rt)} == {(DeliveryStatus.SENT, 1)}
+    assert {r.status for r in reminders(rt) if r.fire_at <= clock()} == {ReminderStatus.SENT}
+
+
+def test_an_outcome_after_the_lease_ran_out_is_recorded(
+    lease_rt: Runtime, clock: SimulatedClock
+) -> None:
+    rt = lease_rt
+    sweep_reminders(rt)
+    # The third post hangs for two leases; meanwhile the sweep requeues that delivery (its
+    # message is in flight to another worker, which has not claimed it yet).
+    requeued: list[int] = []
+    first = SlowReceiver(clock=clock, slow_posts={2: 2 * SHORT_LEASE.total_seconds()})
+    first.during = {2: lambda: requeued.append(sweep_reminders(rt).requeued)}
+    publish_outbox(rt, in_process(rt, first))  # (this worker also takes the republished one)
+    assert requeued == [1]
+    assert len({key for *_, key in first.sent}) == len(first.sent) == 10
+    late = next(d for d in deliveries(rt) if d.key == first.sent[2][2])
+    assert (late.status, late.attempts) == (DeliveryStatus.SENT, 1)  # recorded, not dropped
+    second = Recorder()
+    cycle(rt, second)  # the requeued message arrives: nothing left to send
+    assert second.sent == []
+    assert {d.status for d in deliveries(rt)} == {DeliveryStatus.SENT}
+
+
+def test_a_late_sent_outlives_the_try_that_took_the_delivery_over(
+    lease_rt: Runtime, clock: SimulatedClock
+) -> None:
+    rt = lease_rt
+    sweep_reminders(rt)
+    # The first post hangs past its lease; meanwhile a sweep republishes the delivery and a
+    # second worker claims it and tries it, and the receiver refuses that try (busy).
+    second = Recorder(failures=[DeliveryError("webhook busy", retryable=True)])
+    first = SlowReceiver(clock=clock, slow_posts={0: 2 * SHORT_LEASE.total_seconds()})
+    first.during = {0: lambda: cycle(rt, second)}
+    publish_outbox(rt, in_process(rt, first))
+    key = first.sent[0][2]
+    [taken_over] = [d for d in deliveries(rt) if d.key == key]
+    # The first worker's "sent" came last and stands: the message did reach the receiver, so the
+    # second worker's failure must not make the delivery go out again after its backoff.
+    assert (taken_over.status, taken_over.attempts) == (DeliveryStatus.SENT, 2)
+    assert taken_over.last_error is not None and "lease" in taken_over.last_error
+    for _ in range(3):
+        clock.advance(dt.timedelta(hours=1))
+        cycle(rt, second)
+    assert second.sent == []
+    assert [k for *_, k in first.sent].count(key) == 1
+    assert {d.status for d in deliveries(rt)} == {DeliveryStatus.SENT}
