@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The most network waits one send of a channel can make, each bounded by send_timeout_seconds,
+# counted generously: webhook = connect (each resolved address), TLS handshake, request, answer;
+# email = connect, greeting, EHLO, STARTTLS and its handshake, EHLO again, login, MAIL, RCPT,
+# DATA, the message, QUIT. The log channel waits on nothing.
+NETWORK_WAITS_PER_SEND = {"log": 0, "webhook": 5, "email": 12}
+# Room in a send's lease beyond its network waits: claiming, building the message, recording.
+LEASE_MARGIN_SECONDS = 2.0
 
 
 class Settings(BaseSettings):
@@ -66,7 +74,15 @@ class Settings(BaseSettings):
         default=300,
         ge=5,
         description="How long a published or claimed delivery may stay unsent before the sweep "
-        "publishes it again (a lost message, a killed worker).",
+        "publishes it again (a lost message, a killed worker). Each send is claimed for this "
+        "long right before it goes out, so it must cover one send's worst case "
+        "(send_timeout_seconds × the channel's network waits, plus a margin).",
+    )
+    send_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="How long the email and webhook channels wait on the server at each network "
+        "step (connecting, each reply) before the try fails and is retried.",
     )
     sweep_interval_seconds: float = Field(
         default=30, gt=0, description="How often the scheduler sweeps due reminders and timers."
@@ -140,6 +156,23 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai"
             ) from None
         return value
+
+    @model_validator(mode="after")
+    def _a_send_fits_its_lease(self) -> Settings:
+        """Refuse a lease that one send can outlast: the sweep would hand the delivery to a
+        second worker while the first is still sending it."""
+        channels = {*self.default_channels, *(c for cs in self.role_channels.values() for c in cs)}
+        waits = max((NETWORK_WAITS_PER_SEND.get(channel, 0) for channel in channels), default=0)
+        worst = waits * self.send_timeout_seconds + LEASE_MARGIN_SECONDS
+        if self.delivery_lease_seconds < worst:
+            slowest = max(channels, key=lambda channel: NETWORK_WAITS_PER_SEND.get(channel, 0))
+            raise ValueError(
+                f"PLANFLOW_DELIVERY_LEASE_SECONDS ({self.delivery_lease_seconds}) is shorter than "
+                f"one {slowest} send can take: {waits} network waits of "
+                f"PLANFLOW_SEND_TIMEOUT_SECONDS ({self.send_timeout_seconds:g}) plus "
+                f"{LEASE_MARGIN_SECONDS:g} s is {worst:g} s; raise the lease or lower the timeout"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -23,7 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ class DeliveryReport:
     failed: int = 0  # will be tried again
     dead: int = 0
     not_claimed: int = 0  # already sent, or being sent by another worker
+    late: int = 0  # sends that ended after their lease had run out (recorded all the same)
 
 
 # --- 1. the sweep --------------------------------------------------------------------------------
@@ -473,62 +475,179 @@ def in_process(rt: Runtime, send: Send) -> Publish:
 
 
 def deliver(rt: Runtime, delivery_ids: Sequence[int], send: Send) -> DeliveryReport:
-    """Send the given deliveries that are still waiting; idempotent, so safe to call twice."""
+    """Send the given deliveries that are still waiting; idempotent, so safe to call twice.
+
+    Each delivery is claimed right before its own send, for `delivery_lease_seconds`, which the
+    settings make longer than one send can take (the channels' timeouts): a batch may take as
+    long as its receiver makes it, and no lease runs out under a send that is still going. The
+    deliveries this worker has yet to start stay `queued`, reserved to it for one lease, and each
+    claim renews that reservation; so the sweep leaves them alone while the worker makes progress,
+    and republishes them one lease after it stops (killed, stuck), never stranding one. With
+    `delivery_concurrency` sends side by side, only those on the wire hold a lease.
+    """
     if not delivery_ids:
         return DeliveryReport()
-    now = rt.now()
     lease = dt.timedelta(seconds=rt.settings.delivery_lease_seconds)
+    now = rt.now()
     with rt.database.session() as session:
         connection = session.connection()
-        claimed = connection.execute(
-            sql.CLAIM_DELIVERIES,
-            {"ids": list(delivery_ids), "now": now, "lease_until": now + lease},
+        waiting = connection.execute(
+            sql.CLAIMABLE_DELIVERIES, {"ids": sorted(set(delivery_ids)), "now": now}
         ).all()
-        users = (
-            {
+        users: dict[int, Recipient] = {}
+        if waiting:
+            connection.execute(
+                sql.RESERVE_DELIVERIES, {"ids": [row.id for row in waiting], "until": now + lease}
+            )
+            users = {
                 user.id: Recipient(username=user.username, name=user.name, email=user.email)
                 for user in connection.execute(
-                    sql.USERS, {"ids": sorted({row.user_id for row in claimed})}
+                    sql.USERS, {"ids": sorted({row.user_id for row in waiting})}
                 )
             }
-            if claimed
-            else {}
-        )
+    sends = _Sends(rt, lease, deque(row.id for row in waiting))
 
-    def send_and_record(row: Record) -> DeliveryStatus:
-        status, reason, retry_at = _send_one(rt, row, users[row.user_id], send)
-        finished_at = rt.now()
-        # Each outcome commits on its own, right after its send: a worker killed now can repeat
-        # only the posts it had in flight, never ones it had already recorded.
-        with rt.database.engine.begin() as connection:
-            connection.execute(
-                sql.FINISH_DELIVERY,
-                {
-                    "delivery_id": row.id,
-                    "new_status": status,
-                    "sent_at": finished_at if status == DeliveryStatus.SENT else None,
-                    "retry_at": retry_at or finished_at,
-                    "reason": reason,
-                },
-            )
-        return status
+    def send_in_turn() -> list[_Outcome]:
+        outcomes = []
+        while (row := sends.claim_next()) is not None:
+            outcomes.append(_send_and_record(rt, row, users[row.user_id], send))
+        return outcomes
 
     # Sends wait on the network (an SMTP dialogue, a robot's round trip), so a batch's sends run
-    # side by side, `delivery_concurrency` at a time.
-    workers = min(rt.settings.delivery_concurrency, len(claimed))
+    # side by side, `delivery_concurrency` at a time, each thread claiming the next in turn.
+    workers = min(rt.settings.delivery_concurrency, len(waiting))
     if workers <= 1:
-        outcomes = [send_and_record(row) for row in claimed]
+        outcomes = send_in_turn()
     else:
         with ThreadPoolExecutor(workers, thread_name_prefix="planflow-send") as pool:
-            outcomes = list(pool.map(send_and_record, claimed))
-    counts = Counter(outcome.value for outcome in outcomes)
-    _settle_reminders(rt, {row.reminder_id for row in claimed})
+            threads = [pool.submit(send_in_turn) for _ in range(workers)]
+            outcomes = [outcome for thread in threads for outcome in thread.result()]
+    counts = Counter(outcome.recorded.value for outcome in outcomes if outcome.recorded)
+    _settle_reminders(rt, {row.reminder_id for row in sends.claimed})
     return DeliveryReport(
         sent=counts["sent"],
         failed=counts["failed"],
         dead=counts["dead"],
-        not_claimed=len(set(delivery_ids)) - len(claimed),
+        not_claimed=len(set(delivery_ids)) - len(sends.claimed),
+        late=sum(outcome.late for outcome in outcomes),
     )
+
+
+class _Sends:
+    """The deliveries of one batch that this worker has yet to send, claimed one at a time."""
+
+    def __init__(self, rt: Runtime, lease: dt.timedelta, waiting: deque[int]) -> None:
+        self.rt = rt
+        self.lease = lease
+        self.claimed: list[Record] = []
+        self._waiting = waiting
+        self._lock = threading.Lock()
+
+    def claim_next(self) -> Record | None:
+        """Claim the next delivery that is still this worker's to send, and renew the
+        reservation of those after it, in one transaction; None once none is left."""
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    return None
+                delivery_id = self._waiting.popleft()
+                rest = list(self._waiting)
+            now = self.rt.now()
+            lease_until = now + self.lease
+            with self.rt.database.session() as session:
+                connection = session.connection()
+                row = connection.execute(
+                    sql.CLAIM_DELIVERIES,
+                    {"ids": [delivery_id], "now": now, "lease_until": lease_until},
+                ).first()
+                if rest:
+                    connection.execute(sql.RESERVE_DELIVERIES, {"ids": rest, "until": lease_until})
+            if row is not None:  # else sent or being sent by another worker meanwhile
+                with self._lock:
+                    self.claimed.append(row)
+                return row
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    recorded: DeliveryStatus | None  # None: a later try took the delivery over and records it
+    late: bool  # the send ended after its lease had run out
+
+
+def _send_and_record(rt: Runtime, row: Record, recipient: Recipient, send: Send) -> _Outcome:
+    """Send one claimed delivery and record the outcome in its own transaction, right after the
+    send: a worker killed now can repeat only the posts it had in flight, never ones it had
+    already recorded.
+
+    An outcome that comes after the claim's lease ran out (a send slower than the settings allow
+    for) is still recorded, not dropped:
+    - if nobody has claimed the delivery since (still `sending`, or `queued` again by the sweep
+      with its message in flight), the claim's `attempts` still match and it is recorded as
+      usual; the republished message then finds nothing to send;
+    - if a later claim took it over, that try is on the wire or done, and records its own outcome.
+      This send's "sent" is recorded all the same (`RECORD_LATE_SEND`), over whatever the later
+      try recorded or will record: the message did reach the receiver, so a failure of the later
+      try must not send it a third time after its backoff, and once `sent` no outcome changes it.
+      This send's failure, though, is dropped with a log line: the later try has the last word.
+    The one repeat that remains is the later try itself, which started before this outcome was
+    known; it carries the same key, so the receiver can drop it.
+    """
+    status, reason, retry_at = _send_one(rt, row, recipient, send)
+    finished_at = rt.now()
+    late = finished_at > row.next_attempt_at  # (the claim returns its lease's end)
+    with rt.database.engine.begin() as connection:
+        recorded = connection.execute(
+            sql.FINISH_DELIVERY,
+            {
+                "delivery_id": row.id,
+                "attempt": row.attempts,
+                "new_status": status,
+                "sent_at": finished_at if status == DeliveryStatus.SENT else None,
+                "retry_at": retry_at or finished_at,
+                "reason": reason,
+            },
+        ).rowcount
+        if recorded:
+            if late:
+                log.warning(
+                    "delivery #%d to %s: try %d ended (%s) after its lease ran out; recorded, "
+                    "since nobody had taken the delivery over",
+                    row.id,
+                    recipient.username,
+                    row.attempts,
+                    status.value,
+                )
+            return _Outcome(status, late=late)
+        if status == DeliveryStatus.SENT:
+            note = (
+                f"try {row.attempts} was sent after its lease ran out, while a later try had "
+                "taken the delivery over"
+            )
+            taken = connection.execute(
+                sql.RECORD_LATE_SEND,
+                {"delivery_id": row.id, "sent_at": finished_at, "reason": note},
+            ).rowcount
+            if taken:
+                log.warning("delivery #%d to %s: %s", row.id, recipient.username, note)
+                return _Outcome(DeliveryStatus.SENT, late=True)
+            log.warning(
+                "delivery #%d to %s was sent twice (key %s): try %d outlasted its lease and a "
+                "later try sent it as well",
+                row.id,
+                recipient.username,
+                row.key,
+                row.attempts,
+            )
+            return _Outcome(None, late=True)
+    log.warning(
+        "delivery #%d to %s: try %d ended (%s) after its lease ran out and a later try took the "
+        "delivery over; that try records its own outcome",
+        row.id,
+        recipient.username,
+        row.attempts,
+        status.value,
+    )
+    return _Outcome(None, late=True)
 
 
 def _send_one(
