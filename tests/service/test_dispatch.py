@@ -13,6 +13,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -497,3 +498,24 @@ def test_a_late_sent_outlives_the_try_that_took_the_delivery_over(
     sent_keys = [first.sent[0][2]] + [d.key for d in deliveries(rt) if d.key != key]
     assert len(set(sent_keys)) == 10
     assert {d.status for d in deliveries(rt)} == {DeliveryStatus.SENT}
+
+
+@pytest.mark.parametrize(
+    ("channels", "timeout", "least_lease", "slowest"),
+    [
+        # 5 network waits of 2 s, plus the 2 s margin.
+        ({"default_channels": ["log", "webhook"]}, 2, 12, "webhook send can take: 5 network"),
+        # 12 network waits of 10 s (the default timeout), plus the margin.
+        ({"role_channels": {"drafter": ["email"]}}, 10, 122, "email send can take: 12 network"),
+    ],
+)
+def test_a_lease_that_one_send_can_outlast_is_refused(
+    channels: dict[str, Any], timeout: float, least_lease: int, slowest: str
+) -> None:
+    with pytest.raises(ValueError, match="PLANFLOW_DELIVERY_LEASE_SECONDS") as refused:
+        Settings(delivery_lease_seconds=least_lease - 1, send_timeout_seconds=timeout, **channels)
+    assert slowest in str(refused.value)
+    assert "PLANFLOW_SEND_TIMEOUT_SECONDS" in str(refused.value)
+    Settings(delivery_lease_seconds=least_lease, send_timeout_seconds=timeout, **channels)
+    # The log channel waits on nothing: the least lease the settings allow will do.
+    Settings(delivery_lease_seconds=5, send_timeout_seconds=60, default_channels=["log"])
