@@ -11,10 +11,11 @@ Three steps, each safe to run in several processes at once (DESIGN.md §2, "Remi
    a killed worker harmless.
 2. `publish_outbox`, after that commit, hands each batch to `publish`: a Celery task in
    production, `deliver` in this very process in embedded mode.
-3. `deliver` claims each delivery with a lease (a second worker holding the same message finds it
-   taken), sends it through `send`, and records the outcome in its own short transaction, so a
-   worker killed mid-batch leaves only the deliveries it was sending (at most
-   `delivery_concurrency` of them) to be tried again.
+3. `deliver` claims each delivery with a lease right before its own send (a second worker holding
+   the same message finds it taken), sends it through `send`, and records the outcome in its own
+   short transaction, so a worker killed mid-batch leaves only the deliveries it was sending (at
+   most `delivery_concurrency` of them) to be tried again, and a slow batch never outlasts a
+   lease.
    Failures retry with exponential backoff and end `dead` after `delivery_max_attempts`.
 """
 
