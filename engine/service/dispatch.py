@@ -73,6 +73,9 @@ Record = Any
 OUTBOX_TOPIC = "deliver"
 MESSAGE_KINDS = [kind.value for kind in ReminderKind]
 MAX_BACKOFF = dt.timedelta(hours=6)
+# How often, at most, a worker renews the reservation of its batch's deliveries not yet started;
+# less than the margin the settings leave in a lease beyond one send (LEASE_MARGIN_SECONDS).
+RENEW_RESERVATION = dt.timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -481,8 +484,8 @@ def deliver(rt: Runtime, delivery_ids: Sequence[int], send: Send) -> DeliveryRep
     Each delivery is claimed right before its own send, for `delivery_lease_seconds`, which the
     settings make longer than one send can take (the channels' timeouts): a batch may take as
     long as its receiver makes it, and no lease runs out under a send that is still going. The
-    deliveries this worker has yet to start stay `queued`, reserved to it for one lease, and each
-    claim renews that reservation; so the sweep leaves them alone while the worker makes progress,
+    deliveries this worker has yet to start stay `queued`, reserved to it for one lease, and its
+    claims renew that reservation; so the sweep leaves them alone while the worker makes progress,
     and republishes them one lease after it stops (killed, stuck), never stranding one. With
     `delivery_concurrency` sends side by side, only those on the wire hold a lease.
     """
@@ -510,8 +513,14 @@ def deliver(rt: Runtime, delivery_ids: Sequence[int], send: Send) -> DeliveryRep
 
     def send_in_turn() -> list[_Outcome]:
         outcomes = []
-        while (row := sends.claim_next()) is not None:
-            outcomes.append(_send_and_record(rt, row, users[row.user_id], send))
+        row = sends.record_and_claim_next(None)[1]
+        while row is not None:
+            recipient = users[row.user_id]
+            status, reason, retry_at = _send_one(rt, row, recipient, send)
+            finished = _Finished(row, recipient, status, reason, retry_at, rt.now())
+            outcome, row = sends.record_and_claim_next(finished)
+            assert outcome is not None  # (an outcome for every finished send)
+            outcomes.append(outcome)
         return outcomes
 
     # Sends wait on the network (an SMTP dialogue, a robot's round trip), so a batch's sends run
@@ -534,6 +543,24 @@ def deliver(rt: Runtime, delivery_ids: Sequence[int], send: Send) -> DeliveryRep
     )
 
 
+@dataclass(frozen=True)
+class _Finished:
+    """One claimed delivery's send, done: what to record."""
+
+    row: Record  # as claimed: its `attempts` are the claim's token, `next_attempt_at` its lease
+    recipient: Recipient
+    status: DeliveryStatus
+    reason: str | None
+    retry_at: dt.datetime | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    recorded: DeliveryStatus | None  # None: a later try took the delivery over and records it
+    late: bool  # the send ended after its lease had run out
+
+
 class _Sends:
     """The deliveries of one batch that this worker has yet to send, claimed one at a time."""
 
@@ -543,45 +570,49 @@ class _Sends:
         self.claimed: list[Record] = []
         self._waiting = waiting
         self._lock = threading.Lock()
+        self._renewed_at = rt.now()  # `deliver` reserved them all just now
 
-    def claim_next(self) -> Record | None:
-        """Claim the next delivery that is still this worker's to send, and renew the
-        reservation of those after it, in one transaction; None once none is left."""
-        while True:
-            with self._lock:
-                if not self._waiting:
-                    return None
-                delivery_id = self._waiting.popleft()
-                rest = list(self._waiting)
-            now = self.rt.now()
-            lease_until = now + self.lease
-            with self.rt.database.session() as session:
-                connection = session.connection()
+    def record_and_claim_next(
+        self, finished: _Finished | None
+    ) -> tuple[_Outcome | None, Record | None]:
+        """Record a send's outcome, then claim the next delivery that is still this worker's to
+        send, in one transaction: the outcome commits right after its send (a worker killed now
+        repeats only the posts it had in flight, never one it had recorded), and a delivery costs
+        one transaction, not two. The claimed row is None once none is left.
+
+        The claim renews the reservation of the deliveries after it, at most once a second
+        (`RENEW_RESERVATION`), which keeps renewals cheap: between two claims lies at most one
+        send, and the settings make a lease longer than one send's worst case by more than that
+        second (`LEASE_MARGIN_SECONDS`), so the reservation never lapses while the worker
+        progresses.
+        """
+        with self.rt.database.engine.begin() as connection:
+            outcome = _record(connection, finished) if finished is not None else None
+            while True:
+                with self._lock:
+                    if not self._waiting:
+                        return outcome, None
+                    delivery_id = self._waiting.popleft()
+                    now = self.rt.now()
+                    rest: list[int] = []
+                    if now - self._renewed_at >= RENEW_RESERVATION:
+                        rest, self._renewed_at = list(self._waiting), now
+                lease_until = now + self.lease
                 row = connection.execute(
-                    sql.CLAIM_DELIVERIES,
-                    {"ids": [delivery_id], "now": now, "lease_until": lease_until},
+                    sql.CLAIM_DELIVERY,
+                    {"delivery_id": delivery_id, "now": now, "lease_until": lease_until},
                 ).first()
                 if rest:
                     connection.execute(sql.RESERVE_DELIVERIES, {"ids": rest, "until": lease_until})
-            if row is not None:  # else sent or being sent by another worker meanwhile
-                with self._lock:
-                    self.claimed.append(row)
-                return row
+                if row is not None:  # else sent or being sent by another worker meanwhile
+                    with self._lock:
+                        self.claimed.append(row)
+                    return outcome, row
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    recorded: DeliveryStatus | None  # None: a later try took the delivery over and records it
-    late: bool  # the send ended after its lease had run out
-
-
-def _send_and_record(rt: Runtime, row: Record, recipient: Recipient, send: Send) -> _Outcome:
-    """Send one claimed delivery and record the outcome in its own transaction, right after the
-    send: a worker killed now can repeat only the posts it had in flight, never ones it had
-    already recorded.
-
-    An outcome that comes after the claim's lease ran out (a send slower than the settings allow
-    for) is still recorded, not dropped:
+def _record(connection: Connection, finished: _Finished) -> _Outcome:
+    """Record one send's outcome, even one that comes after its claim's lease ran out (a send
+    slower than the settings allow for), instead of dropping it:
     - if nobody has claimed the delivery since (still `sending`, or `queued` again by the sweep
       with its message in flight), the claim's `attempts` still match and it is recorded as
       usual; the republished message then finds nothing to send;
@@ -593,58 +624,56 @@ def _send_and_record(rt: Runtime, row: Record, recipient: Recipient, send: Send)
     The one repeat that remains is the later try itself, which started before this outcome was
     known; it carries the same key, so the receiver can drop it.
     """
-    status, reason, retry_at = _send_one(rt, row, recipient, send)
-    finished_at = rt.now()
-    late = finished_at > row.next_attempt_at  # (the claim returns its lease's end)
-    with rt.database.engine.begin() as connection:
-        recorded = connection.execute(
-            sql.FINISH_DELIVERY,
-            {
-                "delivery_id": row.id,
-                "attempt": row.attempts,
-                "new_status": status,
-                "sent_at": finished_at if status == DeliveryStatus.SENT else None,
-                "retry_at": retry_at or finished_at,
-                "reason": reason,
-            },
-        ).rowcount
-        if recorded:
-            if late:
-                log.warning(
-                    "delivery #%d to %s: try %d ended (%s) after its lease ran out; recorded, "
-                    "since nobody had taken the delivery over",
-                    row.id,
-                    recipient.username,
-                    row.attempts,
-                    status.value,
-                )
-            return _Outcome(status, late=late)
-        if status == DeliveryStatus.SENT:
-            note = (
-                f"try {row.attempts} was sent after its lease ran out, while a later try had "
-                "taken the delivery over"
-            )
-            taken = connection.execute(
-                sql.RECORD_LATE_SEND,
-                {"delivery_id": row.id, "sent_at": finished_at, "reason": note},
-            ).rowcount
-            if taken:
-                log.warning("delivery #%d to %s: %s", row.id, recipient.username, note)
-                return _Outcome(DeliveryStatus.SENT, late=True)
+    row, status, username = finished.row, finished.status, finished.recipient.username
+    late = finished.at > row.next_attempt_at  # (the claim returned its lease's end)
+    recorded = connection.execute(
+        sql.FINISH_DELIVERY,
+        {
+            "delivery_id": row.id,
+            "attempt": row.attempts,
+            "new_status": status,
+            "sent_at": finished.at if status == DeliveryStatus.SENT else None,
+            "retry_at": finished.retry_at or finished.at,
+            "reason": finished.reason,
+        },
+    ).rowcount
+    if recorded:
+        if late:
             log.warning(
-                "delivery #%d to %s was sent twice (key %s): try %d outlasted its lease and a "
-                "later try sent it as well",
+                "delivery #%d to %s: try %d ended (%s) after its lease ran out; recorded, since "
+                "nobody had taken the delivery over",
                 row.id,
-                recipient.username,
-                row.key,
+                username,
                 row.attempts,
+                status.value,
             )
-            return _Outcome(None, late=True)
+        return _Outcome(status, late=late)
+    if status == DeliveryStatus.SENT:
+        note = (
+            f"try {row.attempts} was sent after its lease ran out, while a later try had taken "
+            "the delivery over"
+        )
+        taken = connection.execute(
+            sql.RECORD_LATE_SEND,
+            {"delivery_id": row.id, "sent_at": finished.at, "reason": note},
+        ).rowcount
+        if taken:
+            log.warning("delivery #%d to %s: %s", row.id, username, note)
+            return _Outcome(DeliveryStatus.SENT, late=True)
+        log.warning(
+            "delivery #%d to %s was sent twice (key %s): try %d outlasted its lease and a later "
+            "try sent it as well",
+            row.id,
+            username,
+            row.key,
+            row.attempts,
+        )
+        return _Outcome(None, late=True)
     log.warning(
         "delivery #%d to %s: try %d ended (%s) after its lease ran out and a later try took the "
         "delivery over; that try records its own outcome",
         row.id,
-        recipient.username,
+        username,
         row.attempts,
         status.value,
     )

@@ -212,14 +212,45 @@ CLAIM_DELIVERIES = (
         _DELIVERY.c.next_attempt_at,  # the claim's lease, as just set
     )
 )
+# The same for one delivery, the statement a worker runs before each send (no `IN` list to
+# render anew each time).
+CLAIM_DELIVERY = (
+    sa.update(_DELIVERY)
+    .where(_DELIVERY.c.id == bindparam("delivery_id"), _CLAIMABLE)
+    .values(
+        status=DeliveryStatus.SENDING,
+        next_attempt_at=bindparam("lease_until"),
+        attempts=_DELIVERY.c.attempts + 1,
+    )
+    .returning(
+        _DELIVERY.c.id,
+        _DELIVERY.c.key,
+        _DELIVERY.c.reminder_id,
+        _DELIVERY.c.channel,
+        _DELIVERY.c.user_id,
+        _DELIVERY.c.subject,
+        _DELIVERY.c.body,
+        _DELIVERY.c.attempts,
+        _DELIVERY.c.next_attempt_at,  # the claim's lease, as just set
+    )
+)
 # The deliveries of its batch that a worker has yet to start stay queued, reserved to it until
-# `until`: the sweep republishes a queued delivery only once that has passed. Renewed with every
-# claim, so it lapses one lease after the worker stops making progress (killed, stuck).
+# `until`: the sweep republishes a queued delivery only once that has passed. Renewed as the
+# worker claims, so it lapses one lease after the worker stops making progress (killed, stuck).
+# Rows another transaction holds are skipped, not waited for: that one is claiming or reserving
+# them itself, and two renewals waiting on each other's rows (a batch delivered twice at once)
+# would deadlock.
 RESERVE_DELIVERIES = (
     sa.update(_DELIVERY)
     .where(
-        _DELIVERY.c.id.in_(bindparam("ids", expanding=True)),
-        _DELIVERY.c.status == DeliveryStatus.QUEUED,
+        _DELIVERY.c.id.in_(
+            sa.select(_DELIVERY.c.id)
+            .where(
+                _DELIVERY.c.id.in_(bindparam("ids", expanding=True)),
+                _DELIVERY.c.status == DeliveryStatus.QUEUED,
+            )
+            .with_for_update(skip_locked=True)
+        )
     )
     .values(next_attempt_at=bindparam("until"))
 )
