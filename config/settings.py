@@ -23,6 +23,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 NETWORK_WAITS_PER_SEND = {"log": 0, "webhook": 5, "email": 12}
 # Room in a send's lease beyond its network waits: claiming, building the message, recording.
 LEASE_MARGIN_SECONDS = 2.0
+# A Celery message whose worker has not acknowledged it after this long is handed out again by
+# Redis (workers/celery_app.py): in effect the lease of a whole batch.
+BROKER_VISIBILITY_TIMEOUT_SECONDS = 3600
 
 
 class Settings(BaseSettings):
@@ -171,6 +174,17 @@ class Settings(BaseSettings):
                 f"one {slowest} send can take: {waits} network waits of "
                 f"PLANFLOW_SEND_TIMEOUT_SECONDS ({self.send_timeout_seconds:g}) plus "
                 f"{LEASE_MARGIN_SECONDS:g} s is {worst:g} s; raise the lease or lower the timeout"
+            )
+        rounds = -(-self.delivery_batch_size // self.delivery_concurrency)
+        if self.broker_url and rounds * worst > BROKER_VISIBILITY_TIMEOUT_SECONDS:
+            # A second worker would get the batch while the first still sends it: nothing would
+            # go twice (each send is claimed), but every send after that would be fought over.
+            raise ValueError(
+                f"one batch of PLANFLOW_DELIVERY_BATCH_SIZE ({self.delivery_batch_size}) "
+                f"deliveries, PLANFLOW_DELIVERY_CONCURRENCY ({self.delivery_concurrency}) at a "
+                f"time, can take {rounds} × {worst:g} s = {rounds * worst:g} s, longer than the "
+                f"broker's visibility timeout ({BROKER_VISIBILITY_TIMEOUT_SECONDS} s); lower the "
+                "batch size or PLANFLOW_SEND_TIMEOUT_SECONDS, or raise the concurrency"
             )
         return self
 

@@ -523,3 +523,23 @@ def test_a_lease_that_one_send_can_outlast_is_refused(
     Settings(delivery_lease_seconds=least_lease, send_timeout_seconds=timeout, **channels)
     # The log channel waits on nothing: the least lease the settings allow will do.
     Settings(delivery_lease_seconds=5, send_timeout_seconds=60, default_channels=["log"])
+
+
+def test_a_batch_that_could_outlast_the_brokers_visibility_timeout_is_refused() -> None:
+    def slow_email(concurrency: int, broker_url: str | None) -> Settings:
+        return Settings(
+            default_channels=["email"],
+            delivery_lease_seconds=300,
+            delivery_concurrency=concurrency,
+            broker_url=broker_url,
+        )
+
+    broker = "redis://127.0.0.1:6379/0"
+    # 100 deliveries, 4 at a time: 25 rounds of at most 12 waits × 10 s + 2 s = 3,050 s.
+    slow_email(4, broker)
+    with pytest.raises(ValueError, match=r"PLANFLOW_DELIVERY_BATCH_SIZE \(100\)") as refused:
+        slow_email(3, broker)
+    assert "34 × 122 s = 4148 s, longer than the broker's visibility timeout (3600 s)" in str(
+        refused.value
+    )
+    slow_email(3, None)  # embedded: no broker hands the batch to anyone else
