@@ -110,7 +110,7 @@ class DeliveryReport:
     failed: int = 0  # will be tried again
     dead: int = 0
     not_claimed: int = 0  # already sent, or being sent by another worker
-    late: int = 0  # sends that ended after their lease had run out (recorded all the same)
+    late: int = 0  # sends that ended after their lease had run out (see `_record`)
 
 
 # --- 1. the sweep --------------------------------------------------------------------------------
