@@ -88,6 +88,16 @@ def edit(
     )
 
 
+@app.command("export")
+def export(plan_id: PlanId, actor: ActingUser) -> None:
+    """Print the plan as a plan file (YAML), the form `plan create` and `plan edit` read."""
+    from engine.core.planfile_export import write_plan_file
+    from engine.service.export import export_plan
+
+    spec = export_plan(runtime(), plan_id=plan_id, actor=actor)
+    typer.echo(write_plan_file(spec, source=f"plan #{plan_id}"), nl=False)
+
+
 @app.command("show")
 def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
     """A plan with its goals, monthly items, open task and what you may do now."""
