@@ -443,4 +443,5 @@ def reads_as_text(value: str) -> bool:
     For writers of YAML (`planfile_export`): PyYAML quotes what YAML 1.1 would read as something
     else, but `true`-like and number-like text is decided by this loader's core schema.
     """
-    return _Loader("").resolve(yaml.ScalarNode, value, (True, False)) == _STR
+    tag: str = _Loader("").resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return tag == _STR

@@ -60,7 +60,8 @@ def test_export_of_a_live_plan_amends_nothing(cli: Cli, tmp_path: Path) -> None:
 
 def test_export_then_create_elsewhere_reproduces_the_content(cli: Cli, tmp_path: Path) -> None:
     setup_directory(cli)
-    assert cli("org", "create", "zishan-primary", "梓山小学工会", "--parent", "zishan-town").code == 0
+    primary = ("zishan-primary", "梓山小学工会", "--parent", "zishan-town")
+    assert cli("org", "create", *primary).code == 0
     zhou = ("--name", "周敏", "--org", "zishan-primary", "--role", "drafter")
     assert cli("user", "create", "zhou", *zhou).code == 0
     assert cli("plan", "create", "--file", school_plan(), "--as", "chen").code == 0

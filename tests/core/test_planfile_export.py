@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -41,15 +42,34 @@ def plan(**changes: object) -> PlanSpec:
         goals=(GoalSpec("new-members", "发展新会员", Decimal(300), "人"),),
         items=(ItemSpec(3, "庆祝三八国际劳动妇女节活动", "", 8), ItemSpec(6, "上半年总结")),
     )
-    return PlanSpec(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     "text",
     # Text that PyYAML would write plain but the core-schema loader reads as something else, or
     # text that needs care in a block: each must come back as the same text.
-    ["0o17", "0x1F", "TRUE", "null", "~", "yes", "08", "1e3", ".inf", "  前导空格", "末尾空格 ",
-     "行一\n行二\n", "a: b", "# 不是注释", "- 列表", "'引号'", '"双引号"', "制表\t符", ""],
+    [
+        "0o17",
+        "0x1F",
+        "TRUE",
+        "null",
+        "~",
+        "yes",
+        "08",
+        "1e3",
+        ".inf",
+        "  前导空格",
+        "末尾空格 ",
+        "行一\n行二\n",
+        "a: b",
+        "# 不是注释",
+        "- 列表",
+        "'引号'",
+        '"双引号"',
+        "制表\t符",
+        "",
+    ],
 )
 def test_awkward_text_survives(text: str) -> None:
     spec = plan(
@@ -77,10 +97,10 @@ def test_targets_are_exact_and_defaults_are_left_out() -> None:
 
 
 # Titles are stored stripped (the format strips them); bodies and details are kept as written.
-_title = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40).map(
+_title = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40).map(
     str.strip
 )
-_body = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
+_body = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
 
 
 @settings(max_examples=300, deadline=None)
