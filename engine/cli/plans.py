@@ -306,7 +306,7 @@ def inbox(actor: ActingUser, json_: JsonFlag = False) -> None:
         return
     tz = rt.default_timezone
     table(
-        ["plan", "org", "step", "due", "", "actions"],
+        ["plan", "org", "step", "due", "flags", "actions"],
         [
             (
                 e.plan.id,

@@ -218,3 +218,13 @@ def test_an_unreachable_database_is_one_line(cli: Cli, monkeypatch: pytest.Monke
     assert result.code == 1
     assert result.err.startswith("error: cannot reach the database")
     assert result.err.count("\n") == 1, result.err
+
+
+def test_every_inbox_column_has_a_header(cli: Cli) -> None:
+    setup_directory(cli)
+    assert cli("plan", "create", "--file", school_plan(), "--as", "chen").code == 0
+    assert cli("act", "1", "submit", "--as", "chen").code == 0
+    header, rule, row = cli("inbox", "--as", "zhao").out.splitlines()
+    assert header.split() == ["plan", "org", "step", "due", "flags", "actions"]
+    assert len(rule.split()) == 6  # one rule per column: none is unnamed
+    assert row.split()[0] == "1" and row.endswith("approve, return")
