@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from calendar import monthrange
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from engine.cli.context import ActingUser, JsonFlag, runtime
 from engine.cli.output import as_json, local, number, table
 from engine.core.errors import PlanFileError, Problem
 from engine.core.planfile import PlanSpec, parse_plan
+from engine.core.planning import item_due_date
 from engine.service import inbox as inbox_service
 from engine.service import plans, reporting
 from engine.service.actions import act as act_service
@@ -135,6 +137,7 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
                         "month": i.month,
                         "title": i.title,
                         "due_day": i.due_day,
+                        "due_date": item_due_date(p.year, i.month, i.due_day),
                         "status": i.status,
                         "note": i.report_note,
                     }
@@ -184,10 +187,17 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
     table(
         ["#", "month", "due", "item", "status"],
         [
-            (i.position, f"{i.month}月", i.due_day or "月末", i.title, i.status or "")
+            (i.position, f"{i.month}月", _due(p.year, i.month, i.due_day), i.title, i.status or "")
             for i in view.items
         ],
     )
+
+
+def _due(year: int, month: int, due_day: int | None) -> str:
+    """The day an item is really due: 31 in June is the 30th, the month's end (月末)."""
+    due = item_due_date(year, month, due_day)
+    last = due.day == monthrange(year, month)[1]
+    return f"{due.day} 月末" if last else str(due.day)
 
 
 @app.command("list")
