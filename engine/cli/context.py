@@ -9,6 +9,7 @@ from sqlalchemy.exc import OperationalError
 
 from config.settings import get_settings
 from engine.core.errors import ConfigurationError, first_line
+from engine.service.rehearsal import refuse_going_back, rehearsal_clock
 from engine.service.runtime import Runtime, open_runtime
 from engine.store.migrate import current_revision, head_revision
 
@@ -32,7 +33,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 def runtime(*, require_schema: bool = True) -> Runtime:
     """The runtime for the configured database, refusing one that `planflow init` has not set up."""
-    rt = open_runtime(get_settings())
+    settings = get_settings()
+    pretended = rehearsal_clock(settings)
+    rt = open_runtime(settings) if pretended is None else open_runtime(settings, clock=pretended)
     if require_schema:
         try:
             current = current_revision(rt.database)
@@ -45,4 +48,5 @@ def runtime(*, require_schema: bool = True) -> Runtime:
                 f"the database {rt.database.engine.url!r} is not initialised or is older than "
                 "this Planflow; run `planflow init`"
             )
+        refuse_going_back(rt)
     return rt

@@ -36,6 +36,7 @@ app.command("inbox")(plans.inbox)
 app.command("serve")(processes.serve)
 app.command("worker")(processes.worker)
 app.command("scheduler")(processes.scheduler)
+app.command("cycle")(processes.cycle)
 app.add_typer(reminders.app, name="reminders")
 app.command("simulate")(simulate.simulate)
 
