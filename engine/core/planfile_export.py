@@ -24,9 +24,16 @@ class _PlanDumper(yaml.SafeDumper):
     """Safe YAML whose text loads back as text under the core schema `yamlsource` reads."""
 
 
+# Line breaks other than "\n" that YAML reads as one (NEL, LS, PS, CR): only the escapes of a
+# double-quoted scalar keep them as they are.
+_OTHER_BREAKS = frozenset("\x85\u2028\u2029\r")
+
+
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    if "\n" in value:
-        style: str | None = "|"  # PyYAML falls back to quotes where a block cannot hold it
+    if _OTHER_BREAKS.intersection(value):
+        style: str | None = '"'
+    elif "\n" in value:
+        style = "|"  # PyYAML falls back to quotes where a block cannot hold it
     elif not reads_as_text(value):
         style = '"'  # e.g. "0o17" or "TRUE", which PyYAML's YAML 1.1 would write plain
     else:

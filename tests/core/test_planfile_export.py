@@ -68,6 +68,9 @@ def plan(**changes: object) -> PlanSpec:
         "'引号'",
         '"双引号"',
         "制表\t符",
+        "NEL\x85行",  # line breaks YAML knows besides \n: found by the property test below
+        "LS\u2028PS\u2029",
+        "回车\r\n换行",
         "",
     ],
 )
@@ -103,7 +106,7 @@ _title = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_si
 _body = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)  # the same cases every run
 @given(title=_title.filter(bool), body=_body, item_title=_title.filter(bool), detail=_body)
 def test_any_text_survives(title: str, body: str, item_title: str, detail: str) -> None:
     spec = plan(
