@@ -29,7 +29,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import gc
-import json
 import math
 import multiprocessing
 import os
@@ -49,6 +48,7 @@ import psycopg
 import sqlalchemy as sa
 
 from config.settings import Settings
+from engine.core.audit_chain import AuditContent, detail_json, row_hash
 from engine.core.calendar import WorkCalendar
 from engine.core.clock import SimulatedClock
 from engine.core.errors import ActionRefused, NotFound, PermissionDenied
@@ -76,10 +76,11 @@ from engine.demo.world import (
 )
 from engine.service import directory
 from engine.service.actions import act
+from engine.service.audit import verify_audit
 from engine.service.plans import create_plan, list_plans, show_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_bundled_templates
-from engine.store.database import SQLITE_BUSY_TIMEOUT_MS, Database
+from engine.store.database import DEFAULT_LOCK_TIMEOUT_SECONDS, Database
 from engine.store.migrate import upgrade
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -472,13 +473,33 @@ class RawActions:
                 sql("UPDATE plan SET version = ?, updated_at = ? WHERE id = ?"),
                 (version + 1, stamp(now), plan_id),
             )
+        audit = AuditContent(
+            plan_id=plan_id,
+            plan_version=version + 1,
+            actor_id=user_id,
+            at=now,
+            action=action,
+            from_state=from_state,
+            to_state=entered or from_state,
+            comment=None,
+            idempotency_key=None,
+            request_hash=None,
+            detail=detail_json(detail),
+        )
+        # The hash chain, as the engine keeps it: the plan's last row's hash, under the lock.
+        cur.execute(
+            sql("SELECT row_hash FROM audit_event WHERE plan_id = ? ORDER BY id DESC LIMIT 1"),
+            (plan_id,),
+        )
+        last = cur.fetchone()
+        prev_hash = last[0] if last else None
         cur.execute(
             sql(
                 "INSERT INTO audit_event (plan_id, at, actor_id, action, from_state, to_state,"
-                " plan_version, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " plan_version, detail, prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
-            (plan_id, stamp(now), user_id, action, from_state, entered or from_state, version + 1,
-             json.dumps(detail, ensure_ascii=False) if detail else None),
+            (plan_id, stamp(now), user_id, action, from_state, audit.to_state, audit.plan_version,
+             audit.detail, prev_hash, row_hash(audit, prev_hash)),
         )  # fmt: skip
 
 
@@ -488,7 +509,7 @@ def raw_connection(url: str) -> tuple[Any, bool]:
     if parsed.get_backend_name() == "sqlite":
         connection = sqlite3.connect(parsed.database or "", isolation_level=None)
         for pragma in (
-            f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
+            f"busy_timeout = {round(DEFAULT_LOCK_TIMEOUT_SECONDS * 1000)}",
             "foreign_keys = ON",
             "journal_mode = WAL",
             "synchronous = NORMAL",
@@ -617,6 +638,9 @@ def check_same_rows(rt: Runtime, engine_plans: list[BenchPlan], raw_plans: list[
                 found.append(sorted(tuple(map(str, row)) for row in rows))
             if found[0] != found[1]:
                 sys.exit(f"the floor wrote other {name} than the engine:\n{found[0]}\n{found[1]}")
+    audit = verify_audit(rt)
+    if not audit.ok:
+        sys.exit(f"the audit chains do not hold: {audit.breaks[:3]} {audit.missing_guards}")
 
 
 def postgres_unreachable(admin_url: str) -> str | None:

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
         description="How long a published or claimed delivery may stay unsent before the sweep "
         "publishes it again (a lost message, a killed worker).",
     )
+    lock_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=600,
+        description="How long a write waits for a plan another write is changing (PostgreSQL "
+        "lock_timeout, SQLite busy_timeout) before it is answered 'plan #N is being changed by "
+        "someone else; try again'.",
+    )
     sweep_interval_seconds: float = Field(
         default=30, gt=0, description="How often the scheduler sweeps due reminders and timers."
     )

@@ -258,9 +258,11 @@ class Scheduler:
                 log.exception("%s; trying again in %g s", summary, retry)
             self._record(CycleRecord(at=started, summary=summary, ok=False))
             return None
-        if not report.idle:
+        if report.failures:  # each step's failure is logged already, with its traceback
+            log.warning("cycle: %s", report.summary())
+        elif not report.idle:
             log.info("cycle: %s", report.summary())
-        self._record(CycleRecord(at=started, summary=report.summary(), ok=True))
+        self._record(CycleRecord(at=started, summary=report.summary(), ok=not report.failures))
         return report
 
     def jobs(self) -> list[Job]:

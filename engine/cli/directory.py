@@ -8,7 +8,8 @@ import typer
 
 from engine.cli.context import JsonFlag, runtime
 from engine.cli.output import as_json, table
-from engine.service import directory
+from engine.service import directory, leaving
+from engine.service.writes import WriteResult
 
 orgs = typer.Typer(help="Organisations (county → township → grassroots).", no_args_is_help=True)
 users = typer.Typer(help="Users and their roles.", no_args_is_help=True)
@@ -54,23 +55,44 @@ def user_create(
 
 @users.command("grant")
 def user_grant(username: str, role: str) -> None:
-    """Grant a role; its scope counts from the user's organisation."""
+    """Grant a role a loaded template defines; its scope counts from the user's organisation."""
     directory.grant_role(runtime(), username=username, role=role)
     typer.echo(f"{username} now holds {role}")
 
 
 @users.command("revoke")
 def user_revoke(username: str, role: str) -> None:
-    """Take a role away."""
-    directory.revoke_role(runtime(), username=username, role=role)
+    """Take a role away; their open tasks for it move on without them, or it is refused."""
+    handed_over = leaving.revoke_role(runtime(), username=username, role=role)
     typer.echo(f"{username} no longer holds {role}")
+    _echo_handed_over(handed_over)
+
+
+@users.command("deactivate")
+def user_deactivate(username: str) -> None:
+    """Deactivate a user: they can no longer act, and their open tasks move on without them."""
+    handed_over = leaving.deactivate_user(runtime(), username=username)
+    typer.echo(f"{username} deactivated")
+    _echo_handed_over(handed_over)
+
+
+def _echo_handed_over(results: list[WriteResult]) -> None:
+    for result in results:
+        detail = result.detail or {}
+        if result.action == leaving.REASSIGN_ACTION and "org" in detail:
+            what = f"task moved to {', '.join(detail['holders'])} at {detail['org']}"
+        elif result.action == leaving.REASSIGN_ACTION:
+            what = f"signers left: {', '.join(detail['signers']) or 'none'}"
+        else:
+            what = f"{result.from_state} → {result.to_state}: every signer left had approved"
+        typer.echo(f"plan #{result.plan_id}: {result.action}: {what}")
 
 
 @users.command("list")
 def user_list(json_: JsonFlag = False) -> None:
     """All users with their organisation and roles."""
     rows = [
-        (u.username, u.name, o.code, ",".join(roles), u.email or "")
+        (u.username, u.name, o.code, ",".join(roles), u.email or "", "yes" if u.active else "no")
         for u, o, roles in directory.list_users(runtime())
     ]
     if json_:
@@ -82,9 +104,10 @@ def user_list(json_: JsonFlag = False) -> None:
                     "org": c,
                     "roles": d.split(",") if d else [],
                     "email": e or None,
+                    "active": f == "yes",
                 }
-                for a, b, c, d, e in rows
+                for a, b, c, d, e, f in rows
             ]
         )
     else:
-        table(["username", "name", "org", "roles", "email"], rows)
+        table(["username", "name", "org", "roles", "email", "active"], rows)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import typer
 from sqlalchemy.exc import OperationalError
 
-from engine.cli import directory, plans, processes, reminders, simulate, templates
+from engine.cli import audit, cycle, directory, plans, processes, reminders, simulate, templates
 from engine.cli.context import runtime
 from engine.core.errors import PlanflowError, first_line
 from engine.store.migrate import upgrade
@@ -36,9 +36,11 @@ app.command("inbox")(plans.inbox)
 app.command("serve")(processes.serve)
 app.command("worker")(processes.worker)
 app.command("scheduler")(processes.scheduler)
-app.command("cycle")(processes.cycle)
 app.add_typer(reminders.app, name="reminders")
+app.add_typer(cycle.app, name="cycle")
+cycle.app.command("run")(processes.run_once)
 app.command("simulate")(simulate.simulate)
+app.add_typer(audit.app, name="audit")
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,7 +39,22 @@ def table(
 
 
 def as_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_default))
+    """Strict JSON: a non-finite number (from rows older than validation) is written as text."""
+    text = json.dumps(
+        _finite(data), ensure_ascii=False, indent=2, default=_default, allow_nan=False
+    )
+    typer.echo(text)
+
+
+def _finite(value: Any) -> Any:
+    """`Infinity` and `NaN` are not JSON: write them as the strings "Infinity", "NaN"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)  # Python's spelling: "Infinity", "-Infinity", "NaN"
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _default(value: Any) -> Any:

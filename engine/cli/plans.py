@@ -10,8 +10,7 @@ import typer
 
 from engine.cli.context import ActingUser, JsonFlag, runtime
 from engine.cli.output import as_json, local, number, table
-from engine.core.errors import PlanFileError, Problem
-from engine.core.planfile import PlanSpec, parse_plan
+from engine.core.planfile import PlanSpec, parse_plan_file
 from engine.core.planning import item_due_date
 from engine.service import inbox as inbox_service
 from engine.service import plans, reporting
@@ -32,11 +31,7 @@ Key = Annotated[
 
 
 def _spec(path: Path) -> PlanSpec:
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise PlanFileError([Problem(str(path), 0, 0, f"cannot read: {error.strerror}")]) from None
-    return parse_plan(raw, source=str(path))
+    return parse_plan_file(path)  # reads no more than the size limit allows
 
 
 def _done(result: WriteResult) -> None:
@@ -242,12 +237,15 @@ def history(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None
                 {
                     "at": e.event.at,
                     "actor": e.actor,
+                    "actor_username": e.actor_username,
                     "action": e.event.action,
                     "from": e.event.from_state or None,
                     "to": e.event.to_state,
                     "comment": e.event.comment,
                     "version": e.event.plan_version,
                     "idempotency_key": e.event.idempotency_key,
+                    "detail": e.detail,
+                    "summary": e.summary,
                 }
                 for e in entries
             ]
@@ -255,7 +253,7 @@ def history(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None
         return
     tz = rt.default_timezone
     table(
-        ["at", "who", "action", "from → to", "comment"],
+        ["at", "who", "action", "from → to", "comment", "detail"],
         [
             (
                 local(e.event.at, tz),
@@ -263,6 +261,7 @@ def history(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None
                 e.event.action,
                 f"{e.event.from_state or '·'} → {e.event.to_state}",
                 e.event.comment or "",
+                e.summary,
             )
             for e in entries
         ],

@@ -1,5 +1,5 @@
 """The long-running commands: `planflow worker`, `planflow scheduler` and `planflow serve`
-(and `planflow cycle`, one run of the scheduler's cycle).
+(and `planflow cycle run`, one run of the scheduler's cycle).
 
 Each one runs until stopped (SIGTERM or Ctrl-C) and logs to stderr. They start even when the
 database or Redis cannot be reached yet, saying so in the log, because they are meant to outlive
@@ -62,7 +62,7 @@ def scheduler(loglevel: LogLevel = "INFO") -> None:
     run_until_stopped(build_scheduler(service_runtime()))
 
 
-def cycle(loglevel: LogLevel = "INFO") -> None:
+def run_once(loglevel: LogLevel = "INFO") -> None:
     """Run the scheduler's cycle once, now (timers, escalations, reminders), and say what it did.
 
     For cron-like use and rehearsals; a running `planflow scheduler` does the same every few

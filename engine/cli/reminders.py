@@ -9,6 +9,7 @@ import typer
 from engine.cli.context import JsonFlag, OptionalActingUser, runtime
 from engine.cli.output import as_json, local, table
 from engine.service import reminders
+from engine.service.publishing import publishing_backlog
 from engine.service.reminders import RetryOutcome
 from engine.store.tables import ReminderStatus
 
@@ -34,9 +35,12 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 200,
     json_: JsonFlag = False,
 ) -> None:
-    """Reminders by fire time, with why those that did not go out did not."""
+    """Reminders by fire time, what each is about, and why those that did not go out did not."""
     rt = runtime()
     views = reminders.list_reminders(rt, status=status, plan_id=plan, limit=limit)
+    backlog = publishing_backlog(rt)
+    if backlog is not None and backlog.stalled:  # on stderr, so that --json stays JSON
+        typer.echo(f"warning: {backlog.describe(rt.default_timezone)}", err=True)
     if json_:
         as_json(
             [
@@ -45,6 +49,17 @@ def list_(
                     "plan": v.plan_id,
                     "org": v.org_name,
                     "kind": v.kind,
+                    "about": v.about,
+                    "item": (
+                        {"id": v.item.id, "month": v.item.month, "title": v.item.title}
+                        if v.item
+                        else None
+                    ),
+                    "task": (
+                        {"id": v.task.id, "state": v.task.state, "role": v.task.role}
+                        if v.task
+                        else None
+                    ),
                     "role": v.recipient_role,
                     "fire_at": v.fire_at,
                     "status": v.status,
@@ -70,13 +85,14 @@ def list_(
         return
     tz = rt.default_timezone
     table(
-        ["id", "plan", "org", "kind", "role", "fires", "status", "retries", "last error"],
+        ["id", "plan", "org", "kind", "about", "role", "fires", "status", "retries", "last error"],
         [
             (
                 v.id,
                 v.plan_id,
                 v.org_name,
                 v.kind,
+                v.about,
                 v.recipient_role,
                 local(v.fire_at, tz),
                 v.status,

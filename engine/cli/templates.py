@@ -12,6 +12,7 @@ from engine.cli.output import as_json, table
 from engine.core.errors import InputError, Problem, TemplateError
 from engine.core.template.diagram import mermaid
 from engine.core.template.validate import load_template as parse_template
+from engine.core.yamlsource import read_source
 from engine.service import templates
 from engine.service.plans import show_plan
 from engine.service.templates import workflow_for
@@ -22,10 +23,7 @@ Files = Annotated[list[Path], typer.Argument(help="Template files (YAML).", show
 
 
 def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise TemplateError([Problem(str(path), 0, 0, f"cannot read: {error.strerror}")]) from None
+    return read_source(path, error=TemplateError)  # reads no more than the size limit allows
 
 
 @app.command()

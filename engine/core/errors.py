@@ -86,6 +86,17 @@ class Conflict(PlanflowError):
     retryable = True
 
 
+class PlanBusy(Conflict):
+    """Another transaction held the plan's lock for longer than the lock timeout.
+
+    Nothing was written; the same request may simply be sent again.
+    """
+
+    def __init__(self, plan_id: int) -> None:
+        super().__init__(f"plan #{plan_id} is being changed by someone else; try again")
+        self.plan_id = plan_id
+
+
 class ConfigurationError(PlanflowError):
     """The deployment's settings are unusable (bad URL, unknown time zone, …)."""
 

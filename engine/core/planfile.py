@@ -18,8 +18,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, PlainValidator, field_validator
 
+from engine.core import limits
 from engine.core.errors import PlanFileError, Problem
-from engine.core.yamlschema import Describer, DocModel, Text, at_least, between, show, validate
+from engine.core.yamlschema import (
+    Describer,
+    DocModel,
+    Text,
+    at_least,
+    at_most,
+    at_most_entries,
+    between,
+    fits,
+    show,
+    validate,
+)
 from engine.core.yamlsource import LoadedYaml, load_yaml, load_yaml_file
 
 
@@ -93,50 +105,63 @@ def _number(value: Any) -> Decimal:
     """Targets are exact decimals: 300, 98.5 or "98.5" (floats go through their shortest text)."""
     number: Decimal | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        number = Decimal(repr(value)) if math.isfinite(value) else None
+        # 1e400 reads as an infinite float: too large, like the infinity it became.
+        number = None if isinstance(value, float) and math.isnan(value) else Decimal(repr(value))
     elif isinstance(value, str):
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
             number = None
-    if number is None or not number.is_finite():
+    if number is None or number.is_nan():
         raise ValueError(f"must be a number like 300 or 98.5, got {show(value)}")
+    complaint = limits.target_complaint(number)
+    if complaint is not None:
+        raise ValueError(complaint)
     return number
 
 
 class TemplateRefDoc(DocModel):
-    name: Text
-    version: Annotated[int, AfterValidator(at_least(1))] | None = None
+    name: Annotated[Text, AfterValidator(fits(limits.TEMPLATE_NAME))]
+    version: (
+        Annotated[int, AfterValidator(at_least(1)), AfterValidator(at_most(limits.MAX_VERSION))]
+        | None
+    ) = None
 
 
 class SectionDoc(DocModel):
-    heading: Text
-    body: str = ""
+    heading: Annotated[Text, AfterValidator(fits(limits.SECTION_HEADING))]
+    body: Annotated[str, AfterValidator(fits(limits.SECTION_BODY))] = ""
 
 
 class GoalDoc(DocModel):
-    key: Annotated[str, AfterValidator(_goal_key)]
-    title: Text
+    key: Annotated[str, AfterValidator(fits(limits.GOAL_KEY)), AfterValidator(_goal_key)]
+    title: Annotated[Text, AfterValidator(fits(limits.GOAL_TITLE))]
     target: Annotated[Decimal, PlainValidator(_number)]
-    unit: Text
+    unit: Annotated[Text, AfterValidator(fits(limits.GOAL_UNIT))]
     comparator: Literal[">=", "<=", "="] = ">="
 
 
 class ItemDoc(DocModel):
     month: Annotated[int, AfterValidator(between(1, 12))]
-    title: Text
-    detail: str = ""
+    title: Annotated[Text, AfterValidator(fits(limits.ITEM_TITLE))]
+    detail: Annotated[str, AfterValidator(fits(limits.ITEM_DETAIL))] = ""
     due_day: Annotated[int, AfterValidator(between(1, 31))] | None = None
 
 
 class PlanDoc(DocModel):
-    org: Text
+    org: Annotated[Text, AfterValidator(fits(limits.ORG_CODE))]
     year: Annotated[int, AfterValidator(between(2000, 2100))]
-    title: Text
+    title: Annotated[Text, AfterValidator(fits(limits.PLAN_TITLE))]
     template: TemplateRefDoc
-    sections: list[SectionDoc] = Field(default_factory=list)
-    goals: list[GoalDoc] = Field(default_factory=list)
-    items: list[ItemDoc] = Field(default_factory=list)
+    sections: Annotated[
+        list[SectionDoc], AfterValidator(at_most_entries(limits.MAX_SECTIONS, "section"))
+    ] = Field(default_factory=list)
+    goals: Annotated[list[GoalDoc], AfterValidator(at_most_entries(limits.MAX_GOALS, "goal"))] = (
+        Field(default_factory=list)
+    )
+    items: Annotated[list[ItemDoc], AfterValidator(at_most_entries(limits.MAX_ITEMS, "item"))] = (
+        Field(default_factory=list)
+    )
 
     @field_validator("template", mode="before")
     @classmethod
@@ -172,7 +197,13 @@ DESCRIBE = Describer(
 
 def _checked(loaded: LoadedYaml) -> PlanSpec:
     doc, schema_problems = validate(loaded, PlanDoc, describe=DESCRIBE)
-    problems = [*loaded.problems, *schema_problems, *_duplicate_goal_keys(loaded)]
+    problems = [
+        *loaded.problems,
+        *schema_problems,
+        *_duplicate_goal_keys(loaded),
+        *_targets_that_decide_nothing(loaded),
+        *_duplicate_items(loaded),
+    ]
     if problems:
         raise PlanFileError(problems)
     assert doc is not None  # no problems means the schema accepted it
@@ -194,4 +225,53 @@ def _duplicate_goal_keys(loaded: LoadedYaml) -> list[Problem]:
             problems.append(loaded.problem(("goals", i, "key"), message))
         else:
             first_line[key] = line
+    return problems
+
+
+def _targets_that_decide_nothing(loaded: LoadedYaml) -> list[Problem]:
+    """A target every actual meets, or none can: actuals are 0 or more.
+
+    `>=` needs a target above 0 (`>= 0` and below are met by any actual); `<=` and `=` need a
+    target of 0 or more (`<= 0` is "none at all", below 0 is never met).
+    """
+    goals = loaded.data.get("goals")
+    problems = []
+    for i, goal in enumerate(goals if isinstance(goals, list) else ()):
+        if not isinstance(goal, dict) or loaded.is_unreadable(("goals", i, "target")):
+            continue
+        comparator = goal.get("comparator", Comparator.AT_LEAST.value)
+        try:
+            target = _number(goal.get("target"))
+        except ValueError:
+            continue  # the schema reports it
+        if comparator == Comparator.AT_LEAST and target <= 0:
+            outcome = "is met by every actual (actuals are 0 or more); set a target above 0"
+        elif comparator in (Comparator.AT_MOST, Comparator.EQUAL) and target < 0:
+            outcome = "can never be met (actuals are 0 or more)"
+        else:
+            continue
+        message = f"'target' {target} with comparator '{comparator}' {outcome}"
+        problems.append(loaded.problem(("goals", i, "target"), message))
+    return problems
+
+
+def _duplicate_items(loaded: LoadedYaml) -> list[Problem]:
+    """Amending a live plan matches items by month and title, so no two may share both."""
+    items = loaded.data.get("items")
+    first_line: dict[tuple[int, str], int] = {}
+    problems = []
+    for i, item in enumerate(items if isinstance(items, list) else ()):
+        month, title = (item.get("month"), item.get("title")) if isinstance(item, dict) else (0, 0)
+        if not isinstance(month, int) or not isinstance(title, str) or not title.strip():
+            continue
+        identity = (month, title.strip())
+        if identity in first_line:
+            message = (
+                f"duplicate item '{ItemSpec(*identity).label}' (first at line "
+                f"{first_line[identity]}); items are matched by month and title when a plan is "
+                "amended, so no two may share both"
+            )
+            problems.append(loaded.problem(("items", i, "title"), message))
+        else:
+            first_line[identity] = loaded.where(("items", i)).line
     return problems

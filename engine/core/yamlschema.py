@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
 from engine.core.errors import Problem
+from engine.core.limits import text_complaint
 from engine.core.yamlsource import LoadedYaml, YamlPath
 
 
@@ -71,6 +72,29 @@ def _stripped_text(value: str) -> str:
 Text = Annotated[str, AfterValidator(_stripped_text)]  # stripped; empty after stripping is an error
 
 
+def fits(max_chars: int) -> Callable[[str], str]:
+    """An after-validator keeping a text storable in a column of `max_chars` characters."""
+
+    def check(value: str) -> str:
+        complaint = text_complaint(value, max_chars)
+        if complaint is not None:
+            raise ValueError(complaint)
+        return value
+
+    return check
+
+
+def at_most_entries(limit: int, noun: str) -> Callable[[list[Any]], list[Any]]:
+    """An after-validator keeping a list to `limit` entries (`noun`: what one entry is)."""
+
+    def check(value: list[Any]) -> list[Any]:
+        if len(value) > limit:
+            raise ValueError(f"holds {len(value)} {noun}s; the limit is {limit}")
+        return value
+
+    return check
+
+
 def between(low: int, high: int) -> Callable[[int], int]:
     """An after-validator keeping a whole number within [low, high]."""
 
@@ -88,6 +112,17 @@ def at_least(low: int) -> Callable[[int], int]:
     def check(value: int) -> int:
         if value < low:
             raise ValueError(f"must be {low} or more, got {value}")
+        return value
+
+    return check
+
+
+def at_most(high: int) -> Callable[[int], int]:
+    """An after-validator keeping a whole number at `high` or below."""
+
+    def check(value: int) -> int:
+        if value > high:
+            raise ValueError(f"must be {high:,} or less, got {_shortened(str(value))}")
         return value
 
     return check

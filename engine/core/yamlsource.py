@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from engine.core.errors import InputError, Problem
+from engine.core.limits import unstorable
 
 MAX_BYTES = 1024 * 1024  # templates and plans are a few KiB; anything near this is a mistake
 MAX_VALUES = 100_000  # values after alias expansion: stops "billion laughs" long before memory
@@ -151,13 +152,21 @@ def load_yaml(
 
 def load_yaml_file(path: str | Path, *, error: type[InputError] = InputError) -> LoadedYaml:
     """`load_yaml` on a file, named in messages as given; an unreadable file is a problem too."""
+    return load_yaml(read_source(path, error=error), source=str(path), error=error)
+
+
+def read_source(path: str | Path, *, error: type[InputError] = InputError) -> bytes:
+    """A file's bytes, at most `MAX_BYTES` + 1 of them: enough to tell it is too big, never more.
+
+    Every template and plan file is read this way, so a 600 MB file costs 1 MiB, not 600 MB,
+    before `load_yaml` refuses it.
+    """
     try:
         with Path(path).open("rb") as stream:
-            raw = stream.read(MAX_BYTES + 1)  # enough to tell it is too big, never more
+            return stream.read(MAX_BYTES + 1)
     except OSError as failure:
         reason = failure.strerror or str(failure)
         raise error([Problem(str(path), 0, 0, f"cannot read the file: {reason}")]) from None
-    return load_yaml(raw, source=str(path), error=error)
 
 
 # --------------------------------------------------------------------------- reading the text
@@ -379,10 +388,17 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self._value(child, (*path, i)) for i, child in enumerate(node.value)]
         try:
-            return _scalar(node.tag, node.value)
+            value = _scalar(node.tag, node.value)
         except ValueError:
-            self._refuse(node, path, f"cannot read {node.value!r} as {_tag(node)}")
+            self._refuse(node, path, f"cannot read {_shown(node.value)} as {_tag(node)}")
             return None
+        if isinstance(value, str):
+            value = joined_surrogates(value)
+            complaint = unstorable(value)
+            if complaint is not None:
+                self._refuse(node, path, f"{_named(path)} {complaint}")
+                return None
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: YamlPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -407,9 +423,42 @@ class _Builder:
             self._note(node, f"tags that build objects are not allowed: {_tag(node)}")
         elif node.value == "<<" and node.style is None:
             self._note(node, "merge keys ('<<') are not supported; write the keys out")
+        elif (complaint := unstorable(joined_surrogates(node.value))) is not None:
+            self._note(node, f"a key {complaint}")
         else:
-            return str(node.value)
+            return joined_surrogates(str(node.value))
         return None
+
+
+def joined_surrogates(text: str) -> str:
+    """Text with each UTF-16 surrogate pair made one character; lone surrogates stay.
+
+    A double-quoted YAML or JSON string may write a character beyond U+FFFF as its surrogate pair
+    (`"\\ud83c\\udf8a"`, as `json.dumps` does by default); PyYAML reads each half on its own.
+    """
+    if not _SURROGATE.search(text):
+        return text
+    return _SURROGATE_PAIR.sub(
+        lambda pair: pair[0].encode("utf-16-le", "surrogatepass").decode("utf-16-le"), text
+    )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+
+
+def _named(path: YamlPath) -> str:
+    """The value at `path` as messages name it: "'title'", "value 2 of 'remind'"."""
+    if not path:
+        return "the document"
+    if isinstance(path[-1], int):
+        return f"value {path[-1] + 1} of '{path[-2]}'" if len(path) > 1 else "the document"
+    return f"'{path[-1]}'"
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A scalar quoted in a message, shortened: a 5,000-digit number need not be printed whole."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _tag(node: yaml.Node) -> str:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Response
 from starlette.concurrency import run_in_threadpool
 
-from engine.http.health import Health, SchedulerHealth, check_database
+from engine.http.health import Health, SchedulerHealth, check_database, check_publishing
+from engine.service.cycle_failures import list_failures
 from engine.service.runtime import Runtime
 
 if TYPE_CHECKING:  # the app runs whatever scheduler it is given; it needs no Celery itself
@@ -43,15 +44,21 @@ def create_app(rt: Runtime, *, scheduler: Scheduler | None = None) -> FastAPI:
 
     @app.get("/healthz", response_model=Health)
     def healthz(response: Response) -> Health:
-        """Database schema, dispatch mode and this process's scheduler; 503 when degraded."""
+        """Database schema, dispatch mode, publishing and this process's scheduler; 503 when
+        degraded (the database unusable, or reminder batches that could not be published for a
+        few cycles)."""
         database = check_database(rt.database)
+        publishing = check_publishing(rt) if database.ok else None
+        ok = database.ok and publishing is not None and not publishing.stalled
         health = Health(
-            status="ok" if database.ok else "degraded",
+            status="ok" if ok else "degraded",
             mode="embedded" if rt.settings.broker_url is None else "celery",
             database=database,
+            publishing=publishing,
             scheduler=_scheduler_health(scheduler),
+            stuck=len(list_failures(rt)) if database.ok else None,
         )
-        if not database.ok:
+        if not ok:
             response.status_code = 503
         return health
 

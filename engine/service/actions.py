@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.core.errors import ActionRefused, PermissionDenied
 from engine.core.guards import PlanFacts
+from engine.core.limits import check_comment, check_finite
 from engine.core.planning import (
     ItemSchedule,
     PlannedTaskReminder,
@@ -63,6 +64,8 @@ def act(
     expected_version: int | None = None,
 ) -> WriteResult:
     """Fire `trigger` on a plan as `actor` (None: the system, for timers)."""
+    check_comment("comment", comment)
+    check_finite("score", score)
     decision = Decision(trigger=trigger, comment=comment, score=score)
     return write_plan(
         rt,

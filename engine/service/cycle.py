@@ -5,16 +5,39 @@ deliveries and publishes them. The scheduler process calls it every few seconds 
 scheduler.py); `planflow simulate` calls it while moving a simulated clock. Every step is a
 database sweep that is safe to run from two processes at once, so running it twice, late or
 concurrently never sends anything twice; a cycle after downtime catches up by itself.
+
+Each step runs even when the one before it failed (a step's failure is logged and reported in
+`CycleReport.failures`), and within the steps each plan, level and reminder is isolated from the
+others (`timers`, `escalations`, `dispatch`): nothing one broken plan does stops a reminder for
+anyone else.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.service.cycle_failures import describe
 from engine.service.dispatch import Publish, SweepReport, publish_outbox, sweep_reminders
 from engine.service.escalations import EscalationOutcome, fire_due_escalations
 from engine.service.runtime import Runtime
 from engine.service.timers import TimerOutcome, fire_due_timers
+
+log = logging.getLogger("planflow.cycle")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """A step of the cycle that failed as a whole (the database went away, a bug)."""
+
+    step: str  # timers, escalations, sweep, publish
+    error: str
 
 
 @dataclass(frozen=True)
@@ -23,11 +46,13 @@ class CycleReport:
     escalations: list[EscalationOutcome]
     sweep: SweepReport
     published: int  # outbox batches handed to `publish`
+    failures: tuple[StepFailure, ...] = ()
 
     @property
     def idle(self) -> bool:
         return (
-            not (self.timers or self.escalations or self.published) and self.sweep == SweepReport()
+            not (self.timers or self.escalations or self.published or self.failures)
+            and self.sweep == SweepReport()
         )
 
     def summary(self) -> str:
@@ -42,14 +67,49 @@ class CycleReport:
             f"({sweep.deliveries} deliveries), skipped {sweep.skipped}, missed {sweep.missed}, "
             f"undeliverable {sweep.undeliverable}; requeued {sweep.requeued}; "
             f"batches published {self.published}"
+            + "".join(f"; {f.step} failed: {f.error}" for f in self.failures)
         )
 
 
+STEPS = 4
+
+
 def run_cycle(rt: Runtime, publish: Publish) -> CycleReport:
+    """Run the cycle's steps, each even when the one before failed (see the module doc).
+
+    When every step failed, nothing worked (the database is unreachable): the first step's error
+    is raised, for the caller to report once, instead of four times the same line.
+    """
+    errors: list[tuple[str, Exception]] = []
+
+    def step(name: str, run: Callable[[], T], nothing: T) -> T:
+        try:
+            return run()
+        except Exception as error:  # this step only: the next ones still run
+            errors.append((name, error))
+            return nothing
+
     # Escalations before the sweep, so their notices go out in the same cycle.
-    timers = fire_due_timers(rt)
-    escalations = fire_due_escalations(rt)
-    sweep = sweep_reminders(rt, publish)
+    no_timers: list[TimerOutcome] = []
+    no_escalations: list[EscalationOutcome] = []
+    timers = step("timers", lambda: fire_due_timers(rt), no_timers)
+    escalations = step("escalations", lambda: fire_due_escalations(rt), no_escalations)
+    sweep = step("sweep", lambda: sweep_reminders(rt, publish), SweepReport())
     # What the sweep left: requeued deliveries, and batches a failed publish kept in the outbox.
-    published = sweep.published + publish_outbox(rt, publish)
-    return CycleReport(timers=timers, escalations=escalations, sweep=sweep, published=published)
+    published = sweep.published + step("publish", lambda: publish_outbox(rt, publish), 0)
+    if len(errors) == STEPS:
+        raise errors[0][1]
+    failures = []
+    for name, error in errors:
+        failure = StepFailure(name, describe(error))
+        failures.append(failure)
+        # A bug's traceback is what someone needs to fix it; the database's one line is enough.
+        trace = None if isinstance(error, SQLAlchemyError) else error
+        log.warning("cycle step %s failed: %s", name, failure.error, exc_info=trace)
+    return CycleReport(
+        timers=timers,
+        escalations=escalations,
+        sweep=sweep,
+        published=published,
+        failures=tuple(failures),
+    )

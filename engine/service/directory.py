@@ -1,4 +1,10 @@
-"""Organisations, users and role grants: who sits where and may do what."""
+"""Organisations, users and role grants: who sits where and may do what.
+
+Roles are granted only when a loaded template defines them. Taking a role away, or a person out
+(deactivation), hands over their open tasks first: that is `leaving.py`, which builds on the plan
+writes that build on this module. A deactivated user is refused wherever they are named as the
+one acting (`find_user`, `find_user_with_roles`).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,13 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from engine.core.errors import AlreadyExists, NotFound, PlanflowError
+from engine.core.errors import AlreadyExists, NotFound, PermissionDenied, PlanflowError
+from engine.core.yamlschema import suggestion
 from engine.service.runtime import Runtime
+from engine.service.templates import workflow_for
 from engine.store import statements
 from engine.store.driver import Transaction
-from engine.store.tables import Organisation, RoleGrant, User
+from engine.store.tables import Organisation, RoleGrant, TemplateRecord, User
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -68,19 +76,27 @@ def grant_role(rt: Runtime, *, username: str, role: str) -> RoleGrant:
         return _grant(rt, session, find_user(session, username), role)
 
 
-def revoke_role(rt: Runtime, *, username: str, role: str) -> None:
-    with rt.database.session() as session:
-        user = find_user(session, username)
-        grant = session.exec(
-            select(RoleGrant).where(RoleGrant.user_id == user.id, RoleGrant.role == role)
-        ).first()
-        if grant is None:
-            raise NotFound(f"{username} does not hold the role {role}")
-        session.delete(grant)
+def defined_roles(rt: Runtime, session: Session) -> set[str]:
+    """The roles that the loaded templates (every version) define."""
+    records = session.exec(select(TemplateRecord))
+    return {role for record in records for role in workflow_for(rt, record).template.roles}
+
+
+def _check_defined(rt: Runtime, session: Session, role: str) -> None:
+    defined = defined_roles(rt, session)
+    if not defined:
+        raise PlanflowError(
+            f"no template is loaded, so no role {role!r} is defined yet; load the templates "
+            "first (planflow template load)"
+        )
+    if role not in defined:
+        hint = suggestion(role, sorted(defined), listing="roles the loaded templates define")
+        raise PlanflowError(f"no loaded template defines the role {role!r}{hint}")
 
 
 def _grant(rt: Runtime, session: Session, user: User, role: str) -> RoleGrant:
     _check_code("role", role)
+    _check_defined(rt, session, role)
     assert user.id is not None
     grant = RoleGrant(user_id=user.id, role=role, granted_at=rt.now())
     try:
@@ -113,10 +129,23 @@ def find_org(session: Session, code: str) -> Organisation:
 
 
 def find_user(session: Session, username: str) -> User:
+    """A user who may act: a deactivated one is refused, saying so."""
+    user = find_any_user(session, username)
+    if not user.active:
+        raise _deactivated(username)
+    return user
+
+
+def find_any_user(session: Session, username: str) -> User:
+    """A user, active or not: for the administration of the user themselves."""
     user = session.exec(statements.USER_BY_NAME, params={"username": username}).first()
     if user is None:
         raise NotFound(f"no user {username!r}; `planflow user list` shows the known ones")
     return user
+
+
+def _deactivated(username: str) -> PermissionDenied:
+    return PermissionDenied(f"{username} is deactivated and can no longer act")
 
 
 @dataclass(frozen=True)
@@ -135,6 +164,8 @@ def find_user_with_roles(tx: Transaction, username: str) -> tuple[Person, list[s
     if not rows:
         raise NotFound(f"no user {username!r}; `planflow user list` shows the known ones")
     first = rows[0]
+    if not first.active:
+        raise _deactivated(username)
     person = Person(id=first.id, username=first.username, name=first.name, org_id=first.org_id)
     return person, [row.role for row in rows if row.role is not None]
 

@@ -31,6 +31,7 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from engine.core.errors import DeliveryError, first_line
@@ -184,7 +185,7 @@ def _sweep_batch(rt: Runtime) -> tuple[SweepReport, int]:
                 outcome = ReminderStatus.MISSED, _missed_reason(rt, reminder.fire_at, now)
                 rows: list[dict[str, Any]] = []
             else:
-                outcome, rows = _decide(batch, reminder)
+                outcome, rows = _decide_alone(batch, reminder)
             status, reason = outcome
             report[_REPORTED[status]] += 1
             updates.append(
@@ -248,6 +249,32 @@ def _load_context(batch: _Batch, due: Sequence[Record]) -> None:
 
 
 Outcome = tuple[ReminderStatus, str | None]
+
+
+def _decide_alone(batch: _Batch, reminder: Record) -> tuple[Outcome, list[dict[str, Any]]]:
+    """`_decide`, with a failure of this one reminder (a bug, data it cannot render) kept to it:
+    the reminder is dead with the reason, for an operator to retry, and the batch goes on.
+
+    A database error is not caught: the batch's transaction is lost with it, so the batch rolls
+    back and the next cycle tries again (the cycle runs its other steps meanwhile).
+    """
+    try:
+        return _decide(batch, reminder)
+    except SQLAlchemyError:
+        raise
+    except Exception as error:
+        problem = f"{type(error).__name__}: {first_line(error)}"
+        log.exception(
+            "reminder #%d of plan #%d could not be prepared: %s",
+            reminder.id,
+            reminder.plan_id,
+            problem,
+        )
+        reason = (
+            f"could not be prepared ({problem}); once that is fixed, "
+            f"`planflow reminders retry {reminder.id}`"
+        )
+        return (ReminderStatus.DEAD, reason), []
 
 
 def _decide(batch: _Batch, reminder: Record) -> tuple[Outcome, list[dict[str, Any]]]:
@@ -453,7 +480,8 @@ def publish_outbox(rt: Runtime, publish: Publish) -> int:
                 )
                 with rt.database.session() as session:
                     session.connection().execute(
-                        sql.UNMARK_PUBLISHED, {"ids": [r.id for r in rows[position:]]}
+                        sql.UNMARK_PUBLISHED,
+                        {"ids": [r.id for r in rows[position:]], "error": first_line(error)},
                     )
                 return published
             published += 1

@@ -8,7 +8,10 @@ that has a holder (its holders may then act on the step as the task's own role),
 sent, and plans a `task_escalated` notice that the dispatch sweep sends like any reminder. The
 audit log records it as the action "escalate". Everything is re-checked under the lock, so two
 sweeps, or one run twice, escalate once. A level nobody can take is marked dead with the reason,
-for an operator to retry once the role is granted; one plan's failure never stops the sweep.
+for an operator to retry once the role is granted. Any other failure (a conflict, a database
+error, a bug) is logged with the plan id and recorded for operators (`cycle_failures`); the level
+stays planned and is retried after a back-off, after every level that never failed, so one plan's
+failure never stops the sweep and failing levels never starve the others.
 """
 
 from __future__ import annotations
@@ -16,16 +19,23 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from engine.core.errors import ActionRefused, PlanflowError, first_line
+from engine.core.errors import ActionRefused, PlanflowError
 from engine.core.messages import ReminderKind
 from engine.core.planning import PlannedTaskReminder
 from engine.core.template.model import SignMode
 from engine.service.actions import nearest_holders, store_task_reminders
+from engine.service.cycle_failures import (
+    Failed,
+    describe,
+    escalation_subject,
+    forget_failure,
+    forget_stale_failures,
+    record_failure,
+)
 from engine.service.runtime import Runtime
 from engine.service.writes import Change, WriteContext, write_plan
-from engine.store import statements
+from engine.store import cycle_statements, statements
+from engine.store.cycle_statements import ESCALATION_STEP
 from engine.store.tables import Organisation, ReminderStatus, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -55,20 +65,35 @@ def fire_due_escalations(rt: Runtime, *, limit: int = 1000) -> list[EscalationOu
     Levels found settled under the lock (a concurrent sweep did them, or their task closed) are
     left out of the outcomes: nothing happened to them here.
     """
+    forget_stale_failures(rt, ESCALATION_STEP)
     with rt.database.session() as session:
         due = session.connection().execute(
-            statements.DUE_ESCALATIONS, {"now": rt.now(), "limit": limit}
+            cycle_statements.DUE_ESCALATIONS, {"now": rt.now(), "limit": limit}
         )
-        levels = [(row.id, row.plan_id) for row in due]
+        levels = [
+            (_Level(row.id, row.plan_id, row.plan_version), row.failure_id is not None)
+            for row in due
+        ]
     outcomes: list[EscalationOutcome] = []
-    for reminder_id, plan_id in levels:
-        outcome = _fire(rt, reminder_id, plan_id)
+    for level, failed_before in levels:
+        outcome = _fire(rt, level)
+        # (a level that failed and is now dead is forgotten by the next cycle's purge)
+        if failed_before and (outcome is None or outcome.error is None):
+            forget_failure(rt, escalation_subject(level.reminder_id))
         if outcome is not None:
             outcomes.append(outcome)
     return outcomes
 
 
-def _fire(rt: Runtime, reminder_id: int, plan_id: int) -> EscalationOutcome | None:
+@dataclass(frozen=True)
+class _Level:
+    reminder_id: int
+    plan_id: int
+    plan_version: int
+
+
+def _fire(rt: Runtime, level: _Level) -> EscalationOutcome | None:
+    reminder_id, plan_id = level.reminder_id, level.plan_id
     try:
         result = write_plan(
             rt,
@@ -84,16 +109,27 @@ def _fire(rt: Runtime, reminder_id: int, plan_id: int) -> EscalationOutcome | No
             _settle(rt, reminder_id, ReminderStatus.CANCELLED, "the task closed before it was due")
         return None
     except PlanflowError as error:
+        log.warning("escalation #%d of plan #%d: %s", reminder_id, plan_id, error.message)
         if not error.retryable:  # nobody to take it: an operator must act, then retry it
             _settle(rt, reminder_id, ReminderStatus.DEAD, error.message)
-        log.warning("escalation #%d of plan #%d: %s", reminder_id, plan_id, error.message)
+            return EscalationOutcome(reminder_id, plan_id, error=error.message)
+        _record(rt, level, error.message)
         return EscalationOutcome(reminder_id, plan_id, error=error.message)
-    except SQLAlchemyError as error:  # the database, not the level: left planned for next time
-        message = f"database error, will try again: {first_line(error)}"
-        log.warning("escalation #%d of plan #%d: %s", reminder_id, plan_id, message)
+    except Exception as error:  # the database or a bug: left planned, tried again after a while
+        message = describe(error)
+        log.exception("escalation #%d of plan #%d failed: %s", reminder_id, plan_id, message)
+        _record(rt, level, message)
         return EscalationOutcome(reminder_id, plan_id, error=message)
     assert result.detail is not None
     return EscalationOutcome(reminder_id, plan_id, task_id=result.detail["escalation_task"])
+
+
+def _record(rt: Runtime, level: _Level, message: str) -> None:
+    subject = escalation_subject(level.reminder_id)
+    failed = Failed(
+        subject, ESCALATION_STEP, level.plan_id, level.plan_version, reminder_id=level.reminder_id
+    )
+    record_failure(rt, failed, message)
 
 
 def _escalate(ctx: WriteContext, reminder_id: int) -> Change:

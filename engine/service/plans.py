@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from engine.core.audit_detail import describe
 from engine.core.errors import ActionRefused, AlreadyExists, NotFound, PermissionDenied
 from engine.core.planfile import ItemSpec, PlanSpec
 from engine.core.scope import roles_covering
@@ -24,6 +27,7 @@ from engine.service.writes import (
     idempotency_conflicts,
     owner_roles,
     record_write,
+    refused_by_database,
     request_fingerprint,
     require_owner,
     roles_in_scope,
@@ -69,6 +73,17 @@ class PlanView:
 class HistoryEntry:
     event: AuditEvent
     actor: str  # a user's name, or "system"
+    actor_username: str | None = None  # None: the system
+
+    @property
+    def detail(self) -> dict[str, Any] | None:
+        """The row's detail as stored (a JSON object), or None."""
+        return json.loads(self.event.detail) if self.event.detail else None
+
+    @property
+    def summary(self) -> str:
+        """The detail in words (`engine/core/audit_detail.py`)."""
+        return describe(self.event.action, self.detail)
 
 
 def create_plan(
@@ -80,8 +95,34 @@ def create_plan(
     idempotency_key: str | None = None,
 ) -> WriteResult:
     """Create a plan in its template's initial state, as one of its owners, in one transaction."""
+    try:
+        return _create_plan(rt, spec, actor, source, idempotency_key)
+    except IntegrityError as error:
+        if not any(name in str(error.orig) for name in _PLAN_IDENTITY):
+            raise
+    # Another create of the same (organisation, year, template) committed between our check and
+    # our insert (PostgreSQL lets both check, then refuses the second insert). Once more: the
+    # check now sees the winner and answers AlreadyExists, or the replay if it used our key.
+    return _create_plan(rt, spec, actor, source, idempotency_key)
+
+
+# How each database names the unique (org_id, year, template_name) of `plan` when it refuses a
+# second row: PostgreSQL by the constraint's default name, SQLite by its columns.
+_PLAN_IDENTITY = (
+    "plan_org_id_year_template_name_key",
+    "plan.org_id, plan.year, plan.template_name",
+)
+
+
+def _create_plan(
+    rt: Runtime, spec: PlanSpec, actor: str, source: str, idempotency_key: str | None
+) -> WriteResult:
     request_hash = request_fingerprint({"action": "create", "actor": actor, "spec": spec})
-    with idempotency_conflicts(idempotency_key), rt.database.write() as tx:
+    with (
+        refused_by_database(),
+        idempotency_conflicts(idempotency_key),
+        rt.database.write() as tx,
+    ):
         if idempotency_key is not None:
             earlier = find_replay(tx, idempotency_key, request_hash)
             if earlier is not None:
@@ -179,6 +220,9 @@ def edit_plan(
                 f"plan #{plan_id} can only be edited in {initial.title} ({initial.name}), or have "
                 f"its monthly items amended while it is live; it is in {state.title} ({state.name})"
             )
+        # A plan sent back from a live state has reminders about the items the edit replaces.
+        items = _children(ctx.session, MonthlyItem, plan_id)
+        _detach_reminders(ctx.session, items, "replaced by an edit of the plan")
         _replace_content(ctx.session, plan_id, spec)
         ctx.plan.title = spec.title
         return Change(action="edit", from_state=ctx.plan.state, to_state=ctx.plan.state)
@@ -281,7 +325,12 @@ def plan_history(rt: Runtime, *, plan_id: int, actor: str) -> list[HistoryEntry]
             .where(AuditEvent.plan_id == plan_id)
             .order_by(col(AuditEvent.id))
         )
-        return [HistoryEntry(event=e, actor=u.name if u else "system") for e, u in rows]
+        return [
+            HistoryEntry(
+                event=e, actor=u.name if u else "system", actor_username=u.username if u else None
+            )
+            for e, u in rows
+        ]
 
 
 def _reachable_orgs(session: Session, user: User) -> set[int]:
@@ -331,12 +380,45 @@ def _amend_items(ctx: WriteContext, spec: PlanSpec) -> dict[str, Any]:
         changed += (row.detail, row.due_day) != (item.detail, item.due_day)
         row.position, row.detail, row.due_day = position, item.detail, item.due_day
         session.add(row)
-    for gone in removed:  # its reminders never went out (checked above): nothing to keep
-        session.exec(delete(Reminder).where(col(Reminder.item_id) == gone.id))
+    cancelled = _detach_reminders(session, removed, "removed from the plan")
+    for gone in removed:
         session.delete(gone)
     session.flush()
     plan_reminders(ctx)
-    return {"added": added, "changed": changed, "removed": len(removed)}
+    detail: dict[str, Any] = {"added": added, "changed": changed, "removed": len(removed)}
+    if removed:
+        detail["removed_items"] = [f"{item.month}月 {item.title}" for item in removed]
+        detail["cancelled_reminders"] = cancelled
+    return detail
+
+
+def _detach_reminders(session: Session, items: list[MonthlyItem], why: str) -> int:
+    """Keep the reminders of items about to be deleted; returns how many were cancelled.
+
+    Reminder rows are never deleted: those not sent yet are cancelled, and every one says in its
+    reason which item it was about (month and title), since the item's row goes. Its key gets the
+    reminder's id appended, so an item that later gets the same id (SQLite reuses the highest)
+    plans its own reminders under the old keys without colliding.
+    """
+    by_id = {item.id: item for item in items if item.id is not None}
+    if not by_id:
+        return 0
+    cancelled = 0
+    for reminder in session.exec(select(Reminder).where(col(Reminder.item_id).in_(by_id))):
+        assert reminder.item_id is not None
+        item = by_id[reminder.item_id]
+        note = f"its item {item.month}月 {item.title} was {why}"
+        if reminder.status in (ReminderStatus.PLANNED, ReminderStatus.FAILED):
+            reminder.status = ReminderStatus.CANCELLED
+            reminder.last_error = note
+            cancelled += 1
+        else:
+            reminder.last_error = f"{reminder.last_error}; {note}" if reminder.last_error else note
+        reminder.item_id = None
+        reminder.key = f"{reminder.key}:removed:{reminder.id}"
+        session.add(reminder)
+    session.flush()
+    return cancelled
 
 
 def _locked_parts_that_differ(session: Session, plan: PlanRecord, spec: PlanSpec) -> list[str]:

@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlmodel import Session, col, select
 
 from engine.core.errors import ActionRefused, InputError, NotFound, PlanflowError, Problem
 from engine.service.runtime import Runtime
+from engine.service.templates import workflow_by_id
 from engine.service.writes import Change, WriteContext, write_plan
 from engine.store.tables import (
     Delivery,
     DeliveryStatus,
+    MonthlyItem,
     Organisation,
     Plan,
     Reminder,
     ReminderStatus,
+    Task,
     User,
 )
 
@@ -66,6 +70,24 @@ class ReminderView:
     attempts: int  # operator retries so far
     last_error: str | None
     deliveries: tuple[DeliveryView, ...]
+    about: str = ""  # what it is about in words: "3月 春季运动会", "task #4 镇工会审核"
+    item: ItemRef | None = None  # the monthly item it is about, if any
+    task: TaskRef | None = None  # the task it is about, if any
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    id: int
+    month: int
+    title: str
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    id: int
+    state: str
+    state_title: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -93,7 +115,7 @@ def list_reminders(
         if plan_id is not None and session.get(Plan, plan_id) is None:
             raise NotFound(f"no plan #{plan_id}")
         query = (
-            select(Reminder, Organisation.name)
+            select(Reminder, Organisation.name, Plan.template_id)
             .join(Plan, col(Plan.id) == Reminder.plan_id)
             .join(Organisation, col(Organisation.id) == Plan.org_id)
         )
@@ -103,22 +125,79 @@ def list_reminders(
             query = query.where(Reminder.plan_id == plan_id)
         rows = session.exec(query.order_by(col(Reminder.fire_at), col(Reminder.id)).limit(limit))
         reminders = list(rows)
-        deliveries = _deliveries(session, [r.id for r, _ in reminders if r.id is not None])
-    return [
-        ReminderView(
-            id=reminder.id or 0,
-            plan_id=reminder.plan_id,
-            org_name=org_name,
-            kind=reminder.kind,
-            recipient_role=reminder.recipient_role,
-            fire_at=reminder.fire_at,
-            status=reminder.status,
-            attempts=reminder.attempts,
-            last_error=reminder.last_error,
-            deliveries=tuple(deliveries.get(reminder.id or 0, ())),
-        )
-        for reminder, org_name in reminders
-    ]
+        deliveries = _deliveries(session, [r.id for r, *_ in reminders if r.id is not None])
+        items = _by_id(session, MonthlyItem, {r.item_id for r, *_ in reminders})
+        tasks = _by_id(session, Task, {r.task_id for r, *_ in reminders})
+        states = {
+            template_id: workflow_by_id(rt, session, template_id).template.states
+            for template_id in {template_id for *_, template_id in reminders}
+        }
+    views = []
+    for reminder, org_name, template_id in reminders:
+        item_ref = task_ref = None
+        item = items.get(reminder.item_id) if reminder.item_id is not None else None
+        if item is not None:
+            item_ref = ItemRef(id=reminder.item_id or 0, month=item.month, title=item.title)
+        task = tasks.get(reminder.task_id) if reminder.task_id is not None else None
+        if task is not None:
+            state = states[template_id].get(task.state)
+            task_ref = TaskRef(
+                id=reminder.task_id or 0,
+                state=task.state,
+                state_title=state.title if state is not None else task.state,
+                role=task.role,
+            )
+        views.append(_view(reminder, org_name, deliveries, item_ref, task_ref))
+    return views
+
+
+Row = TypeVar("Row", MonthlyItem, Task)
+
+
+def _by_id(session: Session, table: type[Row], ids: set[int | None]) -> dict[int, Row]:
+    """The rows of `table` with these ids (the items and tasks the listed reminders are about)."""
+    wanted = sorted(i for i in ids if i is not None)
+    if not wanted:
+        return {}
+    return {
+        row.id: row
+        for row in session.exec(select(table).where(col(table.id).in_(wanted)))
+        if row.id is not None
+    }
+
+
+def _about(reminder: Reminder, item: ItemRef | None, task: TaskRef | None) -> str:
+    if item is not None:
+        return f"{item.month}月 {item.title}"
+    if task is not None:
+        return f"task #{task.id} {task.state_title}"
+    if reminder.kind.startswith("item_"):
+        return "a removed item (see its reason)"
+    return ""
+
+
+def _view(
+    reminder: Reminder,
+    org_name: str,
+    deliveries: dict[int, list[DeliveryView]],
+    item: ItemRef | None,
+    task: TaskRef | None,
+) -> ReminderView:
+    return ReminderView(
+        id=reminder.id or 0,
+        plan_id=reminder.plan_id,
+        org_name=org_name,
+        kind=reminder.kind,
+        recipient_role=reminder.recipient_role,
+        fire_at=reminder.fire_at,
+        status=reminder.status,
+        attempts=reminder.attempts,
+        last_error=reminder.last_error,
+        deliveries=tuple(deliveries.get(reminder.id or 0, ())),
+        about=_about(reminder, item, task),
+        item=item,
+        task=task,
+    )
 
 
 def _deliveries(session: Session, reminder_ids: list[int]) -> dict[int, list[DeliveryView]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from engine.core.errors import ActionRefused, NotFound
+from engine.core.limits import check_comment, check_finite
 from engine.core.template.model import Template
 from engine.service.runtime import Runtime
 from engine.service.writes import Change, WriteContext, WriteResult, require_owner, write_plan
@@ -28,6 +29,9 @@ def report_goal(
     note: str | None = None,
     idempotency_key: str | None = None,
 ) -> WriteResult:
+    check_finite("actual", actual)
+    check_comment("note", note)
+
     def reported(ctx: WriteContext) -> Change:
         _check_reporting(ctx, goals=True)
         goals = list(ctx.session.exec(select(Goal).where(Goal.plan_id == plan_id)))
@@ -44,7 +48,13 @@ def report_goal(
             from_state=ctx.plan.state,
             to_state=ctx.plan.state,
             comment=note,
-            detail={"goal": goal_key, "actual": actual, "target": goal.target},
+            detail={
+                "goal": goal_key,
+                "title": goal.title,
+                "actual": actual,
+                "target": goal.target,
+                "unit": goal.unit,
+            },
         )
 
     return write_plan(
@@ -68,6 +78,7 @@ def report_item(
     idempotency_key: str | None = None,
 ) -> WriteResult:
     """Report on the plan's `item_number`-th monthly item (1-based, as `plan show` lists them)."""
+    check_comment("note", note)
 
     def reported(ctx: WriteContext) -> Change:
         _check_reporting(ctx, goals=False)
@@ -94,7 +105,12 @@ def report_item(
             from_state=ctx.plan.state,
             to_state=ctx.plan.state,
             comment=note,
-            detail={"item": item_number, "status": status.value},
+            detail={
+                "item": item_number,
+                "month": item.month,
+                "title": item.title,
+                "status": status.value,
+            },
         )
 
     return write_plan(

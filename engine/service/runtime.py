@@ -56,7 +56,9 @@ class Runtime:
 def open_runtime(settings: Settings, *, clock: Clock = system_clock) -> Runtime:
     """A runtime for `settings`; the calendar honours the local holiday overrides."""
     return Runtime(
-        database=Database(settings.database_url),
+        database=Database(
+            settings.database_url, lock_timeout_seconds=settings.lock_timeout_seconds
+        ),
         settings=settings,
         clock=clock,
         calendar=WorkCalendar(

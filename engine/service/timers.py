@@ -2,15 +2,20 @@
 
 `fire_due_timers` is a sweep: it finds plans whose timer is due at `now` and fires each through the
 same service call as a person's action (with the system as actor in the audit log). A plan that
-fails (a guard, a missing role holder) is reported and the sweep goes on, so one broken plan
-cannot stop the others.
+fails — refused (a guard, a missing role holder), a database error, a bug — is logged with its id,
+recorded for operators (`cycle_failures`) and the sweep goes on, so one broken plan cannot stop
+the others; it is retried after a back-off, or at once when the plan changes, and after every
+plan that never failed, so plans refused every time cannot starve the rest.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
+from typing import Protocol
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement
 from sqlmodel import col, select
 
@@ -18,10 +23,21 @@ from engine.core.durations import DurationUnit
 from engine.core.errors import PlanflowError
 from engine.core.template.model import Transition
 from engine.service.actions import act
+from engine.service.cycle_failures import (
+    Failed,
+    describe,
+    forget_failure,
+    forget_stale_failures,
+    record_failure,
+    timer_subject,
+)
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.timezones import plan_timezone
-from engine.store.tables import Plan, TemplateRecord
+from engine.store.cycle_statements import TIMER_STEP
+from engine.store.tables import CycleFailure, Plan, TemplateRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,7 +47,26 @@ class TimerOutcome:
     error: str | None = None  # None: fired
 
 
-def timer_due_at(rt: Runtime, plan: Plan, transition: Transition, tz: dt.tzinfo) -> dt.datetime:
+class TimedPlan(Protocol):
+    """What a timer's due time depends on (a `Plan`, or a row of its columns)."""
+
+    @property
+    def year(self) -> int: ...
+    @property
+    def state_entered_at(self) -> dt.datetime: ...
+
+
+@dataclass(frozen=True)
+class _Due:
+    plan_id: int
+    trigger: str
+    plan_version: int
+    failed_at: dt.datetime | None  # the last failed try; None: never failed (or the plan changed)
+
+
+def timer_due_at(
+    rt: Runtime, plan: TimedPlan, transition: Transition, tz: dt.tzinfo
+) -> dt.datetime:
     if transition.at is not None:
         day = transition.at.in_year(plan.year)
         return dt.datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(dt.UTC)
@@ -64,35 +99,65 @@ def _candidates(now: dt.datetime, transition: Transition, tz: dt.tzinfo) -> Colu
 
 
 def fire_due_timers(rt: Runtime, *, limit: int = 1000) -> list[TimerOutcome]:
-    """Fire every timer that is due now, each in its own transaction, as the system."""
+    """Fire every timer that is due now (at most `limit` per call), each in its own transaction,
+    as the system.
+
+    Every candidate is looked at (no window of the first N plans, which plans not yet due or
+    refused every time could fill); those that never failed go first, by plan id, then those
+    whose back-off has run out, the longest-waiting first. What is left over goes next cycle.
+    """
     now = rt.now()
-    due: list[tuple[int, str]] = []
+    forget_stale_failures(rt, TIMER_STEP)
+    due: list[_Due] = []
     with rt.database.session() as session:
         for record in session.exec(select(TemplateRecord)):
             assert record.id is not None
             workflow = workflow_by_id(rt, session, record.id)
             tz = plan_timezone(rt, workflow.template)
             for timer in (t for t in workflow.template.transitions if t.is_timer):
-                plans = session.exec(
-                    select(Plan)
+                failure = sa.and_(
+                    col(CycleFailure.plan_id) == col(Plan.id),
+                    col(CycleFailure.step) == TIMER_STEP,
+                    col(CycleFailure.trigger) == timer.trigger,
+                )
+                rows = session.connection().execute(
+                    sa.select(
+                        col(Plan.id),
+                        col(Plan.year),
+                        col(Plan.state_entered_at),
+                        col(Plan.version),
+                        col(CycleFailure.last_failed_at),
+                    )
+                    .outerjoin(CycleFailure, failure)
                     .where(
-                        Plan.template_id == record.id,
+                        col(Plan.template_id) == record.id,
                         col(Plan.state).in_(timer.sources),
                         _candidates(now, timer, tz),
+                        sa.or_(col(CycleFailure.id).is_(None), col(CycleFailure.retry_at) <= now),
                     )
-                    .order_by(col(Plan.id))
-                    .limit(limit)
                 )
                 due.extend(
-                    (plan.id or 0, timer.trigger)
-                    for plan in plans
-                    if timer_due_at(rt, plan, timer, tz) <= now
+                    _Due(row.id, timer.trigger, row.version, row.last_failed_at)
+                    for row in rows
+                    if timer_due_at(rt, row, timer, tz) <= now
                 )
-    outcomes: list[TimerOutcome] = []
-    for plan_id, trigger in due:
-        try:
-            act(rt, plan_id=plan_id, trigger=trigger, actor=None)
-            outcomes.append(TimerOutcome(plan_id, trigger))
-        except PlanflowError as error:  # moved on meanwhile, or refused: report, keep going
-            outcomes.append(TimerOutcome(plan_id, trigger, error=error.message))
-    return outcomes
+    due.sort(key=lambda d: (d.failed_at is not None, d.failed_at or now, d.plan_id))
+    return [_fire(rt, timer) for timer in due[:limit]]
+
+
+def _fire(rt: Runtime, due: _Due) -> TimerOutcome:
+    subject = timer_subject(due.plan_id, due.trigger)
+    try:
+        act(rt, plan_id=due.plan_id, trigger=due.trigger, actor=None)
+    except Exception as error:  # refused, or broken: this plan only; the sweep goes on
+        message = describe(error)
+        if isinstance(error, PlanflowError):
+            log.warning("timer %s of plan #%d refused: %s", due.trigger, due.plan_id, message)
+        else:  # a bug or the database: the traceback is what someone needs
+            log.exception("timer %s of plan #%d failed: %s", due.trigger, due.plan_id, message)
+        failed = Failed(subject, TIMER_STEP, due.plan_id, due.plan_version, trigger=due.trigger)
+        record_failure(rt, failed, message)
+        return TimerOutcome(due.plan_id, due.trigger, error=message)
+    if due.failed_at is not None:
+        forget_failure(rt, subject)
+    return TimerOutcome(due.plan_id, due.trigger)

@@ -13,13 +13,21 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from engine.core.errors import Conflict, NotFound, PermissionDenied
+from engine.core.audit_chain import AuditContent, detail_json, row_hash
+from engine.core.errors import (
+    ActionRefused,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    PlanBusy,
+    first_line,
+)
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.core.template.model import Template
@@ -27,9 +35,12 @@ from engine.service.directory import Person, find_user_with_roles, org_path, rol
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.store import statements
+from engine.store.database import is_lock_timeout
 from engine.store.driver import Transaction
 from engine.store.statements import PlanRecord
 from engine.store.tables import User
+
+_AUDIT_FIELDS = tuple(field.name for field in fields(AuditContent))
 
 
 @dataclass
@@ -107,7 +118,12 @@ def write_plan(
 ) -> WriteResult:
     """Apply `change` to the plan in one transaction with its audit row (see module doc)."""
     request_hash = request_fingerprint({"plan": plan_id, "actor": actor, **request})
-    with idempotency_conflicts(idempotency_key), rt.database.write() as tx:
+    with (
+        plan_busy(plan_id),
+        refused_by_database(),
+        idempotency_conflicts(idempotency_key),
+        rt.database.write() as tx,
+    ):
         plan = rt.database.lock_plan(tx, plan_id)
         if plan is None:
             raise NotFound(f"no plan #{plan_id}")
@@ -164,20 +180,27 @@ def record_write(
     tx.flush()  # what the change left pending in the session: sections, goals, items, reports
     columns = {name: getattr(plan, name) for name in statements.PLAN_COLUMNS}
     tx.execute(statements.WRITE_PLAN, {"plan_key": plan.id, **columns})
+    audit = AuditContent(
+        plan_id=plan.id,
+        plan_version=plan.version,
+        actor_id=user.id if user else None,
+        at=ctx.now,
+        action=done.action,
+        from_state=done.from_state,
+        to_state=done.to_state,
+        comment=done.comment,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash if idempotency_key else None,
+        detail=detail_json(done.detail),
+    )
+    # Under the plan's lock (taken by the caller), so no other write can chain to the same row.
+    prev_hash = tx.execute(statements.LAST_AUDIT_HASH, {"plan_id": plan.id}).scalar()
     tx.execute(
         statements.INSERT_AUDIT,
         {
-            "plan_id": plan.id,
-            "at": ctx.now,
-            "actor_id": user.id if user else None,
-            "action": done.action,
-            "from_state": done.from_state,
-            "to_state": done.to_state,
-            "comment": done.comment,
-            "plan_version": plan.version,
-            "idempotency_key": idempotency_key,
-            "request_hash": request_hash if idempotency_key else None,
-            "detail": json.dumps(done.detail, ensure_ascii=False) if done.detail else None,
+            **{name: getattr(audit, name) for name in _AUDIT_FIELDS},
+            "prev_hash": prev_hash,
+            "row_hash": row_hash(audit, prev_hash),
         },
     )
     return WriteResult(
@@ -191,6 +214,20 @@ def record_write(
 
 
 @contextmanager
+def plan_busy(plan_id: int) -> Iterator[None]:
+    """A lock wait that ran out (`PLANFLOW_LOCK_TIMEOUT_SECONDS`) is a named, retryable conflict.
+
+    The transaction was rolled back, so nothing was written.
+    """
+    try:
+        yield
+    except DBAPIError as error:
+        if is_lock_timeout(error):
+            raise PlanBusy(plan_id) from None
+        raise
+
+
+@contextmanager
 def idempotency_conflicts(key: str | None) -> Iterator[None]:
     """Two requests racing with one key on different plans: the loser gets a Conflict."""
     try:
@@ -201,6 +238,19 @@ def idempotency_conflicts(key: str | None) -> Iterator[None]:
                 f"idempotency key {key!r} was already used for another request"
             ) from None
         raise
+
+
+@contextmanager
+def refused_by_database() -> Iterator[None]:
+    """A value the database will not store is a refusal in one line, never a traceback.
+
+    Validation in the core (`engine.core.limits`) keeps plan files, comments and notes within what
+    both databases hold; this catches what still gets through (a `PlanSpec` built by code).
+    """
+    try:
+        yield
+    except DataError as error:
+        raise ActionRefused(f"the database refused the change: {first_line(error.orig)}") from None
 
 
 def find_replay(tx: Transaction, key: str, request_hash: str) -> WriteResult | None:

@@ -4,12 +4,16 @@ SQLite (the embedded default) runs every transaction as `BEGIN IMMEDIATE`, takin
 up front: pysqlite's default deferred BEGIN lets two writers both read a plan and then fail or
 overwrite at commit. WAL mode keeps readers going meanwhile, and `busy_timeout` makes writers
 queue instead of failing at once. PostgreSQL locks the plan row with `SELECT … FOR UPDATE`.
+Both waits are bounded by one setting (`PLANFLOW_LOCK_TIMEOUT_SECONDS`): SQLite's `busy_timeout`
+and PostgreSQL's `lock_timeout`, set once per connection; `is_lock_timeout` recognises either
+database's refusal, which the write path answers as `PlanBusy`.
 Plan writes run in `write()`, whose statements go to the driver's cursor (`driver.py`); reads
 and everything else use `session()`.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,16 +29,36 @@ from engine.store import statements
 from engine.store.driver import Transaction
 from engine.store.statements import PlanRecord
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+DEFAULT_LOCK_TIMEOUT_SECONDS = 10.0
+READ_ONLY = "planflow_read_only"  # execution option: this connection only reads
+POSTGRES_LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a `lock_timeout` that ran out
 
 
-def _prepare_sqlite(engine: Engine) -> None:
+def is_lock_timeout(error: sa.exc.DBAPIError) -> bool:
+    """Whether the database gave up waiting for a lock another transaction holds."""
+    if getattr(error.orig, "sqlstate", None) == POSTGRES_LOCK_NOT_AVAILABLE:
+        return True
+    # SQLite reports its `busy_timeout` running out as SQLITE_BUSY, "database is locked".
+    return isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error.orig)
+
+
+def _prepare_postgresql(engine: Engine, lock_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Once per connection, so that no write pays a round trip for it; the pool's reset
+        # (a rollback) keeps session settings.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = {lock_timeout_ms}")
+        dbapi_connection.commit()
+
+
+def _prepare_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from pysqlite so that our BEGIN below is the one used.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
@@ -45,26 +69,46 @@ def _prepare_sqlite(engine: Engine) -> None:
     def _on_begin(connection: sa.Connection) -> None:
         # On the driver itself: through `exec_driver_sql` this one statement cost a plan write
         # about a tenth of its time (see `driver.py`).
-        connection.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        driver = connection.connection.driver_connection
+        # A reader that asks for it (READ_ONLY) starts deferred: in WAL mode it then reads
+        # beside a writer instead of queueing behind it.
+        begin = "BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+        try:
+            driver.execute(begin)  # type: ignore[union-attr]
+        except sqlite3.Error as error:  # as SQLAlchemy raises it, e.g. the busy_timeout ran out
+            raise sa.exc.DBAPIError.instance(
+                begin, None, error, sqlite3.Error, dialect=connection.dialect
+            ) from error
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`, with our SQLite settings when it is SQLite."""
+def make_engine(
+    url: str, *, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS, **kwargs: Any
+) -> Engine:
+    """An engine for `url`, with our SQLite settings when it is SQLite, and lock waits bounded."""
     try:
         engine = sa.create_engine(url, **kwargs)
     except (ArgumentError, NoSuchModuleError) as error:
         raise ConfigurationError(f"PLANFLOW_DATABASE_URL {url!r} is not usable: {error}") from None
+    lock_timeout_ms = max(1, round(lock_timeout_seconds * 1000))
     if engine.dialect.name == "sqlite":
-        _prepare_sqlite(engine)
+        _prepare_sqlite(engine, lock_timeout_ms)
+    elif engine.dialect.name == "postgresql":
+        _prepare_postgresql(engine, lock_timeout_ms)
     return engine
 
 
 class Database:
     """One engine, and the sessions and write transactions made from it."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+        **engine_kwargs: Any,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, **engine_kwargs)
+        self.engine = make_engine(url, lock_timeout_seconds=lock_timeout_seconds, **engine_kwargs)
 
     @property
     def is_sqlite(self) -> bool:
@@ -91,7 +135,10 @@ class Database:
                 tx.close()
 
     def lock_plan(self, tx: Transaction, plan_id: int) -> PlanRecord | None:
-        """Load a plan for update. On SQLite the IMMEDIATE transaction already serialises."""
+        """Load a plan for update. On SQLite the IMMEDIATE transaction already serialises.
+
+        A wait longer than the lock timeout raises a DBAPI error that `is_lock_timeout` knows.
+        """
         query = statements.PLAN_ROW if self.is_sqlite else statements.PLAN_ROW_FOR_UPDATE
         row = tx.execute(query, {"plan_id": plan_id}).first()
         return PlanRecord(*row) if row is not None else None

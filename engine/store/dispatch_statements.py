@@ -156,8 +156,21 @@ MARK_PUBLISHED = (
 UNMARK_PUBLISHED = (
     sa.update(_OUTBOX)
     .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
-    .values(published_at=None)
+    .values(published_at=None, last_error=bindparam("error"))
 )
+# What waits to be published: how many batches, since when, how often the oldest was tried (every
+# cycle tries it first), and the error of that last try.
+_WAITING = _OUTBOX.c.published_at.is_(None)
+PUBLISHING_BACKLOG = sa.select(
+    sa.func.count(),
+    sa.func.min(_OUTBOX.c.created_at),
+    sa.func.max(_OUTBOX.c.attempts),
+    sa.select(_OUTBOX.c.last_error)
+    .where(_WAITING, _OUTBOX.c.last_error.is_not(None))
+    .order_by(_OUTBOX.c.attempts.desc(), _OUTBOX.c.id)
+    .limit(1)
+    .scalar_subquery(),
+).where(_WAITING)
 
 # --- delivering ----------------------------------------------------------------------------------
 

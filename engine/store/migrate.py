@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from engine.store.database import Database
+from engine.store.database import READ_ONLY, Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -29,7 +29,8 @@ def upgrade(database: Database, revision: str = "head") -> None:
 
 
 def current_revision(database: Database) -> str | None:
-    with database.engine.connect() as connection:
+    # Read-only, so that a command's schema check does not queue behind a SQLite writer.
+    with database.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

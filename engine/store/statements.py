@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam
 from sqlmodel import SQLModel, select
 
-from engine.core.planning import TASK_ESCALATION
 from engine.store.tables import (
     AuditEvent,
     Goal,
@@ -98,12 +97,21 @@ AUDIT_BY_KEY = sa.select(
     _AUDIT.c.request_hash,
     _AUDIT.c.detail,
 ).where(_AUDIT.c.idempotency_key == bindparam("key"))
+# The plan's newest audit row's hash, which the next row chains to; read under the plan's lock.
+LAST_AUDIT_HASH = (
+    sa.select(_AUDIT.c.row_hash)
+    .where(_AUDIT.c.plan_id == bindparam("plan_id"))
+    .order_by(_AUDIT.c.id.desc())
+    .limit(1)
+)
 
 # --- who acts ------------------------------------------------------------------------------------
 
 USER_BY_NAME = select(User).where(User.username == bindparam("username"))
 USER_WITH_ROLES = (  # the user's columns and one of their roles (or None), in grant order
-    sa.select(_USER.c.id, _USER.c.username, _USER.c.name, _USER.c.org_id, _GRANT.c.role)
+    sa.select(
+        _USER.c.id, _USER.c.username, _USER.c.name, _USER.c.org_id, _USER.c.active, _GRANT.c.role
+    )
     .outerjoin(_GRANT, _GRANT.c.user_id == _USER.c.id)
     .where(_USER.c.username == bindparam("username"))
     .order_by(_GRANT.c.id)
@@ -119,18 +127,26 @@ _up = (
 _up = _up.union(sa.select(_ORG.c.id, _ORG.c.parent_id).join(_up, _ORG.c.id == _up.c.parent_id))
 ANCESTORS = sa.select(_up.c.id, _up.c.parent_id)
 # (user_id, org_id) of the holders of a role at an organisation or any of its ancestors, in
-# grant order.
+# grant order. A deactivated user holds no role for anything that reaches people.
 ROLE_HOLDERS_UP = (
     sa.select(_GRANT.c.user_id, _USER.c.org_id)
     .join(_USER, _USER.c.id == _GRANT.c.user_id)
-    .where(_GRANT.c.role == bindparam("role"), _USER.c.org_id.in_(sa.select(_up.c.id)))
+    .where(
+        _GRANT.c.role == bindparam("role"),
+        _USER.c.org_id.in_(sa.select(_up.c.id)),
+        _USER.c.active == sa.true(),
+    )
     .order_by(_GRANT.c.id)
 )
-# The user ids of the holders of a role at one organisation, in grant order.
+# The user ids of the (active) holders of a role at one organisation, in grant order.
 ROLE_HOLDERS_AT = (
     sa.select(_GRANT.c.user_id)
     .join(_USER, _USER.c.id == _GRANT.c.user_id)
-    .where(_GRANT.c.role == bindparam("role"), _USER.c.org_id == bindparam("org_id"))
+    .where(
+        _GRANT.c.role == bindparam("role"),
+        _USER.c.org_id == bindparam("org_id"),
+        _USER.c.active == sa.true(),
+    )
     .order_by(_GRANT.c.id)
 )
 
@@ -236,16 +252,6 @@ def _cancel_pending_reminders(about: sa.Column[int | None]) -> sa.Update:
 CANCEL_ITEM_REMINDERS = _cancel_pending_reminders(_REMINDER.c.item_id)
 CANCEL_TASK_REMINDERS = _cancel_pending_reminders(_REMINDER.c.task_id)
 # Escalation levels due at `now`, oldest first; each is re-read under its plan's lock.
-DUE_ESCALATIONS = (
-    sa.select(_REMINDER.c.id, _REMINDER.c.plan_id)
-    .where(
-        _REMINDER.c.kind == TASK_ESCALATION,
-        _REMINDER.c.status == ReminderStatus.PLANNED,
-        _REMINDER.c.fire_at <= bindparam("now"),
-    )
-    .order_by(_REMINDER.c.fire_at, _REMINDER.c.id)
-    .limit(bindparam("limit"))
-)
 REMINDER_BY_ID = sa.select(
     _REMINDER.c.id,
     _REMINDER.c.key,

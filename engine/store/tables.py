@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
+from engine.core import limits
+
 UTC = dt.UTC
 
 
@@ -56,8 +58,8 @@ class Organisation(SQLModel, table=True):
     __tablename__ = "organisation"
 
     id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(unique=True, max_length=64)
-    name: str = Field(max_length=200)
+    code: str = Field(unique=True, max_length=limits.ORG_CODE)
+    name: str = Field(max_length=limits.ORG_NAME)
     parent_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
 
 
@@ -69,6 +71,9 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=200)
     org_id: int = Field(foreign_key="organisation.id", index=True)
     email: str | None = Field(default=None, max_length=320)
+    # False once deactivated (`planflow user deactivate`): they may not act, and no task,
+    # signature or reminder goes to them; their grants stay on record.
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
 
 class RoleGrant(SQLModel, table=True):
@@ -90,7 +95,7 @@ class TemplateRecord(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("name", "version"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=64)
+    name: str = Field(max_length=limits.TEMPLATE_NAME)
     version: int
     title: str = Field(max_length=200)
     source: str = Field(sa_type=sa.Text)
@@ -113,9 +118,9 @@ class Plan(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organisation.id", index=True)
     year: int
-    title: str = Field(max_length=300)
+    title: str = Field(max_length=limits.PLAN_TITLE)
     template_id: int = Field(foreign_key="workflow_template.id")
-    template_name: str = Field(max_length=64)
+    template_name: str = Field(max_length=limits.TEMPLATE_NAME)
     template_version: int
     state: str = Field(max_length=64, index=True)
     state_entered_at: dt.datetime = _utc()
@@ -134,7 +139,7 @@ class PlanSection(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)
     position: int
-    heading: str = Field(max_length=200)
+    heading: str = Field(max_length=limits.SECTION_HEADING)
     body: str = Field(sa_type=sa.Text)
 
 
@@ -145,10 +150,10 @@ class Goal(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)
     position: int
-    key: str = Field(max_length=64)
-    title: str = Field(max_length=300)
+    key: str = Field(max_length=limits.GOAL_KEY)
+    title: str = Field(max_length=limits.GOAL_TITLE)
     target: float
-    unit: str = Field(max_length=32)
+    unit: str = Field(max_length=limits.GOAL_UNIT)
     comparator: str = Field(max_length=2)
     actual: float | None = None
     actual_note: str | None = Field(default=None, sa_type=sa.Text)
@@ -162,7 +167,7 @@ class MonthlyItem(SQLModel, table=True):
     plan_id: int = Field(foreign_key="plan.id", index=True)
     position: int
     month: int
-    title: str = Field(max_length=300)
+    title: str = Field(max_length=limits.ITEM_TITLE)
     detail: str = Field(default="", sa_type=sa.Text)
     due_day: int | None = None
     status: str | None = Field(default=None, max_length=16)  # an ItemStatus once reported
@@ -242,6 +247,11 @@ class AuditEvent(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200, unique=True)
     request_hash: str | None = Field(default=None, max_length=64)
     detail: str | None = Field(default=None, sa_type=sa.Text)  # JSON
+    # The plan's hash chain (`engine/core/audit_chain.py`): the previous row's hash (None for a
+    # plan's first row) and a SHA-256 over this row's content and that hash. Triggers refuse
+    # UPDATE and DELETE of these rows (migration 0005); `planflow audit verify` checks the chain.
+    prev_hash: str | None = Field(default=None, max_length=64)
+    row_hash: str | None = Field(default=None, max_length=64)
 
 
 class ReminderStatus(StrEnum):
@@ -330,3 +340,32 @@ class OutboxMessage(SQLModel, table=True):
     created_at: dt.datetime = _utc()
     published_at: dt.datetime | None = _utc(default=None, index=True)
     attempts: int = 0
+    # Why the last try to publish it failed; with `attempts` it tells an operator that, and how
+    # long, the broker has been unreachable.
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class CycleFailure(SQLModel, table=True):
+    """A timer or escalation level the scheduler's cycle could not carry out, kept for operators.
+
+    One row per thing that fails (`subject`, unique: `timer:{plan}:{trigger}`,
+    `escalation:{reminder}`), updated on each retry rather than added, so a failure repeated every
+    cycle is one row with a count. It is retried from `retry_at` (backing off), or at once when
+    the plan has changed since `plan_version`; it is deleted when a retry succeeds or the plan
+    has changed, so what is listed is what is still stuck.
+    """
+
+    __tablename__ = "cycle_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=120, unique=True)
+    step: str = Field(max_length=16)  # timer, escalation
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    trigger: str | None = Field(default=None, max_length=64)  # a timer's
+    reminder_id: int | None = Field(default=None, index=True)  # an escalation level's
+    plan_version: int  # the version the failed try saw
+    error: str = Field(sa_type=sa.Text)
+    attempts: int = 1
+    first_failed_at: dt.datetime = _utc()
+    last_failed_at: dt.datetime = _utc()
+    retry_at: dt.datetime = _utc()

@@ -108,6 +108,16 @@ def test_a_plan_through_review_from_the_command_line(cli: Cli) -> None:
         (("act", "1", "submit", "--as", "zhao"), "error: you may not 'submit' this plan"),
         (("org", "create", "Bad Code", "x"), "error: organisation code 'Bad Code' is not valid"),
         (("user", "grant", "chen", "drafter"), "error: chen already holds the role drafter"),
+        (
+            ("user", "grant", "chen", "county_aprover"),
+            "error: no loaded template defines the role 'county_aprover'; did you mean "
+            "'county_approver'?",
+        ),
+        (
+            ("user", "create", "he", "--name", "何", "--org", "county", "--role", "no_such_role"),
+            "error: no loaded template defines the role 'no_such_role'; roles the loaded "
+            "templates define: county_approver, drafter, township_reviewer",
+        ),
     ],
 )
 def test_user_errors_are_one_line_and_exit_1(cli: Cli, args: tuple[str, ...], message: str) -> None:
@@ -218,6 +228,45 @@ def test_an_unreachable_database_is_one_line(cli: Cli, monkeypatch: pytest.Monke
     assert result.code == 1
     assert result.err.startswith("error: cannot reach the database")
     assert result.err.count("\n") == 1, result.err
+
+
+def test_revoking_and_deactivating_hand_over_open_tasks(cli: Cli) -> None:
+    setup_directory(cli)
+    more = ("user", "create", "li", "--name", "李秀英", "--org", "county", "--role")
+    assert cli(*more, "county_approver").code == 0
+    assert cli("plan", "create", "--file", school_plan(), "--as", "chen").code == 0
+    assert cli("act", "1", "submit", "--as", "chen").code == 0
+    refused = cli("user", "revoke", "zhao", "township_reviewer")
+    assert (refused.code, refused.out) == (1, "")
+    assert refused.err.startswith(
+        "error: cannot revoke township_reviewer from zhao: plan #1 (梓山中学工会 2027, "
+        "township_review): nobody else holds the role township_reviewer"
+    )
+    assert refused.err.count("\n") == 1
+    assert cli("act", "1", "approve", "--as", "zhao").code == 0
+    assert cli("act", "1", "approve", "--as", "wang").code == 0
+    assert cli("user", "deactivate", "zhao").code == 0  # no open task waits on zhao now
+    deactivated = cli("user", "deactivate", "li")
+    assert deactivated.code == 0, deactivated.err
+    assert deactivated.out == (
+        "li deactivated\n"
+        "plan #1: reassign: signers left: none\n"
+        "plan #1: approve: county_approval → executing: every signer left had approved\n"
+    )
+    acting = cli("inbox", "--as", "li")
+    assert (acting.code, acting.err) == (1, "error: li is deactivated and can no longer act\n")
+    users = json.loads(cli("user", "list", "--json").out)
+    assert {u["username"]: u["active"] for u in users} == {
+        "chen": True,
+        "zhao": False,
+        "wang": True,
+        "li": False,
+    }
+    history = json.loads(cli("plan", "history", "1", "--as", "chen", "--json").out)
+    assert [(h["action"], h["to"]) for h in history][-2:] == [
+        ("reassign", "county_approval"),
+        ("approve", "executing"),
+    ]
 
 
 def test_every_inbox_column_has_a_header(cli: Cli) -> None:

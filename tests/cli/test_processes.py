@@ -138,9 +138,15 @@ def test_serve_answers_healthz_and_runs_the_scheduler(env: dict[str, str], tmp_p
     try:
         server.wait_for(f"Uvicorn running on http://127.0.0.1:{port}")
         server.wait_for("scheduler started")
-        time.sleep(0.3)  # let a cycle run
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-            status, health = response.status, json.load(response)
+        # The first cycle runs at start, but how soon it ends depends on the machine's load:
+        # ask until it has, rather than sleeping for a guess.
+        deadline = time.monotonic() + 20
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                status, health = response.status, json.load(response)
+            if health["scheduler"]["cycles"] >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
     finally:
         code = server.terminate()
     log = server.log()

@@ -1,4 +1,4 @@
-"""`PLANFLOW_REHEARSAL_TIME` and `planflow cycle`: rehearsing the year end before it comes."""
+"""`PLANFLOW_REHEARSAL_TIME` and `planflow cycle run`: rehearsing the year end before it comes."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def state(cli: Cli) -> str:
 
 def test_a_cycle_now_leaves_a_plan_of_next_year_executing(cli: Cli) -> None:
     live_plan(cli)
-    ran = cli("cycle")
+    ran = cli("cycle", "run")
     assert (ran.code, ran.out.startswith("cycle: timers fired 0,")) == (0, True), ran.err
     assert state(cli) == "executing"
 
@@ -49,7 +49,7 @@ def test_a_cycle_at_the_rehearsal_time_fires_the_year_end_timer_and_records_that
 ) -> None:
     live_plan(cli)
     pretend(monkeypatch, "2027-12-01T09:00")  # no offset: PLANFLOW_TIMEZONE (Asia/Shanghai)
-    ran = cli("cycle")
+    ran = cli("cycle", "run")
     assert ran.code == 0, ran.err
     assert ran.out.startswith("cycle: timers fired 1,")
     assert state(cli) == "self_evaluation"
@@ -64,7 +64,7 @@ def test_a_cycle_at_the_rehearsal_time_fires_the_year_end_timer_and_records_that
 def test_a_rehearsal_time_cannot_go_back(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     live_plan(cli)
     pretend(monkeypatch, "2027-12-01T09:00+08:00")
-    assert cli("cycle").code == 0
+    assert cli("cycle", "run").code == 0
     pretend(monkeypatch, "2027-11-30T09:00+08:00")
     refused = cli("plan", "show", 1, "--as", "chen")
     assert (refused.code, refused.out) == (1, "")

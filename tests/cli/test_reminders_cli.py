@@ -47,13 +47,16 @@ def test_list_shows_a_table_and_json_with_deliveries(
     assert table.code == 0, table.err
     header, rule, row = table.out.splitlines()
     assert header.split() == [
-        "id", "plan", "org", "kind", "role", "fires", "status", "retries", "last", "error"
+        "id", "plan", "org", "kind", "about", "role", "fires", "status", "retries", "last",
+        "error",
     ]  # fmt: skip
     assert set(rule) == {"-", " "}
     assert row.split()[1:] == [
         str(plan_id),
         "梓山中学工会",
         "item_month_start",
+        "1月",
+        "1月活动",
         "drafter",
         "2026-12-29",
         "09:00",  # the deployment's time zone, not UTC
@@ -71,9 +74,19 @@ def test_list_shows_a_table_and_json_with_deliveries(
     listed = [r for r in listed if r["kind"].startswith("item_")]
     assert [r["status"] for r in listed[:2]] == ["dead", "sent"]
     assert set(listed[0]) == {
-        "id", "plan", "org", "kind", "role", "fire_at", "status", "attempts", "last_error",
-        "deliveries",
+        "id", "plan", "org", "kind", "about", "item", "task", "role", "fire_at", "status",
+        "attempts", "last_error", "deliveries",
     }  # fmt: skip
+    assert (listed[0]["about"], listed[0]["item"]["month"], listed[0]["task"]) == (
+        "1月 1月活动",
+        1,
+        None,
+    )
+    assert listed[0]["item"]["title"] == "1月活动"
+    tasks = [r for r in json.loads(cli("reminders", "list", "--json").out) if r["task"]]
+    assert {r["task"]["state"] for r in tasks} == {"township_review", "county_approval"}
+    county = [r for r in tasks if r["task"]["state"] == "county_approval"]
+    assert {r["about"] for r in county} == {f"task #{county[0]['task']['id']} 县总工会会签审批"}
     [delivery] = listed[0]["deliveries"]
     assert delivery == {
         "id": delivery["id"],
@@ -154,3 +167,17 @@ def test_simulate_prints_the_months_and_refuses_a_bad_downtime(cli: Cli) -> None
     assert "  2027-12 " in ran.out and "plans at the end of the year: closed 1" in ran.out
     bad = cli("simulate", "--downtime", "13-01:2")
     assert bad.code == 2 and "MM-DD:DAYS" in bad.err
+
+
+def test_list_warns_on_stderr_while_publishing_stalls(
+    cli: Cli, sqlite_rt: Runtime, clock: SimulatedClock
+) -> None:
+    from tests.service.test_publishing import REFUSED, stalled_outbox
+
+    stalled_outbox(sqlite_rt, clock)
+    for args in (("reminders", "list"), ("reminders", "list", "--json")):
+        shown = cli(*args)
+        assert shown.code == 0, shown.err
+        assert "warning: 1 batch of reminder deliveries could not be published" in shown.err
+        assert REFUSED in shown.err
+    assert json.loads(shown.out)  # the warning stays out of the JSON

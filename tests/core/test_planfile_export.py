@@ -100,10 +100,13 @@ def test_targets_are_exact_and_defaults_are_left_out() -> None:
 
 
 # Titles are stored stripped (the format strips them); bodies and details are kept as written.
-_title = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40).map(
-    str.strip
+# No NUL and no lone surrogate: no database stores them, so no stored plan holds one.
+_title = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40
+).map(str.strip)
+_body = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"), max_size=60
 )
-_body = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)  # the same cases every run

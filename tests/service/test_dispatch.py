@@ -22,7 +22,6 @@ from config.settings import Settings
 from engine.core.clock import SimulatedClock
 from engine.core.errors import DeliveryError
 from engine.core.messages import Message, Recipient
-from engine.service.directory import revoke_role
 from engine.service.dispatch import (
     SweepReport,
     deliver,
@@ -30,6 +29,7 @@ from engine.service.dispatch import (
     publish_outbox,
     sweep_reminders,
 )
+from engine.service.leaving import revoke_role
 from engine.service.reporting import report_item
 from engine.service.runtime import Runtime
 from engine.store import dispatch_statements as sql

@@ -247,8 +247,14 @@ def test_the_escalated_holder_decides_and_the_reviewer_has_nothing_left(
     result = act(rt, plan_id=plan_id, trigger="approve", actor="wang-county")
     assert (result.from_state, result.to_state) == ("township_review", "county_approval")
     assert result.detail is not None and result.detail["as_role"] == "township_reviewer"
-    last = plan_history(rt, plan_id=plan_id, actor="wang-county")[-1]
+    *_, escalated, last = plan_history(rt, plan_id=plan_id, actor="wang-county")
     assert (last.actor, last.event.action) == ("王建国", "approve")  # the real actor
+    stand_in = result.detail["escalation_task"]
+    assert last.summary == f"as township_reviewer (escalation task #{stand_in})"
+    assert escalated.event.action == "escalate"
+    assert escalated.summary.startswith("task #") and escalated.summary.endswith(
+        f"overdue: escalated to county_approver at 县总工会 (task #{stand_in})"
+    )
 
     assert [e.plan.id for e in inbox(rt, actor="zhao-zishan")] == []
     with pytest.raises(PermissionDenied):

@@ -12,6 +12,7 @@ from sqlmodel import col, func, select
 from engine.core.clock import SimulatedClock
 from engine.core.errors import ActionRefused, Conflict, NotFound, PermissionDenied
 from engine.service.actions import act
+from engine.service.audit import verify_audit
 from engine.service.inbox import inbox
 from engine.service.plans import create_plan, edit_plan, plan_history, show_plan
 from engine.service.reporting import report_goal, report_item
@@ -169,6 +170,19 @@ def test_the_whole_year(rt: Runtime, clock: SimulatedClock, fresh: Fresh) -> Non
         ("assess", "王建国"),
     ]
     assert [h.event.plan_version for h in history] == list(range(1, 14))
+    # What each event did, in words and as data, with who did it by username too.
+    said = {(h.event.action, h.summary) for h in history if h.summary}
+    assert said >= {
+        ("approve", "signed 1 of 2"),
+        ("report_item", "item 1 (1月 1月活动): done"),
+        ("report_item", "item 2 (2月 2月活动): partly"),
+        ("report_goal", "goal goal-1 (目标1): actual 120人 (target 100人)"),
+        ("assess", "score 92"),
+    }
+    assert history[-1].detail == {"score": 92}
+    assert [h.actor_username for h in history[-2:]] == ["chen-school", "wang-county"]
+    assert [h.actor_username for h in history if h.actor == "system"] == [None]
+    assert verify_audit(rt).ok
     with rt.database.session() as session:
         open_tasks = session.exec(select(Task).where(col(Task.status) == "open")).all()
     assert open_tasks == []
@@ -261,7 +275,7 @@ def test_idempotency_and_versions(rt: Runtime) -> None:
 
 def test_a_step_nobody_can_take_is_refused_and_writes_nothing(rt: Runtime) -> None:
     setup_world(rt)
-    from engine.service.directory import revoke_role
+    from engine.service.leaving import revoke_role
 
     plan_id = create_plan(rt, spec=small_plan(), actor="chen-school").plan_id
     revoke_role(rt, username="zhao-zishan", role="township_reviewer")

@@ -19,9 +19,10 @@ from engine.core.errors import ActionRefused, DeliveryError, InputError, NotFoun
 from engine.core.messages import Message, Recipient
 from engine.core.planning import TASK_ESCALATION
 from engine.service.actions import act
-from engine.service.directory import grant_role, revoke_role
+from engine.service.directory import grant_role
 from engine.service.dispatch import in_process, publish_outbox, sweep_reminders
 from engine.service.escalations import fire_due_escalations
+from engine.service.leaving import revoke_role
 from engine.service.plans import create_plan
 from engine.service.reminders import list_reminders, retry_dead, retry_reminder
 from engine.service.runtime import Runtime

@@ -7,10 +7,13 @@ from zoneinfo import ZoneInfo
 
 from engine.core.clock import SimulatedClock
 from engine.service.actions import act
+from engine.service.cycle_failures import list_failures
+from engine.service.directory import create_user
 from engine.service.plans import create_plan, plan_history
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
 from engine.service.timers import fire_due_timers
+from engine.store.tables import Plan
 from tests.world import setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -91,3 +94,78 @@ def test_a_29_february_timer_fires_on_the_28th_in_common_years(
     assert fire_due_timers(rt) == []
     clock.set(dt.datetime(2027, 2, 28, 0, 0, tzinfo=TZ))
     assert [o.trigger for o in fire_due_timers(rt)] == ["expire"]
+
+
+# The timer moves a plan to a step for a role only the bike factory has a holder of: every other
+# plan's timer is refused, every time ("nobody holds the role …").
+GUARDED = """\
+planflow: 1
+name: guarded
+version: 1
+title: 超时归档
+roles:
+  drafter: {title: 起草人, scope: own}
+  archivist: {title: 档案员, scope: own}
+states:
+  draft: {title: 草稿, initial: true}
+  waiting: {title: 等待}
+  archive:
+    title: 归档
+    task: {role: archivist, due: 7d}
+  done: {title: 完成, final: true}
+transitions:
+  - {trigger: submit, from: draft, to: waiting, roles: [drafter]}
+  - {trigger: file, from: waiting, to: archive, after: 2wd}
+  - {trigger: close, from: archive, to: done, roles: [archivist]}
+"""
+
+
+def test_plans_refused_every_time_do_not_starve_the_others(
+    rt: Runtime, clock: SimulatedClock
+) -> None:
+    """More refused plans than a sweep takes, all before the good ones by id: the good ones still
+    fire within a few cycles, and each refused one is tried once per back-off, not every cycle."""
+    setup_world(rt)
+    load_template(rt, content=GUARDED, source="guarded.yaml")
+    create_user(
+        rt, username="ma-factory", name="马", org="zishan-bike-factory", roles=["archivist"]
+    )
+    clock.set(dt.datetime(2026, 11, 20, 10, tzinfo=TZ))
+    refused = [
+        create_plan(rt, spec=small_plan(year=year, template="guarded"), actor="chen-school").plan_id
+        for year in range(2027, 2032)
+    ]
+    good = [
+        create_plan(
+            rt,
+            spec=small_plan("zishan-bike-factory", year=year, template="guarded"),
+            actor="liu-factory",
+        ).plan_id
+        for year in (2027, 2028)
+    ]
+    for plan_id in refused:
+        act(rt, plan_id=plan_id, trigger="submit", actor="chen-school")
+    for plan_id in good:
+        act(rt, plan_id=plan_id, trigger="submit", actor="liu-factory")
+    clock.set(dt.datetime(2026, 11, 24, 10, tzinfo=TZ))  # two working days later: all due
+
+    tried: list[int] = []
+    for _ in range(4):  # 7 plans, 2 a sweep
+        tried += [o.plan_id for o in fire_due_timers(rt, limit=2)]
+    assert sorted(tried) == sorted(refused + good)  # each once: none twice, none left out
+    assert [state_of(rt, plan_id) for plan_id in good] == ["archive", "archive"]
+    assert fire_due_timers(rt, limit=2) == []  # the refused ones wait for their back-off
+
+    failures = list_failures(rt)
+    assert [(f.plan_id, f.attempts) for f in failures] == [(p, 1) for p in refused]
+    assert "nobody holds the role archivist" in failures[0].error
+
+    clock.advance(dt.timedelta(minutes=1))  # back-off over: tried again, the longest-waiting first
+    assert [o.plan_id for o in fire_due_timers(rt, limit=2)] == refused[:2]
+
+
+def state_of(rt: Runtime, plan_id: int) -> str:
+    with rt.database.session() as session:
+        plan = session.get(Plan, plan_id)
+        assert plan is not None
+        return plan.state

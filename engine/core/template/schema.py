@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from engine.core.durations import Duration, parse_duration
+from engine.core.limits import MAX_VERSION
 from engine.core.template.model import (
     Escalation,
     MonthDay,
@@ -38,7 +39,7 @@ from engine.core.template.model import (
     TimeOfDay,
     Transition,
 )
-from engine.core.yamlschema import DocModel, Text, at_least, did_you_mean, show
+from engine.core.yamlschema import DocModel, Text, at_least, at_most, did_you_mean, show
 
 FORMAT_VERSION = 1
 TEMPLATE_NAME = re.compile(r"[a-z0-9-]+")
@@ -203,7 +204,7 @@ def _template_name(value: str) -> str:
 class TemplateDoc(DocModel):
     planflow: Annotated[int, AfterValidator(_format_version)]
     name: Annotated[str, AfterValidator(_template_name)]
-    version: Annotated[int, AfterValidator(at_least(1))]
+    version: Annotated[int, AfterValidator(at_least(1)), AfterValidator(at_most(MAX_VERSION))]
     title: Text
     timezone: Annotated[str, AfterValidator(_time_zone)] | None = None
     roles: dict[str, RoleDoc]

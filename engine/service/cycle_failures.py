@@ -1,0 +1,143 @@
+"""What the scheduler's cycle could not do, kept where an operator sees it and the sweeps read it.
+
+A timer or escalation level that fails — refused (a guard, nobody to take the step), a database
+error on its row, a bug — is recorded in `cycle_failure`, one row per thing, updated on each
+retry (attempts, last error, since when), so a failure repeated every cycle never floods anything.
+The sweeps skip it until `retry_at`, backing off from a minute to an hour, and try it after
+everything that never failed, so failing plans cannot starve the others. A plan that changes
+(someone acted, a timer fired) is tried again at once: its record is deleted as stale. A retry
+that succeeds deletes it. `planflow cycle failures` lists what is still stuck; the plan's audit
+log is left alone, since nothing happened to the plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import select
+
+from engine.core.errors import PlanflowError, first_line
+from engine.service.runtime import Runtime
+from engine.store import cycle_statements as sql
+from engine.store.tables import CycleFailure
+
+log = logging.getLogger("planflow.cycle")
+
+FIRST_RETRY = dt.timedelta(minutes=1)
+LAST_RETRY = dt.timedelta(hours=1)
+
+
+def timer_subject(plan_id: int, trigger: str) -> str:
+    return f"{sql.TIMER_STEP}:{plan_id}:{trigger}"
+
+
+def escalation_subject(reminder_id: int) -> str:
+    return f"{sql.ESCALATION_STEP}:{reminder_id}"
+
+
+def describe(error: Exception) -> str:
+    """A refusal's own sentence; anything else (a bug, the database) with its class."""
+    if isinstance(error, PlanflowError):
+        return error.message
+    # A driver's error says it best; SQLAlchemy's wrapping adds the statement and a link.
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    return f"{type(error).__name__}: {first_line(cause)}"
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """One minute after the first failure, doubling to at most an hour."""
+    doubled: dt.timedelta = FIRST_RETRY * 2 ** min(attempts - 1, 10)
+    return min(doubled, LAST_RETRY)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """What failed, and the plan's version the failed try saw."""
+
+    subject: str
+    step: str
+    plan_id: int
+    plan_version: int
+    trigger: str | None = None
+    reminder_id: int | None = None
+
+
+def record_failure(rt: Runtime, failed: Failed, error: str) -> None:
+    """Record (or count again) a failure, in its own transaction; never raises, so that the sweep
+    goes on even when the database that failed the try fails this too."""
+    now = rt.now()
+    try:
+        with rt.database.session() as session:
+            row = session.exec(
+                select(CycleFailure).where(CycleFailure.subject == failed.subject)
+            ).first()
+            if row is None or row.plan_version != failed.plan_version:
+                row = row or CycleFailure(
+                    subject=failed.subject,
+                    step=failed.step,
+                    plan_id=failed.plan_id,
+                    plan_version=failed.plan_version,
+                    error=error,
+                )
+                row.attempts, row.first_failed_at = 1, now
+            else:
+                row.attempts += 1
+            row.trigger, row.reminder_id = failed.trigger, failed.reminder_id
+            row.plan_version, row.error, row.last_failed_at = failed.plan_version, error, now
+            row.retry_at = now + retry_delay(row.attempts)
+            session.add(row)
+    except Exception as record_error:  # (a concurrent sweep recorded it first, the database)
+        log.warning("could not record that %s failed: %s", failed.subject, describe(record_error))
+
+
+def forget_failure(rt: Runtime, subject: str) -> None:
+    """A retry succeeded (or the failure was settled otherwise): nothing is stuck any more."""
+    with rt.database.session() as session:
+        session.connection().execute(sql.FORGET_FAILURE, {"subject": subject})
+
+
+def forget_stale_failures(rt: Runtime, step: str) -> None:
+    """Delete the records of `step` whose plan has changed since (or whose level was settled)."""
+    statement = (
+        sql.FORGET_STALE_TIMER_FAILURES
+        if step == sql.TIMER_STEP
+        else sql.FORGET_STALE_ESCALATION_FAILURES
+    )
+    with rt.database.session() as session:
+        session.connection().execute(statement)
+
+
+@dataclass(frozen=True)
+class FailureView:
+    step: str
+    plan_id: int
+    org_name: str
+    what: str  # the timer's trigger, or the escalation level's reminder
+    error: str
+    attempts: int
+    first_failed_at: dt.datetime
+    last_failed_at: dt.datetime
+    retry_at: dt.datetime
+
+
+def list_failures(rt: Runtime) -> list[FailureView]:
+    """Timers and escalation levels that are still stuck, the longest-stuck first."""
+    with rt.database.session() as session:
+        rows = session.connection().execute(sql.CURRENT_FAILURES).all()
+    return [
+        FailureView(
+            step=row.step,
+            plan_id=row.plan_id,
+            org_name=row.org_name,
+            what=row.trigger if row.trigger is not None else f"reminder #{row.reminder_id}",
+            error=row.error,
+            attempts=row.attempts,
+            first_failed_at=row.first_failed_at,
+            last_failed_at=row.last_failed_at,
+            retry_at=row.retry_at,
+        )
+        for row in rows
+    ]

@@ -1,0 +1,334 @@
+"""Taking a role away, or a person out, without leaving any step waiting for them.
+
+`revoke_role` and `deactivate_user` hand over every open task the person can no longer act on,
+in the same transaction as the revocation itself, so either all of it lands or none of it does:
+
+- an undecided signer of a countersigned task (`sign: all|sequence`) is taken off its signer
+  list. The round goes on with the remaining signers; if every remaining signer has approved
+  already, the round is complete and the step moves on as the last approval would have made it
+  (the system's `approve`, audited after the `reassign` that completed it);
+- a task nobody else can take any more (the person was its only holder, or its only signer)
+  moves to the other holders of its role at its organisation, else to the nearest organisation
+  within the role's scope that has a holder, as a task or an escalation finds one; a
+  countersigned task asks its new holders to sign;
+- if any such task would have no one at all, the whole command is refused before anything
+  changes, naming every plan to hand over first (grant the role to a successor, then try again).
+
+Each change is an audited write on its plan (`record_write`: the plan's row lock, a version bump
+and an audit row `reassign` by the system, with who was removed, why, and who holds it now).
+A task that other holders at its organisation still have (`sign: any`) needs no change: it is
+theirs already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from engine.core.errors import ActionRefused, NotFound
+from engine.core.template.compile import Workflow
+from engine.core.template.model import COUNTERSIGN_TRIGGER, SignMode
+from engine.service.actions import (
+    OpenTask,
+    enter_state,
+    leave_state,
+    nearest_holders,
+    plan_facts,
+)
+from engine.service.directory import Person, find_any_user, org_path
+from engine.service.runtime import Runtime
+from engine.service.templates import workflow_by_id
+from engine.service.writes import (
+    Change,
+    WriteContext,
+    WriteResult,
+    record_write,
+    request_fingerprint,
+)
+from engine.store import handover_statements as sql
+from engine.store import statements
+from engine.store.driver import Transaction
+from engine.store.statements import PlanRecord
+from engine.store.tables import Organisation, TaskStatus, User
+
+REASSIGN_ACTION = "reassign"
+
+
+@dataclass(frozen=True)
+class Leaving:
+    """Who can no longer act, for which roles, and how the audit log and a refusal say so."""
+
+    person: Person
+    roles: frozenset[str]  # the roles they no longer hold
+    every_role: bool  # deactivated: off every signer list, whatever its role
+    reason: str  # e.g. "the role county_approver was revoked"
+    refusal: str  # e.g. "cannot revoke county_approver from li-county"
+
+    def signs_for(self, role: str) -> bool:
+        return self.every_role or role in self.roles
+
+
+def revoke_role(rt: Runtime, *, username: str, role: str) -> list[WriteResult]:
+    """Take `role` from `username` and hand over what waits on them for it (see module doc).
+
+    Run again for a role already taken away, it hands over what still waits on them for it (a
+    task a concurrent write opened from the roles it read before the revocation committed, or
+    one left waiting by a revocation made before this version), and says they do not hold it
+    only when nothing does.
+    """
+    with rt.database.write() as tx:
+        person = _person(find_any_user(tx.session, username))
+        revoked = tx.execute(sql.DELETE_GRANT, {"user_id": person.id, "role": role}).rowcount
+        leaving = Leaving(
+            person=person,
+            roles=frozenset({role}),
+            every_role=False,
+            reason=f"the role {role} was revoked",
+            refusal=f"cannot revoke {role} from {username}",
+        )
+        results = _hand_over(rt, tx, leaving)
+        if not revoked and not results:
+            raise NotFound(f"{username} does not hold the role {role}")
+        return results
+
+
+def deactivate_user(rt: Runtime, *, username: str) -> list[WriteResult]:
+    """Deactivate `username`: they may no longer act, and every open task moves on without them.
+
+    Their role grants stay on record; a deactivated user holds none of them for tasks,
+    signatures or reminders (`statements.ROLE_HOLDERS_UP`, `ROLE_HOLDERS_AT`). Run again for
+    someone already deactivated, it hands over what still waits on them, as `revoke_role` does.
+    """
+    with rt.database.write() as tx:
+        user = find_any_user(tx.session, username)
+        person = _person(user)
+        was_active = user.active
+        held = tx.execute(statements.ROLES_OF, {"user_id": person.id}).scalars()
+        if was_active:
+            tx.execute(sql.DEACTIVATE_USER, {"user_id": person.id})
+        leaving = Leaving(
+            person=person,
+            roles=frozenset(held),
+            every_role=True,
+            reason=f"{username} was deactivated",
+            refusal=f"cannot deactivate {username}",
+        )
+        results = _hand_over(rt, tx, leaving)  # run again, as for `revoke_role`
+        if not was_active and not results:
+            raise ActionRefused(f"{username} is already deactivated")
+        return results
+
+
+def _person(user: User) -> Person:
+    assert user.id is not None
+    return Person(id=user.id, username=user.username, name=user.name, org_id=user.org_id)
+
+
+def _hand_over(rt: Runtime, tx: Transaction, leaving: Leaving) -> list[WriteResult]:
+    """Every open task waiting on the person, plan by plan (locked in id order); all or nothing.
+
+    Runs after the grant is gone (or the user inactive) in the same transaction, so the holder
+    queries no longer find them.
+    """
+    person = leaving.person
+    signatures = tx.execute(sql.UNDECIDED_SIGNATURES, {"user_id": person.id})
+    held_alone = tx.execute(sql.OPEN_ANY_TASKS_AT, {"org_id": person.org_id})
+    tasks: dict[int, set[int]] = {}
+    for row in signatures:
+        if leaving.signs_for(row.role):
+            tasks.setdefault(row.plan_id, set()).add(row.task_id)
+    for row in held_alone:
+        if row.role in leaving.roles:
+            tasks.setdefault(row.plan_id, set()).add(row.task_id)
+    results: list[WriteResult] = []
+    refusals: list[str] = []
+    for plan_id in sorted(tasks):
+        plan = rt.database.lock_plan(tx, plan_id)
+        assert plan is not None  # plans are never deleted
+        try:
+            results += _hand_over_plan(rt, tx, plan, sorted(tasks[plan_id]), leaving)
+        except ActionRefused as refused:  # go on: the refusal names every plan, then rolls back
+            refusals.append(f"{_plan_label(tx, plan)}: {refused.message}")
+    if refusals:
+        raise ActionRefused(
+            f"{leaving.refusal}: " + "; ".join(refusals) + "; hand them over first (grant the "
+            "role to someone who can take the step, planflow user grant), then try again"
+        )
+    return results
+
+
+def _plan_label(tx: Transaction, plan: PlanRecord) -> str:
+    org = tx.get(Organisation, plan.org_id)
+    return f"plan #{plan.id} ({org.name if org else '?'} {plan.year}, {plan.state})"
+
+
+@dataclass(frozen=True)
+class _Reassignment:
+    """What one task's handover changes."""
+
+    task_id: int
+    task_sign: str
+    role: str
+    signer_id: int | None = None  # the person's signature row, taken off the list
+    remaining: Sequence[str] = ()  # the undecided signers left (countersigned, not moved)
+    approved: int = 0  # signers left who approved already: all of them, when the round completes
+    to_org: int | None = None  # the task moves here (or stays, with new signers) when set
+    holders: Sequence[tuple[int, str]] = ()  # (user id, username) of the holders there
+
+    @property
+    def completes_round(self) -> bool:
+        return self.to_org is None and not self.remaining and self.approved > 0
+
+
+def _hand_over_plan(
+    rt: Runtime, tx: Transaction, plan: PlanRecord, task_ids: Sequence[int], leaving: Leaving
+) -> list[WriteResult]:
+    workflow = workflow_by_id(rt, tx, plan.template_id)
+    path = org_path(tx, plan.org_id)
+    results: list[WriteResult] = []
+    for task_id in task_ids:  # the step's own task first: it was opened before its escalations
+        task = tx.execute(sql.TASK, {"task_id": task_id}).one()
+        if task.status != TaskStatus.OPEN:
+            continue  # closed by the round completed just before, with the step
+        change = _reassignment(tx, workflow, path, task, leaving)
+        if change is None:
+            continue
+        results.append(
+            _write(rt, tx, plan, change, partial(_reassign, change=change, leaving=leaving))
+        )
+        if change.completes_round:
+            results.append(_write(rt, tx, plan, change, partial(_complete_round, change=change)))
+    return results
+
+
+def _write(
+    rt: Runtime,
+    tx: Transaction,
+    plan: PlanRecord,
+    change: _Reassignment,
+    apply: Callable[[WriteContext], Change],
+) -> WriteResult:
+    fingerprint = request_fingerprint(
+        {"plan": plan.id, "actor": None, "action": REASSIGN_ACTION, "task": change.task_id}
+    )
+    return record_write(
+        rt, tx, plan, actor=None, change=apply, idempotency_key=None, request_hash=fingerprint
+    )
+
+
+def _reassignment(
+    tx: Transaction, workflow: Workflow, path: list[int], task: Any, leaving: Leaving
+) -> _Reassignment | None:
+    """What must change so that the task no longer waits on the person; None: nothing must."""
+    signer_id = None
+    if task.sign != SignMode.ANY:
+        signers = tx.execute(sql.SIGNERS, {"task_id": task.id}).all()
+        mine = next(
+            (s for s in signers if s.user_id == leaving.person.id and s.decision is None), None
+        )
+        if mine is None:
+            return None  # not asked, or signed already: their signature stands
+        others = [s for s in signers if s.id != mine.id]
+        if others:  # the round goes on with the signers left, or is complete
+            return _Reassignment(
+                task_id=task.id,
+                task_sign=task.sign,
+                role=task.role,
+                signer_id=mine.id,
+                remaining=[s.username for s in others if s.decision is None],
+                approved=sum(1 for s in others if s.decision == COUNTERSIGN_TRIGGER),
+            )
+        signer_id = mine.id
+    elif tx.execute(statements.ROLE_HOLDERS_AT, {"role": task.role, "org_id": task.org_id}).first():
+        return None  # others hold the role there: the task is theirs already
+    to_org, user_ids = _new_holders(tx, workflow, path, task)
+    return _Reassignment(
+        task_id=task.id,
+        task_sign=task.sign,
+        role=task.role,
+        signer_id=signer_id,
+        to_org=to_org,
+        holders=[(i, tx.execute(sql.USERNAME, {"user_id": i}).scalar()) for i in user_ids],
+    )
+
+
+def _new_holders(
+    tx: Transaction, workflow: Workflow, path: list[int], task: Any
+) -> tuple[int, list[int]]:
+    """The other holders of the task's role at its organisation, else the nearest ones in scope."""
+    here = tx.execute(statements.ROLE_HOLDERS_AT, {"role": task.role, "org_id": task.org_id})
+    user_ids = list(dict.fromkeys(row.user_id for row in here))
+    if user_ids:
+        return task.org_id, user_ids
+    template = workflow.template
+    role = template.roles[task.role]
+    nearest = nearest_holders(tx, role, path)
+    if nearest is None:
+        step = template.states[task.state]
+        org = tx.get(Organisation, path[0])
+        raise ActionRefused(
+            f"nobody else holds the role {role.name} ({role.title}) for "
+            f"{org.name if org else '?'}, so the step {step.title} ({step.name}) would have no "
+            "one to act"
+        )
+    return nearest.org_id, list(dict.fromkeys(nearest.user_ids))
+
+
+def _reassign(ctx: WriteContext, change: _Reassignment, leaving: Leaving) -> Change:
+    detail: dict[str, Any] = {
+        "task": change.task_id,
+        "role": change.role,
+        "removed": leaving.person.username,
+        "reason": leaving.reason,
+    }
+    if change.signer_id is not None:
+        ctx.tx.execute(sql.DELETE_SIGNER, {"signer_id": change.signer_id})
+    if change.to_org is None:
+        detail["signers"] = list(change.remaining)
+    else:
+        ctx.tx.execute(sql.MOVE_TASK, {"task_id": change.task_id, "to_org": change.to_org})
+        org = ctx.tx.get(Organisation, change.to_org)
+        assert org is not None
+        detail["org"] = org.code
+        detail["holders"] = [username for _, username in change.holders]
+        if change.task_sign != SignMode.ANY:
+            # A new round for the new holders: they sign in grant order, as when a task opens.
+            ctx.tx.execute(
+                statements.INSERT_SIGNERS,
+                [
+                    {"task_id": change.task_id, "user_id": user_id, "position": position}
+                    for position, (user_id, _) in enumerate(change.holders)
+                ],
+            )
+            detail["signers"] = detail["holders"]
+    return Change(
+        action=REASSIGN_ACTION,
+        from_state=ctx.plan.state,
+        to_state=ctx.plan.state,
+        detail=detail,
+    )
+
+
+def _complete_round(ctx: WriteContext, change: _Reassignment) -> Change:
+    """Every signer left has approved: fire `approve` as the last signature would have (`act`)."""
+    task = OpenTask(id=change.task_id, sign=change.task_sign)
+    step = ctx.workflow.fire(
+        ctx.plan.state, COUNTERSIGN_TRIGGER, plan_facts(ctx.tx, ctx.plan_id, task)
+    )
+    leave_state(ctx, step.source, COUNTERSIGN_TRIGGER)
+    ctx.plan.state = step.dest.name
+    ctx.plan.state_entered_at = ctx.now
+    enter_state(ctx, step.dest)
+    return Change(
+        action=COUNTERSIGN_TRIGGER,
+        from_state=step.source.name,
+        to_state=step.dest.name,
+        detail={
+            "signed": change.approved,
+            "of": change.approved,
+            "task": change.task_id,
+            "completed_after": REASSIGN_ACTION,
+        },
+    )
