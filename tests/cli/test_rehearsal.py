@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+import redis
 
 from config.settings import get_settings
 from tests.cli.conftest import Cli
 from tests.cli.test_cli import school_plan, setup_directory
+from tests.workers.redis_server import running_redis
 
 
 @pytest.fixture
@@ -74,3 +76,32 @@ def test_a_rehearsal_time_cannot_go_back(cli: Cli, monkeypatch: pytest.MonkeyPat
     )
     pretend(monkeypatch, "2027-12-02T09:00+08:00")  # forward is fine
     assert cli("plan", "show", 1, "--as", "chen").code == 0
+
+
+def test_a_cycle_run_delivers_in_process_without_a_broker(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_plan(cli)
+    pretend(monkeypatch, "2027-01-20T09:30")  # item 1 (1月, due on the 20th): its due-day notice
+    ran = cli("cycle", "run")
+    assert ran.code == 0, ran.err
+    assert "reminders queued 1 (1 deliveries)" in ran.out
+    sent = json.loads(cli("reminders", "list", "--status", "sent", "--json").out)
+    assert [r["kind"] for r in sent] == ["item_due"]
+
+
+def test_a_cycle_run_publishes_to_the_broker(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    live_plan(cli)
+    with running_redis(tmp_path / "redis") as server:
+        monkeypatch.setenv("PLANFLOW_BROKER_URL", server.url)
+        pretend(monkeypatch, "2027-01-20T09:30")
+        ran = cli("cycle", "run")
+        assert ran.code == 0, ran.err
+        assert ran.out.rstrip().endswith("batches published 1")
+        client = redis.Redis.from_url(server.url)
+        try:
+            assert client.llen("planflow") == 1  # one Celery message, for a worker to deliver
+        finally:
+            client.close()
