@@ -5,6 +5,7 @@ from __future__ import annotations
 from calendar import monthrange
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -15,6 +16,7 @@ from engine.core.planning import item_due_date
 from engine.service import inbox as inbox_service
 from engine.service import plans, reporting
 from engine.service.actions import act as act_service
+from engine.service.returns import ReturnNote
 from engine.service.writes import WriteResult
 from engine.store.tables import ItemStatus
 
@@ -149,6 +151,7 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
                     for t in view.tasks
                 ],
                 "assessment": {"score": p.assessment_score, "comment": p.assessment_comment},
+                "returned": _returned_json(view.returned),
             }
         )
         return
@@ -162,6 +165,8 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
             typer.echo(f"open task: {task.role} (sign {task.sign}), due {local(task.due_at, tz)}")
             for user, signer in view.signers.get(task.id or 0, []):
                 typer.echo(f"  signer {user.name}: {signer.decision or 'waiting'}")
+    if view.returned is not None:
+        typer.echo(_returned_line(view.returned, tz))
     typer.echo(f"you may now: {', '.join(view.possible) or 'nothing'}")
     if p.assessment_score is not None:
         typer.echo(f"assessment: {number(p.assessment_score)} — {p.assessment_comment}")
@@ -293,9 +298,10 @@ def act(
 
 
 def inbox(actor: ActingUser, json_: JsonFlag = False) -> None:
-    """Open tasks you may act on, overdue first."""
+    """Open tasks you may act on, overdue first; then your plans returned to draft, and why."""
     rt = runtime()
     entries = inbox_service.inbox(rt, actor=actor)
+    returned = inbox_service.returned_plans(rt, actor=actor)
     if json_:
         as_json(
             [
@@ -308,8 +314,23 @@ def inbox(actor: ActingUser, json_: JsonFlag = False) -> None:
                     "overdue": e.overdue,
                     "escalated": e.escalated,
                     "actions": e.triggers,
+                    "returned": None,
                 }
                 for e in entries
+            ]
+            + [
+                {
+                    "plan": r.plan.id,
+                    "org": r.org.code,
+                    "title": r.plan.title,
+                    "state": r.plan.state,
+                    "due_at": None,
+                    "overdue": False,
+                    "escalated": False,
+                    "actions": r.actions,
+                    "returned": _returned_json(r.returned),
+                }
+                for r in returned
             ]
         )
         return
@@ -329,8 +350,36 @@ def inbox(actor: ActingUser, json_: JsonFlag = False) -> None:
                 ", ".join(e.triggers),
             )
             for e in entries
+        ]
+        # RETURNED: your plan, sent back to draft; the reason is printed below the table.
+        + [
+            (r.plan.id, r.org.name, r.state_title, "", "RETURNED", ", ".join(r.actions))
+            for r in returned
         ],
     )
+    for r in returned:
+        typer.echo(f"plan #{r.plan.id}: {_returned_line(r.returned, tz)}")
+
+
+def _returned_line(returned: ReturnNote, tz: ZoneInfo) -> str:
+    """Who returned the plan, when, from which step, and why."""
+    return (
+        f"returned by {returned.by} on {local(returned.at, tz)} from {returned.step_title}: "
+        f"{returned.reason}"
+    )
+
+
+def _returned_json(returned: ReturnNote | None) -> dict[str, object] | None:
+    if returned is None:
+        return None
+    return {
+        "by": returned.by,
+        "by_username": returned.by_username,
+        "at": returned.at,
+        "from": returned.from_state,
+        "action": returned.action,
+        "reason": returned.reason,
+    }
 
 
 @reports.command("goal")

@@ -24,6 +24,8 @@ class ReminderKind(StrEnum):
     TASK_DUE = "task_due"
     TASK_OVERDUE = "task_overdue"
     TASK_ESCALATED = "task_escalated"
+    TASK_OPENED = "task_opened"  # 新的待办: a task opened for the recipients (or their turn came)
+    PLAN_RETURNED = "plan_returned"  # 计划被退回: to the plan's owners, with the reason
 
 
 class Audience(StrEnum):
@@ -65,14 +67,25 @@ class TaskFacts:
     """The task (a step waiting for a decision) a reminder is about."""
 
     step_title: str  # the state's title, e.g. 镇工会审核
-    due: datetime  # aware; shown in `ReminderFacts.tz`
+    due: datetime | None  # aware; shown in `ReminderFacts.tz`; None: the step has no due time
+
+
+@dataclass(frozen=True)
+class ReturnFacts:
+    """A return: the plan was sent back to its drafters, with the reason."""
+
+    step_title: str  # the step it was returned from, e.g. 镇工会审核
+    returned_by: str  # the person's name
+    at: datetime  # aware; shown in `ReminderFacts.tz`
+    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReminderFacts:
     """Everything a message may mention, as plain values.
 
-    Item kinds need `item`, task kinds need `task`; `render` says which is missing.
+    Item kinds need `item`, task kinds need `task`, a return needs `returned`; `render` says
+    which is missing.
     """
 
     kind: str  # a `ReminderKind` value
@@ -83,6 +96,7 @@ class ReminderFacts:
     audience: Audience = Audience.OWNER
     item: ItemFacts | None = None
     task: TaskFacts | None = None
+    returned: ReturnFacts | None = None
 
 
 def render(facts: ReminderFacts) -> Message:
@@ -123,7 +137,7 @@ def item_overdue(facts: ReminderFacts) -> Message:
 def _task_message(facts: ReminderFacts, subject: str, status: Callable[[str], str]) -> Message:
     """A task message: `status` says what became of the step, given its local due time."""
     task = _task(facts)
-    state = status(_moment(task.due, facts.tz))
+    state = status(_moment(_due(facts, task), facts.tz))
     return Message(
         subject=f"{subject}：{task.step_title}",
         text=f"{facts.recipient_role_title}：《{facts.plan_title}》的“{task.step_title}”待办{state}",
@@ -132,8 +146,7 @@ def _task_message(facts: ReminderFacts, subject: str, status: Callable[[str], st
 
 def task_due(facts: ReminderFacts) -> Message:
     """A nudge (`remind`) while a task is open and not yet due."""
-    task = _task(facts)
-    due = _moment(task.due, facts.tz)
+    due = _moment(_due(facts, _task(facts)), facts.tz)
     return _task_message(facts, f"待办将于{due}到期", lambda d: f"将于{d}到期，请及时处理。")
 
 
@@ -151,6 +164,33 @@ def task_escalated(facts: ReminderFacts) -> Message:
     )
 
 
+def task_opened(facts: ReminderFacts) -> Message:
+    """A task opened for the recipients (in a `sequence` countersign: their turn came)."""
+    task = _task(facts)
+    by = "，请及时处理。" if task.due is None else f"，请于{_moment(task.due, facts.tz)}前处理。"
+    return Message(
+        subject=f"新的待办：{task.step_title}",
+        text=f"{facts.recipient_role_title}：《{facts.plan_title}》的“{task.step_title}”"
+        f"有新的待办{by}",
+    )
+
+
+def plan_returned(facts: ReminderFacts) -> Message:
+    """To the plan's owners: it was sent back to draft, by whom, when and why."""
+    returned = facts.returned
+    if returned is None:
+        raise ValueError(f"a {facts.kind} reminder needs the return's facts (returned=None)")
+    if returned.at.tzinfo is None:
+        raise ValueError("a return's time must be aware (UTC from the database), not naive")
+    reason = returned.reason.strip().rstrip("。.")  # the sentence ends with our own 。
+    when = _moment(returned.at, facts.tz)
+    return Message(
+        subject=f"计划被退回：{facts.plan_title}",
+        text=f"{facts.org_name}：《{facts.plan_title}》在“{returned.step_title}”被"
+        f"{returned.returned_by}于{when}退回。退回理由：{reason}。请修改后重新提交。",
+    )
+
+
 _BUILDERS: dict[ReminderKind, Callable[[ReminderFacts], Message]] = {
     ReminderKind.ITEM_MONTH_START: item_month_start,
     ReminderKind.ITEM_DUE: item_due,
@@ -158,6 +198,8 @@ _BUILDERS: dict[ReminderKind, Callable[[ReminderFacts], Message]] = {
     ReminderKind.TASK_DUE: task_due,
     ReminderKind.TASK_OVERDUE: task_overdue,
     ReminderKind.TASK_ESCALATED: task_escalated,
+    ReminderKind.TASK_OPENED: task_opened,
+    ReminderKind.PLAN_RETURNED: plan_returned,
 }
 
 
@@ -180,9 +222,16 @@ def _item(facts: ReminderFacts) -> ItemFacts:
 def _task(facts: ReminderFacts) -> TaskFacts:
     if facts.task is None:
         raise ValueError(f"a {facts.kind} reminder needs the task's facts (task=None)")
-    if facts.task.due.tzinfo is None:
+    if facts.task.due is not None and facts.task.due.tzinfo is None:
         raise ValueError("a task's due time must be aware (UTC from the database), not naive")
     return facts.task
+
+
+def _due(facts: ReminderFacts, task: TaskFacts) -> datetime:
+    """The due time a nudge or overdue notice is about; those kinds need one."""
+    if task.due is None:
+        raise ValueError(f"a {facts.kind} reminder needs the task's due time (due=None)")
+    return task.due
 
 
 def _day(day: date) -> str:

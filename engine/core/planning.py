@@ -5,8 +5,10 @@ Given a template's reminder rules, a plan's monthly items, the time zone and a `
 and a stable key. The service stores them as rows (DESIGN.md §2: reminders are rows, not
 scheduler jobs) and, after an edit, re-plans and applies `diff_reminders` so that unchanged
 occurrences keep their rows and delivery records. `plan_task_reminders` does the same for a task
-when it opens: its `remind` nudges, the overdue notice and one row per escalation level, which
-the escalation sweep acts on instead of sending. Nothing here reads the clock or checks a rule's
+when it opens: the "new task" notice, its `remind` nudges, the overdue notice and one row per
+escalation level, which the escalation sweep acts on instead of sending. `task_turn_notice` and
+`plan_return_notices` are the notices a decision plans: the next signer's turn in a `sequence`
+countersign, and a return to the plan's drafters. Nothing here reads the clock or checks a rule's
 `unless` condition; both belong to the sweeps.
 """
 
@@ -60,8 +62,10 @@ class PlannedTaskReminder:
 
     key: str  # stable; unique per (plan, task, occurrence, role)
     plan_id: int
-    task_id: int  # the task it is about (for an escalation: the task to escalate)
-    kind: str  # ReminderKind.TASK_DUE or TASK_OVERDUE, or TASK_ESCALATION
+    # The task it is about (for an escalation: the task to escalate; for a return: the step's
+    # task it closed, None when the step had none).
+    task_id: int | None
+    kind: str  # a task `ReminderKind` (or PLAN_RETURNED), or TASK_ESCALATION
     role: str  # the recipients' role (for an escalation: the role it escalates to)
     fire_at: datetime  # aware, UTC
 
@@ -151,10 +155,12 @@ def plan_task_reminders(
 ) -> list[PlannedTaskReminder]:
     """The reminders of a task that opened at `opened_at`, sorted by (fire_at, key).
 
-    One `task_due` nudge per `remind` duration after the opening (those at or after `due_at` are
-    left out: the overdue notice says more), one `task_overdue` at `due_at` when there is one,
-    and one `TASK_ESCALATION` per level of `escalate`, each counted from the opening. Durations
-    move local time in `tz` with `calendar.shift`, as due dates do. Numbers in keys count from 1.
+    A `task_opened` notice at once (the dispatcher sends it to the task's holders, or the signers
+    whose turn it is), one `task_due` nudge per `remind` duration after the opening (those at or
+    after `due_at` are left out: the overdue notice says more), one `task_overdue` at `due_at`
+    when there is one, and one `TASK_ESCALATION` per level of `escalate`, each counted from the
+    opening. Durations move local time in `tz` with `calendar.shift`, as due dates do. Numbers in
+    keys count from 1.
     """
     prefix = f"p{plan_id}:t{task_id}"
     role = spec.role
@@ -172,6 +178,7 @@ def plan_task_reminders(
             )
         )
 
+    add("opened", ReminderKind.TASK_OPENED, role, opened_at.astimezone(UTC))
     for number, duration in enumerate(spec.remind, start=1):
         fire_at = _after(opened_at, duration, tz, calendar)
         if due_at is None or fire_at < due_at:
@@ -183,6 +190,39 @@ def plan_task_reminders(
         add(f"escalate{level}", TASK_ESCALATION, escalation.to, fire_at)
     planned.sort(key=lambda reminder: (reminder.fire_at, reminder.key))
     return planned
+
+
+def task_turn_notice(
+    *, plan_id: int, task_id: int, role: str, turn: int, at: datetime
+) -> PlannedTaskReminder:
+    """The `task_opened` notice for the `turn`-th signer (from 2) of a `sequence` countersign,
+    planned when the one before signs; sent at once to whoever's turn it is then."""
+    return PlannedTaskReminder(
+        key=f"p{plan_id}:t{task_id}:turn{turn}:{role}",
+        plan_id=plan_id,
+        task_id=task_id,
+        kind=ReminderKind.TASK_OPENED,
+        role=role,
+        fire_at=at.astimezone(UTC),
+    )
+
+
+def plan_return_notices(
+    *, plan_id: int, version: int, task_id: int | None, owner_roles: Sequence[str], at: datetime
+) -> list[PlannedTaskReminder]:
+    """One `plan_returned` notice per owner role, due at once, for the return that makes the
+    plan's `version`; the dispatcher reads the reason from that return's audit row."""
+    return [
+        PlannedTaskReminder(
+            key=f"p{plan_id}:v{version}:returned:{role}",
+            plan_id=plan_id,
+            task_id=task_id,
+            kind=ReminderKind.PLAN_RETURNED,
+            role=role,
+            fire_at=at.astimezone(UTC),
+        )
+        for role in sorted(set(owner_roles))
+    ]
 
 
 def _after(start: datetime, duration: Duration, tz: ZoneInfo, calendar: WorkCalendar) -> datetime:

@@ -306,9 +306,8 @@ def _print_summary(rt: Runtime, echo: Echo) -> None:
     per_month: Counter[str] = Counter()
     with rt.database.session() as session:
         for fire_at, count in session.exec(
-            # Item reminders only: a task's nudges, overdue notices and escalations are rows too.
             select(Reminder.fire_at, func.count())
-            .where(col(Reminder.item_id).is_not(None))
+            .where(col(Reminder.item_id).is_not(None))  # not task reminders and notices
             .group_by(col(Reminder.fire_at))
         ):
             per_month[f"{fire_at.astimezone(TZ):%Y-%m}"] += count

@@ -26,13 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+import sqlalchemy as sa
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, select
 
 from engine.cli.output import table
 from engine.core.clock import SimulatedClock
 from engine.core.errors import InputError, Problem
-from engine.core.messages import Message, Recipient
+from engine.core.messages import Message, Recipient, ReminderKind
 from engine.core.planfile import PlanSpec, parse_plan_file
 from engine.core.planning import TASK_ESCALATION, item_due_date
 from engine.demo import plan_files
@@ -206,6 +207,8 @@ def print_simulation(rt: Runtime, result: Simulation, echo: Echo) -> None:
         echo(f"\nundeliverable (nobody held the role): {total.undeliverable}")
     for problem in result.problems:
         echo(f"refused: {problem}")
+    sent = sent_by_kind(rt, result.plan_ids)
+    echo("\nreminders sent by kind: " + ", ".join(f"{k} {n}" for k, n in sent.items()))
     with rt.database.session() as session:
         states = session.exec(
             select(Plan.state, func.count())
@@ -520,11 +523,25 @@ class _Replay:
         return min(candidates)
 
 
+def sent_by_kind(rt: Runtime, plan_ids: list[int]) -> dict[str, int]:
+    """The reminders of these plans that were sent, per kind (notices such as 新的待办 included,
+    escalation levels not: their `task_escalated` notice is the message), in `ReminderKind`
+    order."""
+    with rt.database.session() as session:
+        counts = dict(
+            session.exec(
+                select(Reminder.kind, func.count())
+                .where(_SENT, col(Reminder.plan_id).in_(plan_ids))
+                .group_by(col(Reminder.kind))
+            ).all()
+        )
+    return {kind.value: counts[kind] for kind in ReminderKind if counts.get(kind)}
+
+
 # What the replay asks after every cycle, built once: a year is hundreds of cycles.
 # An escalation level is "sent" once carried out; its notice is the reminder that counts.
-_SENT_MESSAGES = select(func.count()).where(
-    Reminder.status == ReminderStatus.SENT, Reminder.kind != TASK_ESCALATION
-)
+_SENT = sa.and_(col(Reminder.status) == ReminderStatus.SENT, col(Reminder.kind) != TASK_ESCALATION)
+_SENT_MESSAGES = select(func.count()).where(_SENT)
 # Planned reminders include escalation levels: the replay stops when each falls due.
 _NEXT_REMINDER = select(func.min(Reminder.fire_at)).where(
     Reminder.status == ReminderStatus.PLANNED, col(Reminder.fire_at) > bindparam("now")

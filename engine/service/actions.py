@@ -5,8 +5,11 @@ every signer on `approve`, `sign: sequence` takes them in grant order, and any o
 signer ends the round at once), then leaves the old state (closing its tasks, cancelling the
 reminders that no longer apply) and enters the new one (opening its task with a due date in
 working days and storing its reminders and escalation levels, planning item reminders where
-`items: live`). A holder of an escalation task (see `escalations.py`) acts on the step as the
-step's own role would. All inside `write_plan`'s transaction.
+`items: live`). People hear of what concerns them through notices planned here and sent by the
+dispatch sweep: a task's holders when it opens (a `sequence` signer when their turn comes), and
+the plan's owners when it is returned to them, with the reason. A holder of an escalation task
+(see `escalations.py`) acts on the step as the step's own role would. All inside
+`write_plan`'s transaction.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from engine.core.planning import (
     diff_reminders,
     item_reminder_kind,
     plan_item_reminders,
+    plan_return_notices,
     plan_task_reminders,
     task_due_at,
+    task_turn_notice,
 )
 from engine.core.scope import candidate_orgs
 from engine.core.template.model import (
@@ -34,12 +39,11 @@ from engine.core.template.model import (
     Role,
     SignMode,
     State,
-    TaskSpec,
     Transition,
 )
 from engine.service.runtime import Runtime
 from engine.service.timezones import plan_timezone
-from engine.service.writes import Change, WriteContext, WriteResult, write_plan
+from engine.service.writes import Change, WriteContext, WriteResult, owner_roles, write_plan
 from engine.store import statements
 from engine.store.driver import Transaction
 from engine.store.tables import Organisation, ReminderStatus, TaskStatus, User
@@ -96,6 +100,8 @@ def _apply(ctx: WriteContext, decision: Decision) -> Change:
     facts = plan_facts(ctx.tx, ctx.plan_id, task) if transition.guards else _NO_FACTS
     step = ctx.workflow.fire(plan.state, decision.trigger, facts)
     leave_state(ctx, step.source, decision.trigger)
+    if ctx.workflow.template.is_return(step.transition):
+        _notify_return(ctx, task)
     if step.transition.score_required:
         plan.assessment_score = decision.score
         plan.assessment_comment = decision.comment
@@ -202,6 +208,8 @@ def _countersign(ctx: WriteContext, task: OpenTask, decision: Decision) -> Chang
     if decision.trigger != COUNTERSIGN_TRIGGER or len(undecided) == 1:
         return None  # a return ends the round; the last approval completes it: fire now
     signed = len(signers) - len(undecided) + 1
+    if task.sign == SignMode.SEQUENCE:
+        _notify_next_turn(ctx, task, turn=signed + 1)
     return Change(
         action=decision.trigger,
         from_state=ctx.plan.state,
@@ -209,6 +217,32 @@ def _countersign(ctx: WriteContext, task: OpenTask, decision: Decision) -> Chang
         comment=decision.comment,
         detail={"signed": signed, "of": len(signers)},
     )
+
+
+def _notify_next_turn(ctx: WriteContext, task: OpenTask, *, turn: int) -> None:
+    """In a `sequence` countersign the next signer hears that it is their turn, and the notice
+    of the turn just taken is dropped if it is still waiting for the sweep."""
+    spec = ctx.workflow.state(ctx.plan.state).task
+    assert spec is not None
+    ctx.tx.execute(statements.CANCEL_TURN_NOTICES, {"of_task": task.id})
+    notice = task_turn_notice(
+        plan_id=ctx.plan_id, task_id=task.id, role=spec.role, turn=turn, at=ctx.now
+    )
+    store_task_reminders(ctx.tx, [notice], now=ctx.now)
+
+
+def _notify_return(ctx: WriteContext, task: OpenTask | None) -> None:
+    """The plan's owners hear that it came back to them, and why: the return's comment, which
+    the dispatcher reads at send time from this write's audit row (`returns.last_return`). The
+    key carries the version this write makes, so each return has a notice of its own."""
+    notices = plan_return_notices(
+        plan_id=ctx.plan_id,
+        version=ctx.plan.version + 1,
+        task_id=task.id if task is not None else None,
+        owner_roles=sorted(owner_roles(ctx.workflow.template)),
+        at=ctx.now,
+    )
+    store_task_reminders(ctx.tx, notices, now=ctx.now)
 
 
 def open_task(tx: Transaction, plan_id: int) -> OpenTask | None:
@@ -244,8 +278,8 @@ def leave_state(ctx: WriteContext, state: State, trigger: str) -> None:
                 "trigger": trigger,
             },
         )
-        if _plans_reminders(state.task):  # else there are none: spare the hot path a statement
-            ctx.tx.execute(statements.CANCEL_TASK_REMINDERS, {"of_plan": ctx.plan_id})
+        # Every task has reminders: at least its new-task notice, which may not have gone out.
+        ctx.tx.execute(statements.CANCEL_TASK_REMINDERS, {"of_plan": ctx.plan_id})
     if state.items_live:
         cancel_item_reminders(ctx.tx, ctx.plan_id)
 
@@ -329,11 +363,6 @@ def _open_task(ctx: WriteContext, state: State) -> None:
         ),
         now=ctx.now,
     )
-
-
-def _plans_reminders(spec: TaskSpec) -> bool:
-    """Whether a task of `spec` has reminder rows (see `plan_task_reminders`)."""
-    return bool(spec.remind or spec.due or spec.escalate)
 
 
 def store_task_reminders(

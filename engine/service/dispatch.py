@@ -3,8 +3,9 @@
 Three steps, each safe to run in several processes at once (DESIGN.md §2, "Reminder dispatch"):
 
 1. `sweep_reminders` claims due reminder rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL), decides
-   each at send time — too old for the catch-up window (`missed`), its `unless` condition holds or
-   its task closed (`skipped`), nobody to receive it (`dead`) — resolves the recipients from the
+   each at send time — too old for the catch-up window (`missed`), its `unless` condition holds,
+   its task closed or its returned plan was resubmitted (`skipped`), nobody to receive it
+   (`dead`) — resolves the recipients from the
    current role holders, renders the message and writes one `delivery` row per channel and
    recipient (unique key) plus outbox rows naming batches of them, all in one transaction. It
    also requeues deliveries whose lease or backoff ran out, which is what makes a lost message or
@@ -42,6 +43,7 @@ from engine.core.messages import (
     Recipient,
     ReminderFacts,
     ReminderKind,
+    ReturnFacts,
     TaskFacts,
     render,
 )
@@ -49,6 +51,7 @@ from engine.core.planning import item_due_date
 from engine.core.template.model import Role, SignMode
 from engine.service.actions import nearest_holders
 from engine.service.directory import org_path
+from engine.service.returns import last_return
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.timezones import plan_timezone
@@ -293,11 +296,26 @@ def _decide(batch: _Batch, reminder: Record) -> tuple[Outcome, list[dict[str, An
         "recipient_role_title": role_title,
         "tz": tz,
     }
-    if reminder.task_id is not None:
+    if kind is ReminderKind.PLAN_RETURNED:
+        # To the plan's owners, while it still waits in draft because of this very return (the
+        # notice is planned at the return's moment; see `returns.last_return`).
+        returned = last_return(batch.session, plan_id=plan.id, state=plan.state, workflow=workflow)
+        if returned is None or returned.at != reminder.fire_at:
+            return (ReminderStatus.SKIPPED, "the plan was resubmitted before it went out"), []
+        facts["returned"] = ReturnFacts(
+            step_title=returned.step_title,
+            returned_by=returned.by,
+            at=returned.at,
+            reason=returned.reason,
+        )
+        user_ids = _nearest_holders(batch, role, plan.org_id) if role is not None else []
+        where = plan.org_name
+    elif reminder.task_id is not None:
         task = batch.tasks.get(reminder.task_id)
         if task is None or task.status != TaskStatus.OPEN:
             return (ReminderStatus.SKIPPED, "the task was closed before the reminder was due"), []
-        if task.due_at is None:  # (an escalation task carries the overdue task's due time)
+        # (An escalation task carries the overdue task's due time; a new task may have none.)
+        if task.due_at is None and kind is not ReminderKind.TASK_OPENED:
             return (ReminderStatus.SKIPPED, "the task has no due time to remind of"), []
         facts["task"] = TaskFacts(step_title=workflow.state(task.state).title, due=task.due_at)
         if task.sign != SignMode.ANY:

@@ -1,8 +1,9 @@
-"""The inbox: open tasks a user may act on now, overdue first.
+"""The inbox: open tasks a user may act on now, overdue first; and the plans returned to them.
 
 An escalation task (an overdue step handed to a higher role, see `escalations.py`) is listed to
 its holders with what the step's own role may do there, since they may act as that role would,
-and marked as escalated.
+and marked as escalated. `returned_plans` lists the plans a user owns (drafts) that were sent back
+to draft and still wait there, with the return's reason (see `returns.py`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from engine.core.scope import roles_covering
 from engine.core.template.model import SignMode
-from engine.service.directory import find_user, roles_of
+from engine.service.directory import find_user, org_path, roles_of
+from engine.service.plans import reachable_orgs
+from engine.service.possible import possible_now
+from engine.service.returns import ReturnNote, last_return
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
+from engine.service.writes import owner_roles
+from engine.store.driver import Transaction
 from engine.store.tables import Organisation, Plan, Task, TaskSigner, TaskStatus
 
 
@@ -32,6 +39,17 @@ class InboxEntry:
     def escalated(self) -> bool:
         """The user stands in for the step's own role, to which the step was due."""
         return self.task.escalated_from is not None
+
+
+@dataclass(frozen=True)
+class ReturnedPlan:
+    """A plan of the user's that was returned to draft and waits there for them."""
+
+    plan: Plan
+    org: Organisation
+    state_title: str
+    returned: ReturnNote
+    actions: list[str]  # what the user may do now (`possible_now`)
 
 
 def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[InboxEntry]:
@@ -53,6 +71,7 @@ def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[In
             )
         ).all()
         waiting = _waiting_signers(session, [t.id for t, _, _ in rows if t.sign != SignMode.ANY])
+        tx = Transaction.of(session)
         entries: list[InboxEntry] = []
         for task, plan, org in rows:
             if task.sign != SignMode.ANY:
@@ -62,10 +81,17 @@ def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[In
                     continue
             workflow = workflow_by_id(rt, session, plan.template_id)
             step = workflow.state(plan.state)
-            acting_as = [task.role]
-            if task.escalated_from is not None and step.task is not None:
-                acting_as.append(step.task.role)
-            triggers = workflow.human_triggers(plan.state, acting_as)
+            # What `act` would accept from this user now (an escalation task's holder acts as the
+            # step's own role; guards and signatures are checked), as `plan show` lists it.
+            path = org_path(tx, plan.org_id)
+            triggers = possible_now(
+                tx,
+                plan_id=task.plan_id,
+                state=plan.state,
+                workflow=workflow,
+                user=user,
+                roles=roles_covering(workflow.template.roles, roles, user.org_id, path),
+            )
             entries.append(
                 InboxEntry(
                     task=task,
@@ -104,3 +130,42 @@ def _waiting_signers(session: Session, task_ids: list[int | None]) -> dict[int, 
     ):
         waiting.setdefault(signer.task_id, []).append(signer.user_id)
     return waiting
+
+
+def returned_plans(rt: Runtime, *, actor: str) -> list[ReturnedPlan]:
+    """Plans `actor` owns (holds one of their template's owner roles for) that were returned and
+    wait in their initial state, most recently returned first."""
+    with rt.database.session() as session:
+        user = find_user(session, actor)
+        assert user.id is not None
+        held = roles_of(session, user.id)
+        reach = reachable_orgs(session, user) if held else set()
+        if not reach:
+            return []
+        tx = Transaction.of(session)
+        found: list[ReturnedPlan] = []
+        rows = session.exec(
+            select(Plan, Organisation)
+            .join(Organisation, col(Organisation.id) == Plan.org_id)
+            .where(col(Plan.org_id).in_(reach))
+            .order_by(col(Plan.id))
+        )
+        for plan, org in rows:
+            assert plan.id is not None
+            workflow = workflow_by_id(rt, session, plan.template_id)
+            template = workflow.template
+            if plan.state != template.initial_state.name:
+                continue
+            roles = roles_covering(template.roles, held, user.org_id, org_path(tx, plan.org_id))
+            if not roles & owner_roles(template):
+                continue
+            returned = last_return(session, plan_id=plan.id, state=plan.state, workflow=workflow)
+            if returned is None:
+                continue
+            actions = possible_now(
+                tx, plan_id=plan.id, state=plan.state, workflow=workflow, user=user, roles=roles
+            )
+            state_title = workflow.state(plan.state).title
+            found.append(ReturnedPlan(plan, org, state_title, returned, actions))
+        found.sort(key=lambda entry: entry.returned.at, reverse=True)
+        return found

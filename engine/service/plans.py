@@ -17,6 +17,8 @@ from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.service.actions import enter_state, plan_reminders
 from engine.service.directory import find_org, find_user, org_path, roles_of
+from engine.service.possible import possible_now
+from engine.service.returns import ReturnNote, last_return
 from engine.service.runtime import Runtime
 from engine.service.templates import find_template, workflow_by_id, workflow_for
 from engine.service.writes import (
@@ -66,7 +68,8 @@ class PlanView:
     items: list[MonthlyItem]
     tasks: list[Task]
     signers: dict[int, list[tuple[User, TaskSigner]]]  # by task id
-    possible: list[str]  # triggers a person may use now
+    possible: list[str]  # what the person may do now: triggers, then commands (`possible_now`)
+    returned: ReturnNote | None  # why the plan waits in draft, when it was returned
 
 
 @dataclass(frozen=True)
@@ -282,7 +285,15 @@ def show_plan(rt: Runtime, *, plan_id: int, actor: str) -> PlanView:
             items=_children(session, MonthlyItem, plan_id),
             tasks=tasks,
             signers=signers,
-            possible=workflow.human_triggers(plan.state, roles),
+            possible=possible_now(
+                Transaction.of(session),
+                plan_id=plan_id,
+                state=plan.state,
+                workflow=workflow,
+                user=find_user(session, actor),
+                roles=roles,
+            ),
+            returned=last_return(session, plan_id=plan_id, state=plan.state, workflow=workflow),
         )
 
 
@@ -293,7 +304,7 @@ def list_plans(
     with rt.database.session() as session:
         user = find_user(session, actor)
         assert user.id is not None
-        reach = _reachable_orgs(session, user)
+        reach = reachable_orgs(session, user)
         if not reach:
             return []
         query = select(Plan, Organisation).join(Organisation).where(col(Plan.org_id).in_(reach))
@@ -333,7 +344,7 @@ def plan_history(rt: Runtime, *, plan_id: int, actor: str) -> list[HistoryEntry]
         ]
 
 
-def _reachable_orgs(session: Session, user: User) -> set[int]:
+def reachable_orgs(session: Session, user: User) -> set[int]:
     """Every organisation the user's grants could reach (the template scopes then decide)."""
     roles = session.exec(select(RoleGrant.role).where(RoleGrant.user_id == user.id)).all()
     if not roles:

@@ -94,7 +94,32 @@ def test_a_plan_through_review_from_the_command_line(cli: Cli) -> None:
         ("return", "赵志强", "draft"),
     ]
     shown = json.loads(cli("plan", "show", "1", "--as", "chen", "--json").out)
-    assert (shown["state"], shown["version"], shown["possible"]) == ("draft", 3, ["submit"])
+    assert (shown["state"], shown["version"], shown["possible"]) == (
+        "draft",
+        3,
+        ["submit", "plan edit"],
+    )
+    # The drafter sees who returned it, when and why: in `plan show` and in the inbox.
+    returned = shown["returned"]
+    assert (returned["by"], returned["by_username"], returned["from"], returned["reason"]) == (
+        "赵志强",
+        "zhao",
+        "township_review",
+        "请补充",
+    )
+    shown_text = cli("plan", "show", "1", "--as", "chen").out
+    assert "returned by 赵志强 on " in shown_text and " from 镇工会审核: 请补充\n" in shown_text
+    [entry] = json.loads(cli("inbox", "--as", "chen", "--json").out)
+    assert (entry["plan"], entry["state"], entry["actions"], entry["returned"]["reason"]) == (
+        1,
+        "draft",
+        ["submit", "plan edit"],
+        "请补充",
+    )
+    inbox_text = cli("inbox", "--as", "chen").out
+    assert "RETURNED" in inbox_text and "submit, plan edit" in inbox_text
+    assert "plan #1: returned by 赵志强 on " in inbox_text
+    assert "RETURNED" not in cli("inbox", "--as", "zhao").out
     diagram = cli("template", "diagram", "annual-work-plan", "--plan", "1", "--as", "chen")
     assert diagram.code == 0 and "stateDiagram-v2" in diagram.out
 

@@ -14,6 +14,7 @@ from engine.core.messages import (
     Message,
     ReminderFacts,
     ReminderKind,
+    ReturnFacts,
     TaskFacts,
     render,
 )
@@ -22,6 +23,23 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 WOMENS_DAY = ItemFacts(month=3, title="庆祝“三八”国际劳动妇女节活动", due=date(2027, 3, 8))
 # 09:00 UTC is 17:00 in Shanghai.
 REVIEW = TaskFacts(step_title="镇工会审核", due=datetime(2027, 3, 8, 9, 0, tzinfo=UTC))
+RETURNED = ReturnFacts(
+    step_title="镇工会审核",
+    returned_by="赵志强",
+    at=datetime(2026, 11, 25, 7, 0, tzinfo=UTC),  # 15:00 in Shanghai
+    reason="请补充教职工健康体检安排。",
+)
+
+
+def returned_facts() -> ReminderFacts:
+    return ReminderFacts(
+        kind=ReminderKind.PLAN_RETURNED,
+        org_name="梓山中学工会",
+        plan_title="梓山中学工会2027年工作计划",
+        recipient_role_title="计划起草人",
+        tz=SHANGHAI,
+        returned=RETURNED,
+    )
 
 
 def item_facts(kind: ReminderKind, audience: Audience = Audience.OWNER) -> ReminderFacts:
@@ -114,6 +132,33 @@ def task_facts(kind: ReminderKind, role_title: str = "镇工会审核人") -> Re
                 "待办逾期未处理（应于3月8日 17:00前处理），已转交您处理，请尽快办理。",
             ),
         ),
+        (
+            task_facts(ReminderKind.TASK_OPENED),
+            Message(
+                "新的待办：镇工会审核",
+                "镇工会审核人：《梓山中学工会2027年工作计划》的“镇工会审核”"
+                "有新的待办，请于3月8日 17:00前处理。",
+            ),
+        ),
+        (
+            replace(
+                task_facts(ReminderKind.TASK_OPENED, role_title="县总工会审批人"),
+                task=replace(REVIEW, step_title="县总工会考核", due=None),
+            ),
+            Message(
+                "新的待办：县总工会考核",
+                "县总工会审批人：《梓山中学工会2027年工作计划》的“县总工会考核”"
+                "有新的待办，请及时处理。",
+            ),
+        ),
+        (
+            returned_facts(),
+            Message(
+                "计划被退回：梓山中学工会2027年工作计划",
+                "梓山中学工会：《梓山中学工会2027年工作计划》在“镇工会审核”被赵志强"
+                "于11月25日 15:00退回。退回理由：请补充教职工健康体检安排。请修改后重新提交。",
+            ),
+        ),
     ],
     ids=lambda value: f"{value.kind}-{value.audience}" if isinstance(value, ReminderFacts) else "",
 )
@@ -151,6 +196,20 @@ def test_item_kinds_need_the_item(kind: ReminderKind) -> None:
 def test_task_kinds_need_the_task(kind: ReminderKind) -> None:
     with pytest.raises(ValueError, match=f"a {kind} reminder needs the task"):
         render(replace(task_facts(kind), task=None))
+
+
+@pytest.mark.parametrize("kind", [ReminderKind.TASK_DUE, ReminderKind.TASK_OVERDUE])
+def test_nudges_and_overdue_notices_need_the_due_time(kind: ReminderKind) -> None:
+    with pytest.raises(ValueError, match=f"a {kind} reminder needs the task's due time"):
+        render(replace(task_facts(kind), task=replace(REVIEW, due=None)))
+
+
+def test_a_return_notice_needs_the_return_and_an_aware_time() -> None:
+    with pytest.raises(ValueError, match="plan_returned reminder needs the return's facts"):
+        render(replace(returned_facts(), returned=None))
+    naive = replace(RETURNED, at=datetime(2026, 11, 25, 7, 0))
+    with pytest.raises(ValueError, match="must be aware"):
+        render(replace(returned_facts(), returned=naive))
 
 
 def test_a_naive_task_due_time_is_refused() -> None:

@@ -351,3 +351,26 @@ def test_the_machine_is_built_once_per_workflow(name: str, monkeypatch: pytest.M
             workflow.fire(state, trigger, GOOD_FACTS)
     assert len(built) == 1
     assert workflow._machine is built[0]
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_only_return_is_a_return_not_withdraw_nor_reopening(name: str) -> None:
+    """A return sends the plan back to its drafters with a reason: into the initial state, from
+    another, with a required comment. The drafters' own `withdraw` needs no reason."""
+    template = WORKFLOWS[name].template
+    returns = {t.trigger for t in template.transitions if template.is_return(t)}
+    assert returns == {"return"}
+    withdraw = next(t for t in template.transitions if t.trigger == "withdraw")
+    assert withdraw.dest == template.initial_state.name and not template.is_return(withdraw)
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_a_missing_trigger_lists_what_the_actors_roles_allow_there(name: str) -> None:
+    """The first review step: not every trigger of the state, only those of the actor's roles."""
+    workflow = WORKFLOWS[name]
+    annual = name == "annual-work-plan"
+    state = "township_review" if annual else "county_approval"
+    approver = "return" if annual else "return, approve"
+    for roles, listed in (({"drafter"}, "withdraw"), ({"county_approver"}, approver)):
+        with pytest.raises(ActionRefused, match=f"possible now: {listed}$"):
+            workflow.permit(state, "bogus", actor_roles=roles, by_system=False)

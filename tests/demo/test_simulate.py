@@ -16,7 +16,7 @@ from engine.core.clock import SimulatedClock
 from engine.core.messages import Message, Recipient, ReminderKind
 from engine.core.planning import TASK_ESCALATION
 from engine.demo.run import TZ
-from engine.demo.simulate import Downtime, Simulation, simulate, simulate_year
+from engine.demo.simulate import Downtime, Simulation, sent_by_kind, simulate, simulate_year
 from engine.service.runtime import Runtime
 from engine.store.tables import (
     AuditEvent,
@@ -88,6 +88,17 @@ def test_a_year_of_seven_plans_counts_what_the_database_holds(
     assert counted(result, "escalations") == {1: len(escalations)}
     notices = [r for r in messages if r.kind == ReminderKind.TASK_ESCALATED]
     assert len(notices) == len(escalations)
+
+    # Each task opened for people (not an escalation's) announced itself once: sent, or skipped
+    # when the task closed first; the table per kind adds up to the monthly one.
+    opened = [r for r in reminders if r.kind == ReminderKind.TASK_OPENED]
+    assert len({r.task_id for r in opened}) == len(opened) > 0
+    assert {r.status for r in opened} <= {ReminderStatus.SENT, ReminderStatus.SKIPPED}
+    per_kind = sent_by_kind(rt, result.plan_ids)
+    assert sum(per_kind.values()) == result.total.reminders
+    assert per_kind[ReminderKind.TASK_OPENED] == sum(
+        r.status == ReminderStatus.SENT for r in opened
+    )
 
     # Overdue notices went out only for items not reported done by then; the others were skipped.
     # (Those after 1 December were cancelled when the plans left execution.)

@@ -197,7 +197,9 @@ def test_editing_a_reopened_draft_keeps_the_reminders_its_items_had(rt: Runtime)
     assert result.action == "edit"
     with rt.database.session() as session:
         kept = session.exec(
-            select(Reminder).where(Reminder.plan_id == plan_id, col(Reminder.task_id).is_(None))
+            select(Reminder).where(
+                Reminder.plan_id == plan_id, col(Reminder.kind).startswith("item_")
+            )
         ).all()
     assert len(kept) == 2 * 4
     assert {(r.status, r.item_id) for r in kept} == {(ReminderStatus.CANCELLED, None)}

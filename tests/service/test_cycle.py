@@ -138,11 +138,13 @@ def world(rt: Runtime, clock: SimulatedClock) -> dict[str, int]:
     load_template(rt, content=TIMED, source="timed.yaml")
     load_template(rt, content=ESCALATING, source="escalating.yaml")
     clock.set(SUBMITTED)
-    return {
+    plans = {
         f"{template}:{org}": submitted(rt, template, org)
         for template in ("timed", "escalating")
         for org in DRAFTERS
     }
+    run_cycle(rt, in_process(rt, Sent()))  # the reviewers' new-task notices go out at once
+    return plans
 
 
 def test_a_failing_timer_and_escalation_stop_nobody_else(

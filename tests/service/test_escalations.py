@@ -132,6 +132,7 @@ def test_opening_a_task_stores_its_reminders_and_escalation(
     rows = reminders(rt, plan_id)
     # annual-work-plan: due 7wd, remind [3d, 6d], escalate {after: 10d, to: county_approver}.
     assert [(r.kind, r.recipient_role, r.fire_at) for r in rows] == [
+        ("task_opened", "township_reviewer", SUBMITTED),  # 新的待办, at once
         ("task_due", "township_reviewer", local(2026, 11, 19)),
         ("task_due", "township_reviewer", local(2026, 11, 22)),
         ("task_overdue", "township_reviewer", local(2026, 11, 25)),
@@ -187,7 +188,9 @@ def test_an_overdue_task_escalates_to_the_nearest_holder_as_the_system(
     assert org_code(rt, escalated.org_id) == "county"
     assert (escalated.escalated_from, escalated.due_at) == (review.id, review.due_at)
 
-    _, level, notice = [r for r in reminders(rt, plan_id) if r.kind != "task_due"]
+    _, level, notice = [
+        r for r in reminders(rt, plan_id) if r.kind not in {"task_due", "task_opened"}
+    ]
     assert (level.kind, level.status, level.sent_at) == (
         TASK_ESCALATION,
         ReminderStatus.SENT,

@@ -487,11 +487,24 @@ class PlanWorld(RuleBasedStateMachine):
                 continue
             if sign == "all" and (user not in COUNTERSIGNERS or user in plan.signed):
                 continue
+            # What `act` would accept from them now (with the comment and score it may ask for):
+            # a trigger a guard would refuse, such as submit_evaluation before every report is
+            # in, is not offered.
             expected[plan.plan_id] = {
                 trigger
                 for (state, trigger), (_, who) in RULES[plan.template].moves.items()
-                if state == plan.state and role in who
+                if state == plan.state
+                and role in who
+                and predict(plan, Attempt("act", user, trigger, comment="理由", score=90.0)).error
+                is None
             }
+            if role in OWNERS:  # and the reports their task needs, where they are open
+                expected[plan.plan_id] |= (
+                    {"report item"} if plan.state in ITEM_REPORT_STATES else set()
+                )
+                expected[plan.plan_id] |= (
+                    {"report goal"} if plan.state in GOAL_REPORT_STATES else set()
+                )
         entries = inbox(self.rt, actor=user)
         assert {e.plan.id: set(e.triggers) for e in entries} == expected
 

@@ -117,7 +117,10 @@ class Workflow:
         transition = self.template.transition(state, trigger)
         source = self.template.states[state]
         if transition is None:
-            possible = ", ".join(self.human_triggers(state)) or "none"
+            # What this actor's roles allow here, not every trigger: a reviewer is not offered
+            # the drafter's `withdraw` (the service's `possible_now` checks the rest).
+            allowed = self.human_triggers(state, None if by_system else actor_roles)
+            possible = ", ".join(allowed) or "none"
             raise ActionRefused(
                 f"'{trigger}' is not possible while the plan is in {source.title} ({state}); "
                 f"possible now: {possible}"

@@ -145,6 +145,18 @@ class Template:
     def transitions_from(self, state: str) -> tuple[Transition, ...]:
         return tuple(t for t in self.transitions if state in t.sources)
 
+    def is_return(self, transition: Transition) -> bool:
+        """Whether `transition` sends a plan back to its drafters: it leads from another state to
+        the initial one and requires a comment, which is the reason they are told. (A `withdraw`
+        by the drafters themselves needs no reason, so it is not a return.)"""
+        initial = self.initial_state.name
+        return (
+            transition.dest == initial
+            and transition.comment_required
+            and not transition.is_timer
+            and any(source != initial for source in transition.sources)
+        )
+
     def transition(self, state: str, trigger: str) -> Transition | None:
         """The one transition for (state, trigger); validation guarantees there is at most one."""
         for candidate in self.transitions:
