@@ -222,6 +222,14 @@ class Settings(BaseSettings):
         "(usually port 587) or ssl (implicit TLS, usually port 465).",
     )
 
+    rehearsal_time: dt.datetime | None = Field(
+        default=None,
+        description="Rehearsals only: run every command as if it were this moment (ISO 8601, "
+        "e.g. 2027-12-01T09:00; without an offset it is in PLANFLOW_TIMEZONE) instead of the "
+        "system clock. Writes are recorded at this time, so never set it on a live database; a "
+        "moment before the last recorded event is refused. Unset: the system clock.",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
