@@ -8,9 +8,9 @@ far larger than the limit (refused without reading them whole).
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 import time
 import tracemalloc
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 

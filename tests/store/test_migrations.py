@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from engine.core.clock import SimulatedClock
 from engine.service.audit import verify_audit
@@ -151,7 +151,9 @@ def test_0007_gives_the_goals_already_there_no_negative_actuals(
                 )
             )
             session.commit()
-            stored = session.exec(select(Goal.key, Goal.allow_negative).order_by(Goal.id)).all()
+            stored = session.exec(
+                select(Goal.key, Goal.allow_negative).order_by(col(Goal.id))
+            ).all()
             assert [tuple(row) for row in stored] == [("members", False), ("surplus", True)]
     finally:
         database.dispose()
