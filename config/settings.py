@@ -22,6 +22,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -63,6 +64,17 @@ def _json(shape: Any, form: str) -> Callable[[Any], Any]:
 
 
 _NOT_A = {"date": "not a date", "list": "not a list", "dict": "not a mapping", "string": "not text"}
+
+# The most network waits one send of a channel can make, each bounded by send_timeout_seconds,
+# counted generously: webhook = connect (each resolved address), TLS handshake, request, answer;
+# email = connect, greeting, EHLO, STARTTLS and its handshake, EHLO again, login, MAIL, RCPT,
+# DATA, the message, QUIT. The log channel waits on nothing.
+NETWORK_WAITS_PER_SEND = {"log": 0, "webhook": 5, "email": 12}
+# Room in a send's lease beyond its network waits: claiming, building the message, recording.
+LEASE_MARGIN_SECONDS = 2.0
+# A Celery message whose worker has not acknowledged it after this long is handed out again by
+# Redis (workers/celery_app.py): in effect the lease of a whole batch.
+BROKER_VISIBILITY_TIMEOUT_SECONDS = 3600
 
 
 class Settings(BaseSettings):
@@ -126,7 +138,15 @@ class Settings(BaseSettings):
         default=300,
         ge=5,
         description="How long a published or claimed delivery may stay unsent before the sweep "
-        "publishes it again (a lost message, a killed worker).",
+        "publishes it again (a lost message, a killed worker). Each send is claimed for this "
+        "long right before it goes out, so it must cover one send's worst case "
+        "(send_timeout_seconds × the channel's network waits, plus a margin).",
+    )
+    send_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="How long the email and webhook channels wait on the server at each network "
+        "step (connecting, each reply) before the try fails and is retried.",
     )
     lock_timeout_seconds: float = Field(
         default=10,
@@ -202,6 +222,14 @@ class Settings(BaseSettings):
         "(usually port 587) or ssl (implicit TLS, usually port 465).",
     )
 
+    rehearsal_time: dt.datetime | None = Field(
+        default=None,
+        description="Rehearsals only: run every command as if it were this moment (ISO 8601, "
+        "e.g. 2027-12-01T09:00; without an offset it is in PLANFLOW_TIMEZONE) instead of the "
+        "system clock. Writes are recorded at this time, so never set it on a live database; a "
+        "moment before the last recorded event is refused. Unset: the system clock.",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -213,6 +241,34 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @model_validator(mode="after")
+    def _a_send_fits_its_lease(self) -> Settings:
+        """Refuse a lease that one send can outlast: the sweep would hand the delivery to a
+        second worker while the first is still sending it."""
+        channels = {*self.default_channels, *(c for cs in self.role_channels.values() for c in cs)}
+        waits = max((NETWORK_WAITS_PER_SEND.get(channel, 0) for channel in channels), default=0)
+        worst = waits * self.send_timeout_seconds + LEASE_MARGIN_SECONDS
+        if self.delivery_lease_seconds < worst:
+            slowest = max(channels, key=lambda channel: NETWORK_WAITS_PER_SEND.get(channel, 0))
+            raise ValueError(
+                f"PLANFLOW_DELIVERY_LEASE_SECONDS ({self.delivery_lease_seconds}) is shorter than "
+                f"one {slowest} send can take: {waits} network waits of "
+                f"PLANFLOW_SEND_TIMEOUT_SECONDS ({self.send_timeout_seconds:g}) plus "
+                f"{LEASE_MARGIN_SECONDS:g} s is {worst:g} s; raise the lease or lower the timeout"
+            )
+        rounds = -(-self.delivery_batch_size // self.delivery_concurrency)
+        if self.broker_url and rounds * worst > BROKER_VISIBILITY_TIMEOUT_SECONDS:
+            # A second worker would get the batch while the first still sends it: nothing would
+            # go twice (each send is claimed), but every send after that would be fought over.
+            raise ValueError(
+                f"one batch of PLANFLOW_DELIVERY_BATCH_SIZE ({self.delivery_batch_size}) "
+                f"deliveries, PLANFLOW_DELIVERY_CONCURRENCY ({self.delivery_concurrency}) at a "
+                f"time, can take {rounds} × {worst:g} s = {rounds * worst:g} s, longer than the "
+                f"broker's visibility timeout ({BROKER_VISIBILITY_TIMEOUT_SECONDS} s); lower the "
+                "batch size or PLANFLOW_SEND_TIMEOUT_SECONDS, or raise the concurrency"
+            )
+        return self
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
@@ -223,12 +279,15 @@ def describe_invalid(error: ValidationError) -> list[str]:
     """One line per bad setting: `PLANFLOW_X='value': what is wrong (expected form)`."""
     lines = []
     for problem in error.errors():
-        field, *inner = problem["loc"]
         ctx = problem.get("ctx") or {}
         if problem["type"] == "value_error" and "error" in ctx:
             message = str(ctx["error"])
         else:
             message = problem["msg"][:1].lower() + problem["msg"][1:]
+        if not problem["loc"]:  # a rule across settings: its message names the variables
+            lines.append(message)
+            continue
+        field, *inner = problem["loc"]
         where = "".join(f"{part}: " for part in inner)
         secret = Settings.model_fields.get(str(field))
         value = (

@@ -29,7 +29,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from config.settings import Settings, get_settings
+from config.settings import BROKER_VISIBILITY_TIMEOUT_SECONDS, Settings, get_settings
 from engine.service.runtime import Runtime, open_runtime
 from workers.sending import ChannelSender
 
@@ -38,9 +38,9 @@ DELIVER_TASK = "planflow.deliver"
 # A message whose worker died without acknowledging it (SIGKILL of the whole worker) comes back
 # after this. The database's delivery lease (PLANFLOW_DELIVERY_LEASE_SECONDS) republishes such
 # deliveries much sooner, so this is only the broker's own backstop; it must stay longer than a
-# batch can take and than the longest retry countdown, or a message runs twice (harmless, but
-# wasted).
-VISIBILITY_TIMEOUT_SECONDS = 3600
+# batch can take (the settings refuse a batch that could take longer) and than the longest retry
+# countdown, or a message runs twice (harmless, but wasted).
+VISIBILITY_TIMEOUT_SECONDS = BROKER_VISIBILITY_TIMEOUT_SECONDS
 
 
 def create_app(settings: Settings) -> Celery:

@@ -318,7 +318,10 @@ def run_until_stopped(scheduler: Scheduler) -> None:
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received; stopping the scheduler", signal.Signals(signum).name)
+        # Said once: a service manager or `timeout` may signal the process and its group, and a
+        # second Ctrl-C while a cycle finishes changes nothing.
+        if not stopping.is_set():
+            log.info("%s received; stopping the scheduler", signal.Signals(signum).name)
         stopping.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -6,7 +6,8 @@ Channel failures never reach Celery: `deliver` records them per delivery (retry 
 the database, then `dead`). What does reach it is the infrastructure failing under the whole
 batch, the database above all; the task then retries the message with exponential backoff, up to
 a few minutes in all, and after that gives the message up with a log line: the deliveries stay
-claimed in the database until their lease ends, and the scheduler's sweep publishes them again.
+claimed or reserved in the database until their lease ends, and the scheduler's sweep publishes
+them again.
 So a long outage costs a later delivery, never a lost or doubled one.
 
 `celery_publisher` is the scheduler's side: the `Publish` that sends a batch to this task. It sets

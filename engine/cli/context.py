@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from config.settings import Settings, describe_invalid, get_settings
 from engine.core.errors import ConfigurationError, first_line
 from engine.core.yamlschema import did_you_mean
+from engine.service.rehearsal import refuse_going_back, rehearsal_clock
 from engine.service.runtime import Runtime, open_runtime
 from engine.store.migrate import current_revision, head_revision
 
@@ -76,7 +77,10 @@ def runtime(*, require_schema: bool = True, creating: bool = False) -> Runtime:
     configured = settings()
     if not creating:
         _refuse_missing_sqlite_file(make_url(configured.database_url))
-    rt = open_runtime(configured)
+    pretended = rehearsal_clock(configured)
+    rt = (
+        open_runtime(configured) if pretended is None else open_runtime(configured, clock=pretended)
+    )
     if require_schema:
         try:
             current = current_revision(rt.database)
@@ -87,6 +91,7 @@ def runtime(*, require_schema: bool = True, creating: bool = False) -> Runtime:
                 f"the database {rt.database.engine.url!r} is not initialised or is older than "
                 "this Planflow; run `planflow init`"
             )
+        refuse_going_back(rt)
     return rt
 
 

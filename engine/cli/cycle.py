@@ -8,7 +8,9 @@ from engine.cli.context import JsonFlag, runtime
 from engine.cli.output import as_json, local, table
 from engine.service.cycle_failures import list_failures
 
-app = typer.Typer(help="The scheduler's cycle: what it could not do.", no_args_is_help=True)
+app = typer.Typer(
+    help="The scheduler's cycle: run it once, or see what it could not do.", no_args_is_help=True
+)
 
 
 @app.command("failures")

@@ -22,6 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain Click help: Typer's rich panels print a value type for flags too (`--json <bool>`),
+    # as if a flag took a value; the plain layout shows a type only for options that take one.
+    rich_markup_mode=None,
 )
 app.add_typer(templates.app, name="template")
 app.add_typer(directory.orgs, name="org")
@@ -35,6 +38,7 @@ app.command("worker")(processes.worker)
 app.command("scheduler")(processes.scheduler)
 app.add_typer(reminders.app, name="reminders")
 app.add_typer(cycle.app, name="cycle")
+cycle.app.command("run")(processes.run_once)
 app.command("simulate")(simulate.simulate)
 app.add_typer(audit.app, name="audit")
 

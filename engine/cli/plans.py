@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from calendar import monthrange
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ import typer
 from engine.cli.context import ActingUser, JsonFlag, runtime
 from engine.cli.output import as_json, local, number, table
 from engine.core.planfile import PlanSpec, parse_plan_file
+from engine.core.planning import item_due_date
 from engine.service import inbox as inbox_service
 from engine.service import plans, reporting
 from engine.service.actions import act as act_service
@@ -85,6 +87,16 @@ def edit(
     )
 
 
+@app.command("export")
+def export(plan_id: PlanId, actor: ActingUser) -> None:
+    """Print the plan as a plan file (YAML), the form `plan create` and `plan edit` read."""
+    from engine.core.planfile_export import write_plan_file
+    from engine.service.export import export_plan
+
+    spec = export_plan(runtime(), plan_id=plan_id, actor=actor)
+    typer.echo(write_plan_file(spec, source=f"plan #{plan_id}"), nl=False)
+
+
 @app.command("show")
 def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
     """A plan with its goals, monthly items, open task and what you may do now."""
@@ -123,6 +135,7 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
                         "month": i.month,
                         "title": i.title,
                         "due_day": i.due_day,
+                        "due_date": item_due_date(p.year, i.month, i.due_day),
                         "status": i.status,
                         "note": i.report_note,
                     }
@@ -176,10 +189,17 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
     table(
         ["#", "month", "due", "item", "status"],
         [
-            (i.position, f"{i.month}月", i.due_day or "月末", i.title, i.status or "")
+            (i.position, f"{i.month}月", _due(p.year, i.month, i.due_day), i.title, i.status or "")
             for i in view.items
         ],
     )
+
+
+def _due(year: int, month: int, due_day: int | None) -> str:
+    """The day an item is really due: 31 in June is the 30th, the month's end (月末)."""
+    due = item_due_date(year, month, due_day)
+    last = due.day == monthrange(year, month)[1]
+    return f"{due.day} 月末" if last else str(due.day)
 
 
 @app.command("list")
@@ -320,7 +340,7 @@ def inbox(actor: ActingUser, json_: JsonFlag = False) -> None:
         return
     tz = rt.default_timezone
     table(
-        ["plan", "org", "step", "due", "", "actions"],
+        ["plan", "org", "step", "due", "flags", "actions"],
         [
             (
                 e.plan.id,

@@ -1,4 +1,5 @@
-"""The long-running commands: `planflow worker`, `planflow scheduler` and `planflow serve`.
+"""The long-running commands: `planflow worker`, `planflow scheduler` and `planflow serve`
+(and `planflow cycle run`, one run of the scheduler's cycle).
 
 Each one runs until stopped (SIGTERM or Ctrl-C) and logs to stderr. They start even when the
 database or Redis cannot be reached yet, saying so in the log, because they are meant to outlive
@@ -59,6 +60,25 @@ def scheduler(loglevel: LogLevel = "INFO") -> None:
 
     configure_logging(loglevel)
     run_until_stopped(build_scheduler(service_runtime()))
+
+
+def run_once(loglevel: LogLevel = "INFO") -> None:
+    """Run the scheduler's cycle once, now (timers, escalations, reminders), and say what it did.
+
+    For cron-like use and rehearsals; a running `planflow scheduler` does the same every few
+    seconds, and running both at once is safe (the database's row locks keep every step once).
+    """
+    from engine.service.cycle import run_cycle
+    from workers.scheduler import build_scheduler
+
+    configure_logging(loglevel)
+    scheduler = build_scheduler(runtime())
+    try:
+        report = run_cycle(scheduler.rt, scheduler.publish)
+    finally:
+        for close in scheduler.closers:  # never started: nothing else to stop
+            close()
+    typer.echo(f"cycle: {report.summary()}")
 
 
 def serve(
@@ -140,7 +160,7 @@ def configure_logging(level: str) -> None:
     if not isinstance(numeric, int):
         raise ConfigurationError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
     logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # APScheduler logs every job run at INFO, Alembic every revision check (each /healthz); the
-    # cycle logs what mattered.
-    for chatty in ("apscheduler", "alembic"):
+    # APScheduler logs every job run at INFO, Alembic every revision check (each /healthz),
+    # transitions every state callback of a timer; the cycle logs what mattered.
+    for chatty in ("apscheduler", "alembic", "transitions"):
         logging.getLogger(chatty).setLevel(max(numeric, logging.WARNING))

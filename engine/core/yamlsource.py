@@ -484,3 +484,13 @@ def _scalar(tag: str, text: str) -> Any:
             return -math.inf if lowered.startswith("-") else math.inf
         return float(text)
     return text
+
+
+def reads_as_text(value: str) -> bool:
+    """Whether `value`, written as a plain (unquoted) scalar, loads back as that text here.
+
+    For writers of YAML (`planfile_export`): PyYAML quotes what YAML 1.1 would read as something
+    else, but `true`-like and number-like text is decided by this loader's core schema.
+    """
+    tag: str = _Loader("").resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return tag == _STR

@@ -12,10 +12,11 @@ Three steps, each safe to run in several processes at once (DESIGN.md §2, "Remi
    a killed worker harmless.
 2. `publish_outbox`, after that commit, hands each batch to `publish`: a Celery task in
    production, `deliver` in this very process in embedded mode.
-3. `deliver` claims each delivery with a lease (a second worker holding the same message finds it
-   taken), sends it through `send`, and records the outcome in its own short transaction, so a
-   worker killed mid-batch leaves only the deliveries it was sending (at most
-   `delivery_concurrency` of them) to be tried again.
+3. `deliver` claims each delivery with a lease right before its own send (a second worker holding
+   the same message finds it taken), sends it through `send`, and records the outcome in its own
+   short transaction, so a worker killed mid-batch leaves only the deliveries it was sending (at
+   most `delivery_concurrency` of them) to be tried again, and a slow batch never outlasts a
+   lease.
    Failures retry with exponential backoff and end `dead` after `delivery_max_attempts`.
 """
 
@@ -24,7 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -75,6 +77,9 @@ Record = Any
 OUTBOX_TOPIC = "deliver"
 MESSAGE_KINDS = [kind.value for kind in ReminderKind]
 MAX_BACKOFF = dt.timedelta(hours=6)
+# How often, at most, a worker renews the reservation of its batch's deliveries not yet started;
+# less than the margin the settings leave in a lease beyond one send (LEASE_MARGIN_SECONDS).
+RENEW_RESERVATION = dt.timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class DeliveryReport:
     failed: int = 0  # will be tried again
     dead: int = 0
     not_claimed: int = 0  # already sent, or being sent by another worker
+    late: int = 0  # sends that ended after their lease had run out (see `_record`)
 
 
 # --- 1. the sweep --------------------------------------------------------------------------------
@@ -518,62 +524,205 @@ def in_process(rt: Runtime, send: Send) -> Publish:
 
 
 def deliver(rt: Runtime, delivery_ids: Sequence[int], send: Send) -> DeliveryReport:
-    """Send the given deliveries that are still waiting; idempotent, so safe to call twice."""
+    """Send the given deliveries that are still waiting; idempotent, so safe to call twice.
+
+    Each delivery is claimed right before its own send, for `delivery_lease_seconds`, which the
+    settings make longer than one send can take (the channels' timeouts): a batch may take as
+    long as its receiver makes it, and no lease runs out under a send that is still going. The
+    deliveries this worker has yet to start stay `queued`, reserved to it for one lease, and its
+    claims renew that reservation; so the sweep leaves them alone while the worker makes progress,
+    and republishes them one lease after it stops (killed, stuck), never stranding one. With
+    `delivery_concurrency` sends side by side, only those on the wire hold a lease.
+    """
     if not delivery_ids:
         return DeliveryReport()
-    now = rt.now()
     lease = dt.timedelta(seconds=rt.settings.delivery_lease_seconds)
+    now = rt.now()
     with rt.database.session() as session:
         connection = session.connection()
-        claimed = connection.execute(
-            sql.CLAIM_DELIVERIES,
-            {"ids": list(delivery_ids), "now": now, "lease_until": now + lease},
+        waiting = connection.execute(
+            sql.CLAIMABLE_DELIVERIES, {"ids": sorted(set(delivery_ids)), "now": now}
         ).all()
-        users = (
-            {
+        users: dict[int, Recipient] = {}
+        if waiting:
+            connection.execute(
+                sql.RESERVE_DELIVERIES, {"ids": [row.id for row in waiting], "until": now + lease}
+            )
+            users = {
                 user.id: Recipient(username=user.username, name=user.name, email=user.email)
                 for user in connection.execute(
-                    sql.USERS, {"ids": sorted({row.user_id for row in claimed})}
+                    sql.USERS, {"ids": sorted({row.user_id for row in waiting})}
                 )
             }
-            if claimed
-            else {}
-        )
+    sends = _Sends(rt, lease, deque(row.id for row in waiting))
 
-    def send_and_record(row: Record) -> DeliveryStatus:
-        status, reason, retry_at = _send_one(rt, row, users[row.user_id], send)
-        finished_at = rt.now()
-        # Each outcome commits on its own, right after its send: a worker killed now can repeat
-        # only the posts it had in flight, never ones it had already recorded.
-        with rt.database.engine.begin() as connection:
-            connection.execute(
-                sql.FINISH_DELIVERY,
-                {
-                    "delivery_id": row.id,
-                    "new_status": status,
-                    "sent_at": finished_at if status == DeliveryStatus.SENT else None,
-                    "retry_at": retry_at or finished_at,
-                    "reason": reason,
-                },
-            )
-        return status
+    def send_in_turn() -> list[_Outcome]:
+        outcomes = []
+        row = sends.record_and_claim_next(None)[1]
+        while row is not None:
+            recipient = users[row.user_id]
+            status, reason, retry_at = _send_one(rt, row, recipient, send)
+            finished = _Finished(row, recipient, status, reason, retry_at, rt.now())
+            outcome, row = sends.record_and_claim_next(finished)
+            assert outcome is not None  # (an outcome for every finished send)
+            outcomes.append(outcome)
+        return outcomes
 
     # Sends wait on the network (an SMTP dialogue, a robot's round trip), so a batch's sends run
-    # side by side, `delivery_concurrency` at a time.
-    workers = min(rt.settings.delivery_concurrency, len(claimed))
+    # side by side, `delivery_concurrency` at a time, each thread claiming the next in turn.
+    workers = min(rt.settings.delivery_concurrency, len(waiting))
     if workers <= 1:
-        outcomes = [send_and_record(row) for row in claimed]
+        outcomes = send_in_turn()
     else:
         with ThreadPoolExecutor(workers, thread_name_prefix="planflow-send") as pool:
-            outcomes = list(pool.map(send_and_record, claimed))
-    counts = Counter(outcome.value for outcome in outcomes)
-    _settle_reminders(rt, {row.reminder_id for row in claimed})
+            threads = [pool.submit(send_in_turn) for _ in range(workers)]
+            outcomes = [outcome for thread in threads for outcome in thread.result()]
+    counts = Counter(outcome.recorded.value for outcome in outcomes if outcome.recorded)
+    _settle_reminders(rt, {row.reminder_id for row in sends.claimed})
     return DeliveryReport(
         sent=counts["sent"],
         failed=counts["failed"],
         dead=counts["dead"],
-        not_claimed=len(set(delivery_ids)) - len(claimed),
+        not_claimed=len(set(delivery_ids)) - len(sends.claimed),
+        late=sum(outcome.late for outcome in outcomes),
     )
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """One claimed delivery's send, done: what to record."""
+
+    row: Record  # as claimed: its `attempts` are the claim's token, `next_attempt_at` its lease
+    recipient: Recipient
+    status: DeliveryStatus
+    reason: str | None
+    retry_at: dt.datetime | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    recorded: DeliveryStatus | None  # None: a later try took the delivery over and records it
+    late: bool  # the send ended after its lease had run out
+
+
+class _Sends:
+    """The deliveries of one batch that this worker has yet to send, claimed one at a time."""
+
+    def __init__(self, rt: Runtime, lease: dt.timedelta, waiting: deque[int]) -> None:
+        self.rt = rt
+        self.lease = lease
+        self.claimed: list[Record] = []
+        self._waiting = waiting
+        self._lock = threading.Lock()
+        self._renewed_at = rt.now()  # `deliver` reserved them all just now
+
+    def record_and_claim_next(
+        self, finished: _Finished | None
+    ) -> tuple[_Outcome | None, Record | None]:
+        """Record a send's outcome, then claim the next delivery that is still this worker's to
+        send, in one transaction: the outcome commits right after its send (a worker killed now
+        repeats only the posts it had in flight, never one it had recorded), and a delivery costs
+        one transaction, not two. The claimed row is None once none is left.
+
+        The claim renews the reservation of the deliveries after it, at most once a second
+        (`RENEW_RESERVATION`), which keeps renewals cheap: between two claims lies at most one
+        send, and the settings make a lease longer than one send's worst case by more than that
+        second (`LEASE_MARGIN_SECONDS`), so the reservation never lapses while the worker
+        progresses.
+        """
+        with self.rt.database.engine.begin() as connection:
+            outcome = _record(connection, finished) if finished is not None else None
+            while True:
+                with self._lock:
+                    if not self._waiting:
+                        return outcome, None
+                    delivery_id = self._waiting.popleft()
+                    now = self.rt.now()
+                    rest: list[int] = []
+                    if now - self._renewed_at >= RENEW_RESERVATION:
+                        rest, self._renewed_at = list(self._waiting), now
+                lease_until = now + self.lease
+                row = connection.execute(
+                    sql.CLAIM_DELIVERY,
+                    {"delivery_id": delivery_id, "now": now, "lease_until": lease_until},
+                ).first()
+                if rest:
+                    connection.execute(sql.RESERVE_DELIVERIES, {"ids": rest, "until": lease_until})
+                if row is not None:  # else sent or being sent by another worker meanwhile
+                    with self._lock:
+                        self.claimed.append(row)
+                    return outcome, row
+
+
+def _record(connection: Connection, finished: _Finished) -> _Outcome:
+    """Record one send's outcome, even one that comes after its claim's lease ran out (a send
+    slower than the settings allow for), instead of dropping it:
+    - if nobody has claimed the delivery since (still `sending`, or `queued` again by the sweep
+      with its message in flight), the claim's `attempts` still match and it is recorded as
+      usual; the republished message then finds nothing to send;
+    - if a later claim took it over, that try is on the wire or done, and records its own outcome.
+      This send's "sent" is recorded all the same (`RECORD_LATE_SEND`), over whatever the later
+      try recorded or will record: the message did reach the receiver, so a failure of the later
+      try must not send it a third time after its backoff, and once `sent` no outcome changes it.
+      This send's failure, though, is dropped with a log line: the later try has the last word.
+    The one repeat that remains is the later try itself, which started before this outcome was
+    known; it carries the same key, so the receiver can drop it.
+    """
+    row, status, username = finished.row, finished.status, finished.recipient.username
+    late = finished.at > row.next_attempt_at  # (the claim returned its lease's end)
+    recorded = connection.execute(
+        sql.FINISH_DELIVERY,
+        {
+            "delivery_id": row.id,
+            "attempt": row.attempts,
+            "new_status": status,
+            "sent_at": finished.at if status == DeliveryStatus.SENT else None,
+            "retry_at": finished.retry_at or finished.at,
+            "reason": finished.reason,
+        },
+    ).rowcount
+    if recorded:
+        if late:
+            log.warning(
+                "delivery #%d to %s: try %d ended (%s) after its lease ran out; recorded, since "
+                "nobody had taken the delivery over",
+                row.id,
+                username,
+                row.attempts,
+                status.value,
+            )
+        return _Outcome(status, late=late)
+    if status == DeliveryStatus.SENT:
+        note = (
+            f"try {row.attempts} was sent after its lease ran out, while a later try had taken "
+            "the delivery over"
+        )
+        taken = connection.execute(
+            sql.RECORD_LATE_SEND,
+            {"delivery_id": row.id, "sent_at": finished.at, "reason": note},
+        ).rowcount
+        if taken:
+            log.warning("delivery #%d to %s: %s", row.id, username, note)
+            return _Outcome(DeliveryStatus.SENT, late=True)
+        log.warning(
+            "delivery #%d to %s was sent twice (key %s): try %d outlasted its lease and a later "
+            "try sent it as well",
+            row.id,
+            username,
+            row.key,
+            row.attempts,
+        )
+        return _Outcome(None, late=True)
+    log.warning(
+        "delivery #%d to %s: try %d ended (%s) after its lease ran out and a later try took the "
+        "delivery over; that try records its own outcome",
+        row.id,
+        username,
+        row.attempts,
+        status.value,
+    )
+    return _Outcome(None, late=True)
 
 
 def _send_one(

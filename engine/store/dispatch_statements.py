@@ -174,21 +174,27 @@ PUBLISHING_BACKLOG = sa.select(
 
 # --- delivering ----------------------------------------------------------------------------------
 
-# A worker takes a delivery only if it is waiting (queued) or its holder's lease ran out; under
-# PostgreSQL's row locks a second worker re-checks this after the first commits, and finds the row
-# taken, so each delivery is sent by one worker at a time.
+# A delivery a worker may take: waiting (queued), or claimed by a worker whose lease ran out.
+_CLAIMABLE = sa.or_(
+    _DELIVERY.c.status == DeliveryStatus.QUEUED,
+    sa.and_(
+        _DELIVERY.c.status == DeliveryStatus.SENDING,
+        _DELIVERY.c.next_attempt_at <= bindparam("now"),
+    ),
+)
+# The deliveries of a batch that a worker may still send, and their recipients' ids.
+CLAIMABLE_DELIVERIES = (
+    sa.select(_DELIVERY.c.id, _DELIVERY.c.user_id)
+    .where(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)), _CLAIMABLE)
+    .order_by(_DELIVERY.c.id)
+)
+# A worker takes a delivery right before sending it. Under PostgreSQL's row locks a second worker
+# re-checks the condition after the first commits, and finds the row taken, so each delivery is
+# sent by one worker at a time. `attempts` counts the claims; the value a claim returns is that
+# claim's token when its outcome is recorded (`FINISH_DELIVERY`).
 CLAIM_DELIVERIES = (
     sa.update(_DELIVERY)
-    .where(
-        _DELIVERY.c.id.in_(bindparam("ids", expanding=True)),
-        sa.or_(
-            _DELIVERY.c.status == DeliveryStatus.QUEUED,
-            sa.and_(
-                _DELIVERY.c.status == DeliveryStatus.SENDING,
-                _DELIVERY.c.next_attempt_at <= bindparam("now"),
-            ),
-        ),
-    )
+    .where(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)), _CLAIMABLE)
     .values(
         status=DeliveryStatus.SENDING,
         next_attempt_at=bindparam("lease_until"),
@@ -203,15 +209,77 @@ CLAIM_DELIVERIES = (
         _DELIVERY.c.subject,
         _DELIVERY.c.body,
         _DELIVERY.c.attempts,
+        _DELIVERY.c.next_attempt_at,  # the claim's lease, as just set
     )
 )
+# The same for one delivery, the statement a worker runs before each send (no `IN` list to
+# render anew each time).
+CLAIM_DELIVERY = (
+    sa.update(_DELIVERY)
+    .where(_DELIVERY.c.id == bindparam("delivery_id"), _CLAIMABLE)
+    .values(
+        status=DeliveryStatus.SENDING,
+        next_attempt_at=bindparam("lease_until"),
+        attempts=_DELIVERY.c.attempts + 1,
+    )
+    .returning(
+        _DELIVERY.c.id,
+        _DELIVERY.c.key,
+        _DELIVERY.c.reminder_id,
+        _DELIVERY.c.channel,
+        _DELIVERY.c.user_id,
+        _DELIVERY.c.subject,
+        _DELIVERY.c.body,
+        _DELIVERY.c.attempts,
+        _DELIVERY.c.next_attempt_at,  # the claim's lease, as just set
+    )
+)
+# The deliveries of its batch that a worker has yet to start stay queued, reserved to it until
+# `until`: the sweep republishes a queued delivery only once that has passed. Renewed as the
+# worker claims, so it lapses one lease after the worker stops making progress (killed, stuck).
+# Rows another transaction holds are skipped, not waited for: that one is claiming or reserving
+# them itself, and two renewals waiting on each other's rows (a batch delivered twice at once)
+# would deadlock.
+RESERVE_DELIVERIES = (
+    sa.update(_DELIVERY)
+    .where(
+        _DELIVERY.c.id.in_(
+            sa.select(_DELIVERY.c.id)
+            .where(
+                _DELIVERY.c.id.in_(bindparam("ids", expanding=True)),
+                _DELIVERY.c.status == DeliveryStatus.QUEUED,
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
+    .values(next_attempt_at=bindparam("until"))
+)
+# The outcome of a claim, recorded if no later claim took the delivery over: the row still
+# carries this claim's `attempts`, `sending` (even past its lease) or `queued` (the sweep
+# requeued it after the lease ran out, and nobody has claimed it since).
 FINISH_DELIVERY = (
     sa.update(_DELIVERY)
-    .where(_DELIVERY.c.id == bindparam("delivery_id"), _DELIVERY.c.status == DeliveryStatus.SENDING)
+    .where(
+        _DELIVERY.c.id == bindparam("delivery_id"),
+        _DELIVERY.c.attempts == bindparam("attempt"),
+        _DELIVERY.c.status.in_([DeliveryStatus.SENDING, DeliveryStatus.QUEUED]),
+    )
     .values(
         status=bindparam("new_status"),
         sent_at=bindparam("sent_at"),
         next_attempt_at=bindparam("retry_at"),
+        last_error=bindparam("reason"),
+    )
+)
+# A send that succeeded after a later claim took its delivery over: the message did reach the
+# receiver, so the delivery is sent, whatever the later try makes of it (see `deliver`).
+RECORD_LATE_SEND = (
+    sa.update(_DELIVERY)
+    .where(_DELIVERY.c.id == bindparam("delivery_id"), _DELIVERY.c.status != DeliveryStatus.SENT)
+    .values(
+        status=DeliveryStatus.SENT,
+        sent_at=bindparam("sent_at"),
+        next_attempt_at=bindparam("sent_at"),
         last_error=bindparam("reason"),
     )
 )

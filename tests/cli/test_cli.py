@@ -292,3 +292,30 @@ def test_revoking_and_deactivating_hand_over_open_tasks(cli: Cli) -> None:
         ("reassign", "county_approval"),
         ("approve", "executing"),
     ]
+
+
+def test_every_inbox_column_has_a_header(cli: Cli) -> None:
+    setup_directory(cli)
+    assert cli("plan", "create", "--file", school_plan(), "--as", "chen").code == 0
+    assert cli("act", "1", "submit", "--as", "chen").code == 0
+    header, rule, row = cli("inbox", "--as", "zhao").out.splitlines()
+    assert header.split() == ["plan", "org", "step", "due", "flags", "actions"]
+    assert len(rule.split()) == 6  # one rule per column: none is unnamed
+    assert row.split()[0] == "1" and row.endswith("approve, return")
+
+
+def test_items_show_the_day_they_are_really_due(cli: Cli) -> None:
+    """`due_day: 31` in June is the 30th (the month's end); no due day is the month's last day."""
+    setup_directory(cli)
+    assert cli("plan", "create", "--file", school_plan(), "--as", "chen").code == 0
+    rows = {
+        line.split()[-1]: line.split()[2:-1]
+        for line in cli("plan", "show", "1", "--as", "chen").out.splitlines()
+        if "月" in line and line.split()[0].isdigit()
+    }
+    assert rows["工会上半年工作总结"] == ["30", "月末"]  # written as 31
+    assert rows["教职工健康体检并建立健康档案"] == ["30", "月末"]  # April, no due day
+    assert rows["“金秋助学”活动"] == ["25"]
+    items = json.loads(cli("plan", "show", "1", "--as", "chen", "--json").out)["items"]
+    june = next(i for i in items if i["title"] == "工会上半年工作总结")
+    assert (june["due_day"], june["due_date"]) == (31, "2027-06-30")

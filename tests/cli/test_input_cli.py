@@ -235,6 +235,16 @@ def test_a_bad_setting_is_one_line_naming_variable_value_and_form(
         assert one_error(cli(*command)) == f"error: {message}\n"
 
 
+def test_a_rule_across_settings_is_one_line_too(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLANFLOW_DEFAULT_CHANNELS", '["webhook"]')
+    monkeypatch.setenv("PLANFLOW_DELIVERY_LEASE_SECONDS", "5")
+    get_settings.cache_clear()
+    for command in (("plan", "list", "--as", DRAFTER), ("scheduler",)):
+        assert one_error(cli(*command)).startswith(
+            "error: PLANFLOW_DELIVERY_LEASE_SECONDS (5) is shorter than one webhook send can take"
+        )
+
+
 def test_a_misspelt_setting_is_refused_not_ignored(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

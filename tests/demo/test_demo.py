@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.core.planfile import parse_plan_file
+from engine.demo import plan_files
 from engine.demo.run import run_demo
 
 
@@ -24,3 +26,16 @@ def test_the_demo_runs_the_whole_chain() -> None:
     assert len([r for r in rows("assess") if "县总工会考核 → 已归档" in r]) == 6
     assert "Reports filed per month: 2027-01:" in text
     assert text.count(" closed ") == 6
+
+
+def test_the_item_reminder_count_counts_item_reminders_only() -> None:
+    """Both templates plan four rows per item (month start, due day, and an overdue notice to two
+    roles); every item falls in 2027 and the plans went live in December 2026, so none is left
+    out as past. Task reminders (review nudges in November 2026) are not item reminders."""
+    lines: list[str] = []
+    run_demo(echo=lines.append)
+    counts = lines[lines.index(next(x for x in lines if x.startswith("Item reminders"))) + 1]
+    per_month = dict(part.split(": ") for part in counts.strip().split(", "))
+    items = sum(len(parse_plan_file(path).items) for path in plan_files()) + 2  # two added
+    assert sum(int(n) for n in per_month.values()) == 4 * items
+    assert min(per_month) == "2026-12"  # January's "starts in 3 days" notice, 29 December

@@ -36,7 +36,10 @@ def drill(tmp_path: Path, database_url: str) -> Iterator[Drill]:
                 "PLANFLOW_DEFAULT_CHANNELS": json.dumps(["webhook"]),
                 "PLANFLOW_WEBHOOK_URL": receiver.url,
                 "PLANFLOW_SWEEP_INTERVAL_SECONDS": "0.2",
-                "PLANFLOW_DELIVERY_LEASE_SECONDS": "5",  # the least the settings allow
+                # The least the settings allow for the webhook at this timeout: 5 network
+                # waits of 0.8 s plus a 2 s margin (config/settings.py).
+                "PLANFLOW_DELIVERY_LEASE_SECONDS": "6",
+                "PLANFLOW_SEND_TIMEOUT_SECONDS": "0.8",
                 "PLANFLOW_SCHEDULER_LOCK_SECONDS": "3",
                 "PLANFLOW_RETRY_BACKOFF_SECONDS": "1",
                 "PLANFLOW_DELIVERY_MAX_ATTEMPTS": "3",

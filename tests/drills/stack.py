@@ -3,7 +3,8 @@
 A `Drill` holds one plan in `executing` (twelve monthly items, 48 reminder rows) and starts
 `planflow scheduler` and `celery worker` subprocesses configured for it through `PLANFLOW_*`
 variables: the webhook channel only, to the drill's receiver, with short intervals (a cycle every
-0.2 s, a 5 s delivery lease — the least the settings allow — 1 s retry backoff).
+0.2 s, a 6 s delivery lease — the least the settings allow with a 0.8 s send timeout — 1 s
+retry backoff).
 
 The processes run on the real clock, so nothing is due by itself: the drill moves every reminder a
 month ahead, then makes the rows it wants due by writing their `fire_at` in the recent past (or 1

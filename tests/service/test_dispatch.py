@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -376,6 +378,7 @@ def test_a_reminder_whose_worker_died_after_sending_is_settled_by_the_sweep(
             sql.FINISH_DELIVERY,
             {
                 "delivery_id": delivery.id,
+                "attempt": 1,
                 "new_status": DeliveryStatus.SENT,
                 "sent_at": clock(),
                 "retry_at": clock(),
@@ -386,3 +389,157 @@ def test_a_reminder_whose_worker_died_after_sending_is_settled_by_the_sweep(
     assert sweep_reminders(rt) == SweepReport()  # nothing to send, nothing requeued…
     settled = next(r for r in reminders(rt) if r.id == stuck.id)
     assert settled.status == ReminderStatus.SENT  # …but the reminder is settled
+
+
+# --- leases: each send is covered by its own -----------------------------------------------------
+
+SHORT_LEASE = dt.timedelta(seconds=60)
+
+
+@dataclass
+class SlowReceiver(Recorder):
+    """A channel whose every post takes `seconds` on the simulated clock; `during` runs in the
+    middle of the post numbered `at` (0-based), as other processes would meanwhile."""
+
+    clock: SimulatedClock | None = None
+    seconds: float = 0.0
+    during: dict[int, Callable[[], object]] = field(default_factory=dict)
+    slow_posts: dict[int, float] = field(default_factory=dict)  # post number → seconds
+
+    def __call__(self, channel: str, recipient: Recipient, message: Message) -> None:
+        assert self.clock is not None
+        with self.lock:  # (sends side by side take their numbers in turn)
+            number = len(self.sent)
+            self.sent.append((channel, recipient.username, message.key or ""))
+            self.clock.advance(dt.timedelta(seconds=self.slow_posts.get(number, self.seconds)))
+        if number in self.during:
+            self.during[number]()
+
+
+@pytest.fixture
+def lease_rt(database_url: str, clock: SimulatedClock) -> Iterator[Runtime]:
+    settings = Settings(
+        database_url=database_url,
+        delivery_lease_seconds=int(SHORT_LEASE.total_seconds()),
+        delivery_concurrency=1,
+        catchup_window_days=400,
+    )
+    rt = _runtime(settings, clock)
+    world_with_live_plan(rt, items=3)
+    # Ten reminders of January to March are due: one batch of ten deliveries.
+    clock.set(dt.datetime(2027, 3, 31, 9, 0, tzinfo=TZ))
+    yield rt
+    rt.database.dispose()
+
+
+def test_a_batch_longer_than_its_lease_sends_each_delivery_once(
+    lease_rt: Runtime, clock: SimulatedClock
+) -> None:
+    # (One send at a time: sends side by side would share this one simulated clock, so that a
+    # send's time would depend on how the threads happen to run. The drill
+    # tests/drills/test_slow_receiver.py runs them side by side on the real clock.)
+    rt = lease_rt
+    assert sweep_reminders(rt).deliveries == 10
+    second = Recorder()  # another worker, fed by the sweep's requeues
+    # 20 s a post: the batch takes 200 s against a 60 s lease, and during every post a scheduler
+    # sweeps and a second worker delivers whatever the sweep republished.
+    first = SlowReceiver(clock=clock, seconds=20)
+    first.during = {n: lambda: cycle(rt, second) for n in range(10)}
+    publish_outbox(rt, in_process(rt, first))
+    cycle(rt, second)
+    assert second.sent == []
+    assert sorted(key for *_, key in first.sent) == sorted(d.key for d in deliveries(rt))
+    assert {(d.status, d.attempts) for d in deliveries(rt)} == {(DeliveryStatus.SENT, 1)}
+    sent_reminders = {d.reminder_id for d in deliveries(rt)}
+    assert {r.status for r in reminders(rt) if r.id in sent_reminders} == {ReminderStatus.SENT}
+
+
+def test_an_outcome_after_the_lease_ran_out_is_recorded(
+    lease_rt: Runtime, clock: SimulatedClock
+) -> None:
+    rt = lease_rt
+    sweep_reminders(rt)
+    # The third post hangs for two leases; meanwhile the sweep requeues that delivery (its
+    # message is in flight to another worker, which has not claimed it yet), and the seven after
+    # it, whose reservation lapsed one lease after this worker's last claim.
+    requeued: list[int] = []
+    first = SlowReceiver(clock=clock, slow_posts={2: 2 * SHORT_LEASE.total_seconds()})
+    first.during = {2: lambda: requeued.append(sweep_reminders(rt).requeued)}
+    publish_outbox(rt, in_process(rt, first))  # (this worker also takes the republished one)
+    assert requeued == [8]
+    assert len({key for *_, key in first.sent}) == len(first.sent) == 10
+    late = next(d for d in deliveries(rt) if d.key == first.sent[2][2])
+    assert (late.status, late.attempts) == (DeliveryStatus.SENT, 1)  # recorded, not dropped
+    second = Recorder()
+    cycle(rt, second)  # the requeued message arrives: nothing left to send
+    assert second.sent == []
+    assert {d.status for d in deliveries(rt)} == {DeliveryStatus.SENT}
+
+
+def test_a_late_sent_outlives_the_try_that_took_the_delivery_over(
+    lease_rt: Runtime, clock: SimulatedClock
+) -> None:
+    rt = lease_rt
+    sweep_reminders(rt)
+    # The first post hangs past its lease; meanwhile a sweep republishes the batch and a second
+    # worker claims that delivery and tries it (the receiver refuses that try: busy), then sends
+    # the nine others, which the first worker then finds taken.
+    second = Recorder(failures=[DeliveryError("webhook busy", retryable=True)])
+    first = SlowReceiver(clock=clock, slow_posts={0: 2 * SHORT_LEASE.total_seconds()})
+    first.during = {0: lambda: cycle(rt, second)}
+    publish_outbox(rt, in_process(rt, first))
+    key = first.sent[0][2]
+    [taken_over] = [d for d in deliveries(rt) if d.key == key]
+    # The first worker's "sent" came last and stands: the message did reach the receiver, so the
+    # second worker's failure must not make the delivery go out again after its backoff.
+    assert (taken_over.status, taken_over.attempts) == (DeliveryStatus.SENT, 2)
+    assert taken_over.last_error is not None and "lease" in taken_over.last_error
+    assert len(first.sent) == 1 and len(second.sent) == 9
+    for _ in range(3):
+        clock.advance(dt.timedelta(hours=1))
+        cycle(rt, second)
+    assert len(second.sent) == 9, "nothing went out again"
+    sent_keys = [first.sent[0][2]] + [d.key for d in deliveries(rt) if d.key != key]
+    assert len(set(sent_keys)) == 10
+    assert {d.status for d in deliveries(rt)} == {DeliveryStatus.SENT}
+
+
+@pytest.mark.parametrize(
+    ("channels", "timeout", "least_lease", "slowest"),
+    [
+        # 5 network waits of 2 s, plus the 2 s margin.
+        ({"default_channels": ["log", "webhook"]}, 2, 12, "webhook send can take: 5 network"),
+        # 12 network waits of 10 s (the default timeout), plus the margin.
+        ({"role_channels": {"drafter": ["email"]}}, 10, 122, "email send can take: 12 network"),
+    ],
+)
+def test_a_lease_that_one_send_can_outlast_is_refused(
+    channels: dict[str, Any], timeout: float, least_lease: int, slowest: str
+) -> None:
+    with pytest.raises(ValueError, match="PLANFLOW_DELIVERY_LEASE_SECONDS") as refused:
+        Settings(delivery_lease_seconds=least_lease - 1, send_timeout_seconds=timeout, **channels)
+    assert slowest in str(refused.value)
+    assert "PLANFLOW_SEND_TIMEOUT_SECONDS" in str(refused.value)
+    Settings(delivery_lease_seconds=least_lease, send_timeout_seconds=timeout, **channels)
+    # The log channel waits on nothing: the least lease the settings allow will do.
+    Settings(delivery_lease_seconds=5, send_timeout_seconds=60, default_channels=["log"])
+
+
+def test_a_batch_that_could_outlast_the_brokers_visibility_timeout_is_refused() -> None:
+    def slow_email(concurrency: int, broker_url: str | None) -> Settings:
+        return Settings(
+            default_channels=["email"],
+            delivery_lease_seconds=300,
+            delivery_concurrency=concurrency,
+            broker_url=broker_url,
+        )
+
+    broker = "redis://127.0.0.1:6379/0"
+    # 100 deliveries, 4 at a time: 25 rounds of at most 12 waits × 10 s + 2 s = 3,050 s.
+    slow_email(4, broker)
+    with pytest.raises(ValueError, match=r"PLANFLOW_DELIVERY_BATCH_SIZE \(100\)") as refused:
+        slow_email(3, broker)
+    assert "34 × 122 s = 4148 s, longer than the broker's visibility timeout (3600 s)" in str(
+        refused.value
+    )
+    slow_email(3, None)  # embedded: no broker hands the batch to anyone else

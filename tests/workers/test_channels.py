@@ -415,6 +415,7 @@ def test_channels_from_settings() -> None:
         smtp_from=SENDER,
         webhook_url="https://oapi.dingtalk.com/robot/send?access_token=x",
         webhook_format="dingtalk",
+        send_timeout_seconds=4.5,
     )
     log: Channel = channel_from_settings("log", configured)
     assert isinstance(log, LogChannel)
@@ -429,6 +430,8 @@ def test_channels_from_settings() -> None:
     hook = channel_from_settings("webhook", configured)
     assert isinstance(hook, WebhookChannel)
     assert hook.format is WebhookFormat.DINGTALK
+    # The timeout the settings check each lease against is the one the channels wait.
+    assert email.timeout == hook.timeout == 4.5
     assert [channel.name for channel in (log, email, hook)] == ["log", "email", "webhook"]
 
 

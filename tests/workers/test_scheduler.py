@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +36,7 @@ from workers.scheduler import (
     Mode,
     Scheduler,
     build_scheduler,
+    run_until_stopped,
 )
 
 LOCK_SECONDS = 3
@@ -212,3 +215,23 @@ def test_the_jobs_have_fixed_ids(
 def _deliveries(rt: Runtime) -> list[Delivery]:
     with rt.database.session() as session:
         return list(session.exec(select(Delivery)))
+
+
+def test_a_repeated_stop_signal_is_logged_once(
+    schedulers: Callable[..., Scheduler], caplog: pytest.LogCaptureFixture
+) -> None:
+    """`timeout` and service managers may signal the process and then its group: two SIGTERMs."""
+    scheduler = schedulers()
+    start = scheduler.start
+
+    def start_then_signal_twice() -> None:
+        start()
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    scheduler.start = start_then_signal_twice  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="planflow.scheduler"):
+        run_until_stopped(scheduler)
+    said = [r.getMessage() for r in caplog.records if "received" in r.getMessage()]
+    assert said == ["SIGTERM received; stopping the scheduler"]
+    assert caplog.records[-1].getMessage() == "scheduler stopped"

@@ -66,6 +66,7 @@ def channel_from_settings(name: str, settings: Settings) -> Channel:
             password=settings.smtp_password,
             sender=settings.smtp_from,
             security=SmtpSecurity(settings.smtp_security),
+            timeout=settings.send_timeout_seconds,
         )
     if name == ChannelName.WEBHOOK:
         if not settings.webhook_url:
@@ -74,6 +75,7 @@ def channel_from_settings(name: str, settings: Settings) -> Channel:
             url=settings.webhook_url,
             format=WebhookFormat(settings.webhook_format),
             secret=settings.webhook_secret,
+            timeout=settings.send_timeout_seconds,
         )
     known = ", ".join(channel.value for channel in ChannelName)
     raise ConfigurationError(f"unknown channel {name!r}; choose one of {known}")
