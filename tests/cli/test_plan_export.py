@@ -90,15 +90,9 @@ def test_export_is_scoped_like_show(cli: Cli) -> None:
 def test_export_keeps_a_goal_that_allows_negative_actuals(cli: Cli, tmp_path: Path) -> None:
     setup_directory(cli)
     flagged = tmp_path / "flagged.yaml"
-    flagged.write_text(
-        school_plan().read_text(encoding="utf-8").replace(
-            "goals:\n",
-            "goals:\n  - {key: surplus, title: 经费结余变化, target: -2, unit: 万元, "
-            "allow_negative: true}\n",
-            1,
-        ),
-        encoding="utf-8",
-    )
+    surplus = "  - {key: surplus, title: 结余变化, target: -2, unit: 万元, allow_negative: true}\n"
+    text = school_plan().read_text(encoding="utf-8")
+    flagged.write_text(text.replace("goals:\n", "goals:\n" + surplus, 1), encoding="utf-8")
     assert cli("plan", "create", "--file", flagged, "--as", "chen").code == 0
     before = content(cli, 1)
     assert before["goals"][0]["allow_negative"] is True
