@@ -123,6 +123,7 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
                         "target": g.target,
                         "unit": g.unit,
                         "comparator": g.comparator,
+                        "allow_negative": g.allow_negative,
                         "actual": g.actual,
                         "note": g.actual_note,
                     }
@@ -177,7 +178,8 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
             (
                 g.key,
                 g.title,
-                f"{g.comparator} {number(g.target)} {g.unit}",
+                f"{g.comparator} {number(g.target)} {g.unit}"
+                + (" (negative allowed)" if g.allow_negative else ""),
                 f"{number(g.actual)} {g.unit}" if g.actual is not None else "",
             )
             for g in view.goals

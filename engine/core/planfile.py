@@ -54,6 +54,8 @@ class GoalSpec:
     target: Decimal
     unit: str
     comparator: Comparator = Comparator.AT_LEAST
+    # Whether actuals may be below zero: a goal that measures a change or a balance, not a count.
+    allow_negative: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ class GoalDoc(DocModel):
     target: Annotated[Decimal, PlainValidator(_number)]
     unit: Annotated[Text, AfterValidator(fits(limits.GOAL_UNIT))]
     comparator: Literal[">=", "<=", "="] = ">="
+    allow_negative: bool = False
 
 
 class ItemDoc(DocModel):
@@ -182,7 +185,9 @@ class PlanDoc(DocModel):
             template_version=self.template.version,
             sections=tuple(SectionSpec(s.heading, s.body) for s in self.sections),
             goals=tuple(
-                GoalSpec(g.key, g.title, g.target, g.unit, Comparator(g.comparator))
+                GoalSpec(
+                    g.key, g.title, g.target, g.unit, Comparator(g.comparator), g.allow_negative
+                )
                 for g in self.goals
             ),
             items=tuple(ItemSpec(i.month, i.title, i.detail, i.due_day) for i in self.items),
@@ -228,26 +233,34 @@ def _duplicate_goal_keys(loaded: LoadedYaml) -> list[Problem]:
     return problems
 
 
+_NON_NEGATIVE = "actuals are 0 or more unless the goal sets 'allow_negative: true'"
+
+
 def _targets_that_decide_nothing(loaded: LoadedYaml) -> list[Problem]:
-    """A target every actual meets, or none can: actuals are 0 or more.
+    """A target every actual meets, or none can: actuals are 0 or more unless `allow_negative`.
 
     `>=` needs a target above 0 (`>= 0` and below are met by any actual); `<=` and `=` need a
-    target of 0 or more (`<= 0` is "none at all", below 0 is never met).
+    target of 0 or more (`<= 0` is "none at all", below 0 is never met). A goal that allows
+    negative actuals takes any finite actual, so every target splits them into met and not met:
+    none is refused. When the flag itself is invalid the schema reports it, and the target, whose
+    verdict depends on it, is not judged.
     """
     goals = loaded.data.get("goals")
     problems = []
     for i, goal in enumerate(goals if isinstance(goals, list) else ()):
         if not isinstance(goal, dict) or loaded.is_unreadable(("goals", i, "target")):
             continue
+        if goal.get("allow_negative", False) is not False:
+            continue  # true: any target decides something; not a boolean: the schema reports it
         comparator = goal.get("comparator", Comparator.AT_LEAST.value)
         try:
             target = _number(goal.get("target"))
         except ValueError:
             continue  # the schema reports it
         if comparator == Comparator.AT_LEAST and target <= 0:
-            outcome = "is met by every actual (actuals are 0 or more); set a target above 0"
+            outcome = f"is met by every actual ({_NON_NEGATIVE}); set a target above 0"
         elif comparator in (Comparator.AT_MOST, Comparator.EQUAL) and target < 0:
-            outcome = "can never be met (actuals are 0 or more)"
+            outcome = f"can never be met ({_NON_NEGATIVE})"
         else:
             continue
         message = f"'target' {target} with comparator '{comparator}' {outcome}"

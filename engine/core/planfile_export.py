@@ -67,6 +67,8 @@ def plan_file_data(spec: PlanSpec) -> dict[str, Any]:
         }
         if goal.comparator is not Comparator.AT_LEAST:
             entry["comparator"] = goal.comparator.value
+        if goal.allow_negative:
+            entry["allow_negative"] = True
         goals.append(entry)
     items = []
     for item in spec.items:

@@ -27,7 +27,14 @@ def export_plan(rt: Runtime, *, plan_id: int, actor: str) -> PlanSpec:
         sections=tuple(SectionSpec(s.heading, s.body) for s in view.sections),
         goals=tuple(
             # Targets are stored as floats; their shortest text is the decimal that was written.
-            GoalSpec(g.key, g.title, Decimal(repr(g.target)), g.unit, Comparator(g.comparator))
+            GoalSpec(
+                g.key,
+                g.title,
+                Decimal(repr(g.target)),
+                g.unit,
+                Comparator(g.comparator),
+                g.allow_negative,
+            )
             for g in view.goals
         ),
         items=tuple(ItemSpec(i.month, i.title, i.detail, i.due_day) for i in view.items),

@@ -483,7 +483,8 @@ def _locked_parts_that_differ(session: Session, plan: PlanRecord, spec: PlanSpec
     """Which of title, sections and goals `spec` would change (they are fixed once approved)."""
     sections = [(s.heading, s.body) for s in _children(session, PlanSection, plan.id)]
     goals = [
-        (g.key, g.title, g.target, g.unit, g.comparator) for g in _children(session, Goal, plan.id)
+        (g.key, g.title, g.target, g.unit, g.comparator, g.allow_negative)
+        for g in _children(session, Goal, plan.id)
     ]
     differ = []
     if spec.title != plan.title:
@@ -491,7 +492,8 @@ def _locked_parts_that_differ(session: Session, plan: PlanRecord, spec: PlanSpec
     if [(s.heading, s.body) for s in spec.sections] != sections:
         differ.append("sections")
     wanted_goals = [
-        (g.key, g.title, float(g.target), g.unit, g.comparator.value) for g in spec.goals
+        (g.key, g.title, float(g.target), g.unit, g.comparator.value, g.allow_negative)
+        for g in spec.goals
     ]
     if wanted_goals != goals:
         differ.append("goals")
@@ -533,6 +535,7 @@ def _replace_content(session: Session, plan_id: int, spec: PlanSpec) -> None:
                 target=float(goal.target),
                 unit=goal.unit,
                 comparator=goal.comparator.value,
+                allow_negative=goal.allow_negative,
             )
         )
     for position, item in enumerate(spec.items, 1):

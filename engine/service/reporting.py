@@ -69,16 +69,17 @@ def report_goal(
 
 
 def _check_actual(goal: Goal, actual: float) -> None:
-    """An actual (finite: `check_finite`) is not below zero unless the goal's target is.
+    """An actual (finite: `check_finite`) is not below zero unless the goal allows it.
 
     Goals count things (members, activities, funds): a negative count is a typing error. A goal
-    whose target is below zero measures a change, where a negative result is real; the target
-    says so without a separate flag on the goal.
+    that measures a change or a balance, where a negative result is real, says so with
+    `allow_negative: true` in its plan file; the target's sign decides nothing.
     """
-    if actual < 0 <= goal.target:
+    if actual < 0 and not goal.allow_negative:
         raise ActionRefused(
             f"the actual of goal '{goal.key}' ({goal.title}) must not be negative, got "
-            f"{actual:g}: its target is {goal.comparator} {goal.target:g} {goal.unit}"
+            f"{actual:g}: the goal does not allow negative values (its plan file does not set "
+            "'allow_negative: true')"
         )
 
 

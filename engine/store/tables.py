@@ -155,6 +155,7 @@ class Goal(SQLModel, table=True):
     target: float
     unit: str = Field(max_length=limits.GOAL_UNIT)
     comparator: str = Field(max_length=2)
+    allow_negative: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     actual: float | None = None
     actual_note: str | None = Field(default=None, sa_type=sa.Text)
     reported_at: dt.datetime | None = _utc(default=None)

@@ -97,6 +97,31 @@ def test_goal_actuals_must_be_finite_and_not_negative(
     assert cli("report", "goal", plan_id, "goal-1", "0", "--as", DRAFTER).code == 0
 
 
+def test_plan_show_says_which_goals_allow_negative_actuals(
+    cli: Cli, world: Runtime, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "org: zishan-middle-school\nyear: 2027\ntitle: 计划\ntemplate: annual-work-plan\n"
+        "goals:\n"
+        "  - {key: members, title: 发展新会员, target: 30, unit: 人}\n"
+        "  - {key: surplus, title: 经费结余变化, target: -2, unit: 万元, allow_negative: true}\n"
+        "items: [{month: 1, title: 活动}]\n",
+        encoding="utf-8",
+    )
+    assert cli("plan", "create", "--file", plan, "--as", DRAFTER).code == 0
+    shown = json.loads(cli("plan", "show", "1", "--as", DRAFTER, "--json").out)
+    assert [(g["key"], g["target"], g["allow_negative"]) for g in shown["goals"]] == [
+        ("members", 30, False),
+        ("surplus", -2, True),
+    ]
+    text = cli("plan", "show", "1", "--as", DRAFTER).out
+    [members] = [line for line in text.splitlines() if line.startswith("members")]
+    [surplus] = [line for line in text.splitlines() if line.startswith("surplus")]
+    assert ">= 30 人" in members and "negative" not in members
+    assert ">= -2 万元 (negative allowed)" in surplus
+
+
 def test_an_edit_file_with_another_org_is_refused(cli: Cli, world: Runtime, tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(

@@ -85,3 +85,19 @@ def test_export_is_scoped_like_show(cli: Cli) -> None:
     assert cli("user", "create", "sun", "--name", "孙丽华", "--org", "county").code == 0
     refused = cli("plan", "export", 1, "--as", "sun")
     assert (refused.code, refused.out, refused.err) == (1, "", "error: no plan #1\n")
+
+
+def test_export_keeps_a_goal_that_allows_negative_actuals(cli: Cli, tmp_path: Path) -> None:
+    setup_directory(cli)
+    flagged = tmp_path / "flagged.yaml"
+    surplus = "  - {key: surplus, title: 结余变化, target: -2, unit: 万元, allow_negative: true}\n"
+    text = school_plan().read_text(encoding="utf-8")
+    flagged.write_text(text.replace("goals:\n", "goals:\n" + surplus, 1), encoding="utf-8")
+    assert cli("plan", "create", "--file", flagged, "--as", "chen").code == 0
+    before = content(cli, 1)
+    assert before["goals"][0]["allow_negative"] is True
+    text = export(cli, 1, tmp_path / "exported.yaml")
+    assert text.count("allow_negative: true") == 1
+    edited = cli("plan", "edit", 1, "--file", tmp_path / "exported.yaml", "--as", "chen")
+    assert (edited.code, edited.err) == (0, ""), edited.err
+    assert content(cli, 1) == before

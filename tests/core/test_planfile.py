@@ -237,6 +237,31 @@ def test_every_invalid_field_is_named_with_its_line(text: str, expected: list[st
     assert problems(text) == expected
 
 
+def test_allow_negative_is_false_unless_the_goal_sets_it() -> None:
+    text = HEAD + (
+        "goals:\n"
+        "  - {key: members, title: 发展新会员, target: 300, unit: 人}\n"
+        "  - {key: surplus, title: 经费结余, target: 0, unit: 万元, allow_negative: true}\n"
+        "  - {key: homes, title: 职工之家, target: 10, unit: 个, allow_negative: false}\n"
+    )
+    goals = parse_plan(text, source="p.yaml").goals
+    assert [g.allow_negative for g in goals] == [False, True, False]
+    assert goals[1] == GoalSpec(
+        "surplus", "经费结余", Decimal(0), "万元", Comparator.AT_LEAST, allow_negative=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "got"),
+    [("yes", "'yes'"), ('"true"', "'true'"), ("1", "1"), ("null", "an empty value")],
+)
+def test_allow_negative_must_be_true_or_false(written: str, got: str) -> None:
+    goal = f"  - {{key: k, title: g, target: 1, unit: 人, allow_negative: {written}}}\n"
+    assert problems(HEAD + "goals:\n" + goal) == [
+        f"6:60: 'allow_negative' must be true or false, got {got}"
+    ]
+
+
 def test_duplicate_goal_keys_say_where_the_first_one_is() -> None:
     text = HEAD + (
         "goals:\n"

@@ -99,6 +99,18 @@ def test_targets_are_exact_and_defaults_are_left_out() -> None:
     assert parse_plan(text, source="export") == spec
 
 
+def test_allow_negative_is_written_only_where_it_is_true() -> None:
+    spec = plan(
+        goals=(
+            GoalSpec("members", "发展新会员", Decimal(30), "人"),
+            GoalSpec("surplus", "经费结余变化", Decimal(-2), "万元", allow_negative=True),
+        )
+    )
+    text = write_plan_file(spec)
+    assert text.count("allow_negative") == 1 and "allow_negative: true\n" in text
+    assert parse_plan(text, source="export") == spec
+
+
 # Titles are stored stripped (the format strips them); bodies and details are kept as written.
 # No NUL and no lone surrogate: no database stores them, so no stored plan holds one.
 _title = st.text(

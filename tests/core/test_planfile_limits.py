@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import tracemalloc
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -159,13 +160,16 @@ def test_the_largest_target_is_stored_exactly() -> None:
     assert repr(float(parsed.target)) == "999999999999.999"
 
 
+NON_NEGATIVE = "actuals are 0 or more unless the goal sets 'allow_negative: true'"
+
+
 @pytest.mark.parametrize(
     ("comparator", "target", "outcome"),
     [
-        (">=", -5, "is met by every actual (actuals are 0 or more); set a target above 0"),
-        (">=", 0, "is met by every actual (actuals are 0 or more); set a target above 0"),
-        ("<=", -1, "can never be met (actuals are 0 or more)"),
-        ("=", "-0.5", "can never be met (actuals are 0 or more)"),
+        (">=", -5, f"is met by every actual ({NON_NEGATIVE}); set a target above 0"),
+        (">=", 0, f"is met by every actual ({NON_NEGATIVE}); set a target above 0"),
+        ("<=", -1, f"can never be met ({NON_NEGATIVE})"),
+        ("=", "-0.5", f"can never be met ({NON_NEGATIVE})"),
     ],
 )
 def test_a_target_that_decides_nothing_is_refused(
@@ -181,6 +185,32 @@ def test_a_target_that_decides_nothing_is_refused(
 def test_targets_that_can_go_either_way_are_accepted(comparator: str, target: int | str) -> None:
     goal = {"key": "k", "title": "g", "target": target, "unit": "件", "comparator": comparator}
     assert parse_plan(json.dumps(document(goals=[goal])), source="p.json").goals
+
+
+@pytest.mark.parametrize("comparator", [">=", "<=", "="])
+@pytest.mark.parametrize("target", [-5, 0, "0.5"])
+def test_a_goal_that_allows_negative_actuals_takes_any_target(
+    comparator: str, target: int | str
+) -> None:
+    """Actuals may then be any finite number: every target splits them into met and not met."""
+    goal = {
+        "key": "k",
+        "title": "经费结余变化",
+        "target": target,
+        "unit": "万元",
+        "comparator": comparator,
+        "allow_negative": True,
+    }
+    [parsed] = parse_plan(json.dumps(document(goals=[goal])), source="p.json").goals
+    assert (parsed.target, parsed.allow_negative) == (Decimal(str(target)), True)
+
+
+def test_a_goal_whose_allow_negative_is_invalid_gets_that_one_problem() -> None:
+    """The verdict on the target depends on the flag, so only the flag is reported."""
+    goal = {"key": "k", "title": "g", "target": -5, "unit": "人", "allow_negative": "yes"}
+    assert json_problems(document(goals=[goal])) == [
+        "'allow_negative' must be true or false, got 'yes'"
+    ]
 
 
 def test_two_items_with_the_same_month_and_title_are_refused() -> None:

@@ -16,7 +16,7 @@ from sqlmodel import func, select
 
 from engine.core.clock import SimulatedClock
 from engine.core.errors import ActionRefused, NotFound
-from engine.core.planfile import Comparator, GoalSpec
+from engine.core.planfile import Comparator, GoalSpec, ItemSpec
 from engine.service.actions import act
 from engine.service.plans import create_plan, edit_plan, list_plans, show_plan
 from engine.service.reporting import report_goal, report_item
@@ -107,21 +107,12 @@ def test_a_goal_actual_that_is_negative_or_not_finite_is_refused(
     assert show_plan(rt, plan_id=plan_id, actor=DRAFTER).goals[0].actual == 0
 
 
-def test_a_goal_with_a_negative_target_takes_negative_actuals(
-    rt: Runtime, clock: SimulatedClock
-) -> None:
-    """A target below zero measures a signed quantity (a change): below zero is a real result."""
+def with_goal(rt: Runtime, clock: SimulatedClock, goal: GoalSpec) -> int:
+    """A school plan with `goal` after the two of `small_plan`, in its self-evaluation."""
     setup_world(rt)
     spec = small_plan()
-    deficit = GoalSpec(
-        key="deficit-change",
-        title="经费赤字变化",
-        target=Decimal(-5),
-        unit="万元",
-        comparator=Comparator.AT_MOST,
-    )
     plan_id = create_plan(
-        rt, spec=dataclasses.replace(spec, goals=(*spec.goals, deficit)), actor=DRAFTER
+        rt, spec=dataclasses.replace(spec, goals=(*spec.goals, goal)), actor=DRAFTER
     ).plan_id
     act(rt, plan_id=plan_id, trigger="submit", actor=DRAFTER)
     act(rt, plan_id=plan_id, trigger="approve", actor=REVIEWER)
@@ -129,11 +120,92 @@ def test_a_goal_with_a_negative_target_takes_negative_actuals(
         act(rt, plan_id=plan_id, trigger="approve", actor=approver)
     clock.set(dt.datetime(2027, 12, 1, 0, 1, tzinfo=TZ))
     fire_due_timers(rt)
-    report_goal(rt, plan_id=plan_id, actor=DRAFTER, goal_key="deficit-change", actual=-7.5)
+    return plan_id
+
+
+@pytest.mark.parametrize("target", [Decimal(-5), Decimal(0), Decimal(2)])
+def test_a_goal_that_allows_negative_values_takes_negative_actuals(
+    rt: Runtime, clock: SimulatedClock, target: Decimal
+) -> None:
+    """A goal that measures a change or a balance says so with `allow_negative`, whatever its
+    target; the goals beside it still refuse negative actuals."""
+    surplus = GoalSpec(
+        key="surplus-change",
+        title="经费结余变化",
+        target=target,
+        unit="万元",
+        comparator=Comparator.AT_LEAST,
+        allow_negative=True,
+    )
+    plan_id = with_goal(rt, clock, surplus)
+    assert [g.allow_negative for g in show_plan(rt, plan_id=plan_id, actor=DRAFTER).goals] == [
+        False,
+        False,
+        True,
+    ]
+    report_goal(rt, plan_id=plan_id, actor=DRAFTER, goal_key="surplus-change", actual=-7.5)
     goals = show_plan(rt, plan_id=plan_id, actor=DRAFTER).goals
-    assert [g.actual for g in goals if g.key == "deficit-change"] == [-7.5]
-    with pytest.raises(ActionRefused, match="not be negative"):
+    assert [g.actual for g in goals if g.key == "surplus-change"] == [-7.5]
+    events = audit_count(rt, plan_id)
+    with pytest.raises(ActionRefused) as refused:
         report_goal(rt, plan_id=plan_id, actor=DRAFTER, goal_key="goal-1", actual=-7.5)
+    assert refused.value.message == (
+        "the actual of goal 'goal-1' (目标1) must not be negative, got -7.5: the goal does not "
+        "allow negative values (its plan file does not set 'allow_negative: true')"
+    )
+    assert audit_count(rt, plan_id) == events
+
+
+def test_a_negative_target_alone_does_not_allow_negative_actuals(
+    rt: Runtime, clock: SimulatedClock
+) -> None:
+    """The flag decides, not the target's sign (a plan file cannot hold this goal without the
+    flag; a spec built in code can, and is held to the same rule)."""
+    deficit = GoalSpec(
+        key="deficit-change",
+        title="经费赤字变化",
+        target=Decimal(-5),
+        unit="万元",
+        comparator=Comparator.AT_MOST,
+    )
+    plan_id = with_goal(rt, clock, deficit)
+    events = audit_count(rt, plan_id)
+    with pytest.raises(ActionRefused, match=r"'deficit-change'.*does not allow negative values"):
+        report_goal(rt, plan_id=plan_id, actor=DRAFTER, goal_key="deficit-change", actual=-7.5)
+    assert audit_count(rt, plan_id) == events
+    assert [g.actual for g in show_plan(rt, plan_id=plan_id, actor=DRAFTER).goals] == [
+        None,
+        None,
+        None,
+    ]
+
+
+def test_allow_negative_is_kept_by_an_edit_and_fixed_once_approved(rt: Runtime) -> None:
+    setup_world(rt)
+    spec = small_plan()
+    flagged = dataclasses.replace(
+        spec, goals=(dataclasses.replace(spec.goals[0], allow_negative=True), spec.goals[1])
+    )
+    plan_id = create_plan(rt, spec=spec, actor=DRAFTER).plan_id
+    edit_plan(rt, plan_id=plan_id, spec=flagged, actor=DRAFTER)
+    assert [g.allow_negative for g in show_plan(rt, plan_id=plan_id, actor=DRAFTER).goals] == [
+        True,
+        False,
+    ]
+    act(rt, plan_id=plan_id, trigger="submit", actor=DRAFTER)
+    act(rt, plan_id=plan_id, trigger="approve", actor=REVIEWER)
+    for approver in ("wang-county", "li-county"):
+        act(rt, plan_id=plan_id, trigger="approve", actor=approver)
+    version = show_plan(rt, plan_id=plan_id, actor=DRAFTER).plan.version
+    locked = r"only its monthly items can change; the file also changes its goals$"
+    with pytest.raises(ActionRefused, match=locked):
+        edit_plan(rt, plan_id=plan_id, spec=spec, actor=DRAFTER)  # the flag alone differs
+    shown = show_plan(rt, plan_id=plan_id, actor=DRAFTER)
+    assert (shown.plan.version, shown.goals[0].allow_negative) == (version, True)
+    # The same goals, flag included, with one more item: an amendment that is accepted.
+    more = dataclasses.replace(flagged, items=(*flagged.items, ItemSpec(month=4, title="4月活动")))
+    edit_plan(rt, plan_id=plan_id, spec=more, actor=DRAFTER)
+    assert show_plan(rt, plan_id=plan_id, actor=DRAFTER).goals[0].allow_negative is True
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,13 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, col, select
 
 from engine.core.clock import SimulatedClock
 from engine.service.audit import verify_audit
 from engine.store.database import Database
 from engine.store.migrate import current_revision, head_revision, upgrade
+from engine.store.tables import Goal
 from tests.conftest import make_runtime
 from tests.services import POSTGRES_ADMIN_URL
 
@@ -104,4 +105,55 @@ def test_0005_chains_the_audit_rows_already_there_and_guards_them(
             connection.exec_driver_sql("UPDATE audit_event SET comment = 'x'")
     finally:
         rt.database.dispose()
+        database.dispose()
+
+
+def test_0007_gives_the_goals_already_there_no_negative_actuals(
+    empty_database_url: str, clock: SimulatedClock
+) -> None:
+    database = Database(empty_database_url)
+    upgrade(database, "0006")
+    at = "2027-01-05 01:30:00.123456"
+    with database.engine.begin() as connection:
+        run = connection.exec_driver_sql
+        run("INSERT INTO organisation (id, code, name) VALUES (1, 'o', '单位')")
+        run("INSERT INTO app_user (id, username, name, org_id) VALUES (1, 'u', '用户', 1)")
+        run(
+            "INSERT INTO workflow_template (id, name, version, title, source, checksum, "
+            f"loaded_at) VALUES (1, 't', 1, 'T', '', '', '{at}')"
+        )
+        run(
+            "INSERT INTO plan (id, org_id, year, title, template_id, template_name, "
+            "template_version, state, state_entered_at, version, created_by, created_at, "
+            f"updated_at) VALUES (1, 1, 2027, 'p', 1, 't', 1, 'draft', '{at}', 1, 1, '{at}', "
+            f"'{at}')"
+        )
+        run(
+            "INSERT INTO goal (plan_id, position, key, title, target, unit, comparator, actual) "
+            "VALUES (1, 1, 'members', '发展新会员', 30, '人', '>=', 12)"
+        )
+    upgrade(database)
+    try:
+        assert current_revision(database) == head_revision()
+        with Session(database.engine) as session:
+            [goal] = session.exec(select(Goal)).all()
+            assert (goal.key, goal.actual, goal.allow_negative) == ("members", 12, False)
+            session.add(
+                Goal(
+                    plan_id=1,
+                    position=2,
+                    key="surplus",
+                    title="经费结余",
+                    target=0,
+                    unit="万元",
+                    comparator=">=",
+                    allow_negative=True,
+                )
+            )
+            session.commit()
+            stored = session.exec(
+                select(Goal.key, Goal.allow_negative).order_by(col(Goal.id))
+            ).all()
+            assert [tuple(row) for row in stored] == [("members", False), ("surplus", True)]
+    finally:
         database.dispose()
