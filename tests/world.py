@@ -72,3 +72,25 @@ def world_with_live_plan(rt: Runtime, *, items: int = 3) -> int:
     """The demo world with one school plan in `executing`; returns its id."""
     setup_world(rt)
     return live_plan(rt, items=items)
+
+
+# A county countersign in a fixed order (sign: sequence), which a return can end.
+SEQUENCE = """\
+planflow: 1
+name: sequence
+version: 1
+title: 依次会签
+roles:
+  drafter: {title: 起草人, scope: own}
+  county_approver: {title: 县总工会审批人, scope: subtree}
+states:
+  draft: {title: 草稿, initial: true}
+  approval:
+    title: 县总工会依次会签
+    task: {role: county_approver, sign: sequence, due: 5d}
+  done: {title: 完成, final: true}
+transitions:
+  - {trigger: submit, from: draft, to: approval, roles: [drafter]}
+  - {trigger: approve, from: approval, to: done, roles: [county_approver]}
+  - {trigger: return, from: approval, to: draft, roles: [county_approver], comment: required}
+"""

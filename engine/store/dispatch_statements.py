@@ -188,52 +188,41 @@ CLAIMABLE_DELIVERIES = (
     .where(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)), _CLAIMABLE)
     .order_by(_DELIVERY.c.id)
 )
+
+
 # A worker takes a delivery right before sending it. Under PostgreSQL's row locks a second worker
 # re-checks the condition after the first commits, and finds the row taken, so each delivery is
 # sent by one worker at a time. `attempts` counts the claims; the value a claim returns is that
 # claim's token when its outcome is recorded (`FINISH_DELIVERY`).
-CLAIM_DELIVERIES = (
-    sa.update(_DELIVERY)
-    .where(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)), _CLAIMABLE)
-    .values(
-        status=DeliveryStatus.SENDING,
-        next_attempt_at=bindparam("lease_until"),
-        attempts=_DELIVERY.c.attempts + 1,
+def _claim(which: sa.ColumnElement[bool]) -> sa.Update:
+    """Claim the deliveries `which` picks that are still claimable: `sending`, with a lease, and
+    one more attempt, whose number is the claim's token (see `FINISH_DELIVERY`)."""
+    return (
+        sa.update(_DELIVERY)
+        .where(which, _CLAIMABLE)
+        .values(
+            status=DeliveryStatus.SENDING,
+            next_attempt_at=bindparam("lease_until"),
+            attempts=_DELIVERY.c.attempts + 1,
+        )
+        .returning(
+            _DELIVERY.c.id,
+            _DELIVERY.c.key,
+            _DELIVERY.c.reminder_id,
+            _DELIVERY.c.channel,
+            _DELIVERY.c.user_id,
+            _DELIVERY.c.subject,
+            _DELIVERY.c.body,
+            _DELIVERY.c.attempts,
+            _DELIVERY.c.next_attempt_at,  # the claim's lease, as just set
+        )
     )
-    .returning(
-        _DELIVERY.c.id,
-        _DELIVERY.c.key,
-        _DELIVERY.c.reminder_id,
-        _DELIVERY.c.channel,
-        _DELIVERY.c.user_id,
-        _DELIVERY.c.subject,
-        _DELIVERY.c.body,
-        _DELIVERY.c.attempts,
-        _DELIVERY.c.next_attempt_at,  # the claim's lease, as just set
-    )
-)
+
+
+CLAIM_DELIVERIES = _claim(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)))
 # The same for one delivery, the statement a worker runs before each send (no `IN` list to
 # render anew each time).
-CLAIM_DELIVERY = (
-    sa.update(_DELIVERY)
-    .where(_DELIVERY.c.id == bindparam("delivery_id"), _CLAIMABLE)
-    .values(
-        status=DeliveryStatus.SENDING,
-        next_attempt_at=bindparam("lease_until"),
-        attempts=_DELIVERY.c.attempts + 1,
-    )
-    .returning(
-        _DELIVERY.c.id,
-        _DELIVERY.c.key,
-        _DELIVERY.c.reminder_id,
-        _DELIVERY.c.channel,
-        _DELIVERY.c.user_id,
-        _DELIVERY.c.subject,
-        _DELIVERY.c.body,
-        _DELIVERY.c.attempts,
-        _DELIVERY.c.next_attempt_at,  # the claim's lease, as just set
-    )
-)
+CLAIM_DELIVERY = _claim(_DELIVERY.c.id == bindparam("delivery_id"))
 # The deliveries of its batch that a worker has yet to start stay queued, reserved to it until
 # `until`: the sweep republishes a queued delivery only once that has passed. Renewed as the
 # worker claims, so it lapses one lease after the worker stops making progress (killed, stuck).

@@ -30,27 +30,9 @@ from engine.service.runtime import Runtime
 from engine.service.templates import load_template
 from engine.service.writes import WriteResult
 from engine.store.tables import AuditEvent, Organisation, RoleGrant, Task, TaskSigner, User
-from tests.world import setup_world, small_plan, world_with_live_plan
+from tests.world import SEQUENCE, setup_world, small_plan, world_with_live_plan
 
 # A countersign taken in sequence (wang-county first, li-county second: their grant order).
-SEQUENCE = """\
-planflow: 1
-name: sequence
-version: 1
-title: 依次会签
-roles:
-  drafter: {title: 起草人, scope: own}
-  county_approver: {title: 县总工会审批人, scope: subtree}
-states:
-  draft: {title: 草稿, initial: true}
-  approval:
-    title: 县总工会依次会签
-    task: {role: county_approver, sign: sequence, due: 2d}
-  done: {title: 完成, final: true}
-transitions:
-  - {trigger: submit, from: draft, to: approval, roles: [drafter]}
-  - {trigger: approve, from: approval, to: done, roles: [county_approver]}
-"""
 
 
 def at_county_approval(rt: Runtime, org: str = "zishan-middle-school") -> int:

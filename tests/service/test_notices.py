@@ -21,32 +21,13 @@ from engine.service.plans import create_plan, edit_plan, show_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
 from engine.store.tables import Delivery, Reminder, ReminderStatus, Task
-from tests.world import setup_world, small_plan
+from tests.world import SEQUENCE, setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")
 SUBMITTED = dt.datetime(2026, 11, 16, 9, tzinfo=TZ)  # a Monday
 REASON = "请补充教职工健康体检安排"
 
 # The county signs in turn (wang-county was granted the role first, then li-county).
-SEQUENCE = """\
-planflow: 1
-name: sequence
-version: 1
-title: 依次会签
-roles:
-  drafter: {title: 起草人, scope: own}
-  county_approver: {title: 县总工会审批人, scope: subtree}
-states:
-  draft: {title: 草稿, initial: true}
-  approval:
-    title: 县总工会依次会签
-    task: {role: county_approver, sign: sequence, due: 5d}
-  done: {title: 完成, final: true}
-transitions:
-  - {trigger: submit, from: draft, to: approval, roles: [drafter]}
-  - {trigger: approve, from: approval, to: done, roles: [county_approver]}
-  - {trigger: return, from: approval, to: draft, roles: [county_approver], comment: required}
-"""
 
 
 @dataclass

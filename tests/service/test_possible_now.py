@@ -27,8 +27,7 @@ from engine.service.runtime import Runtime
 from engine.service.templates import load_template
 from engine.service.timers import fire_due_timers
 from engine.store.tables import Goal, ItemStatus
-from tests.service.test_notices import SEQUENCE
-from tests.world import setup_world, small_plan
+from tests.world import SEQUENCE, setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")
 SUBMITTED = dt.datetime(2026, 11, 16, 9, tzinfo=TZ)
