@@ -58,13 +58,13 @@ REASSIGN_ACTION = "reassign"
 
 @dataclass(frozen=True)
 class Leaving:
-    """Who can no longer act, for which roles, and how the audit log and a refusal say so."""
+    """Who can no longer act, for which roles, and how the audit log says so."""
 
-    person: Person
+    # None: nobody in particular (the cycle found a task whose holders are all gone, `stranded`)
+    person: Person | None
     roles: frozenset[str]  # the roles they no longer hold
     every_role: bool  # deactivated: off every signer list, whatever its role
     reason: str  # e.g. "the role county_approver was revoked"
-    refusal: str  # e.g. "cannot revoke county_approver from li-county"
 
     def signs_for(self, role: str) -> bool:
         return self.every_role or role in self.roles
@@ -86,9 +86,10 @@ def revoke_role(rt: Runtime, *, username: str, role: str) -> list[WriteResult]:
             roles=frozenset({role}),
             every_role=False,
             reason=f"the role {role} was revoked",
-            refusal=f"cannot revoke {role} from {username}",
         )
-        results = _hand_over(rt, tx, leaving)
+        results = _hand_over(
+            rt, tx, person, leaving, refusal=f"cannot revoke {role} from {username}"
+        )
         if not revoked and not results:
             raise NotFound(f"{username} does not hold the role {role}")
         return results
@@ -113,9 +114,9 @@ def deactivate_user(rt: Runtime, *, username: str) -> list[WriteResult]:
             roles=frozenset(held),
             every_role=True,
             reason=f"{username} was deactivated",
-            refusal=f"cannot deactivate {username}",
         )
-        results = _hand_over(rt, tx, leaving)  # run again, as for `revoke_role`
+        # Run again, as for `revoke_role`.
+        results = _hand_over(rt, tx, person, leaving, refusal=f"cannot deactivate {username}")
         if not was_active and not results:
             raise ActionRefused(f"{username} is already deactivated")
         return results
@@ -126,13 +127,14 @@ def _person(user: User) -> Person:
     return Person(id=user.id, username=user.username, name=user.name, org_id=user.org_id)
 
 
-def _hand_over(rt: Runtime, tx: Transaction, leaving: Leaving) -> list[WriteResult]:
+def _hand_over(
+    rt: Runtime, tx: Transaction, person: Person, leaving: Leaving, *, refusal: str
+) -> list[WriteResult]:
     """Every open task waiting on the person, plan by plan (locked in id order); all or nothing.
 
     Runs after the grant is gone (or the user inactive) in the same transaction, so the holder
     queries no longer find them.
     """
-    person = leaving.person
     signatures = tx.execute(sql.UNDECIDED_SIGNATURES, {"user_id": person.id})
     held_alone = tx.execute(sql.OPEN_ANY_TASKS_AT, {"org_id": person.org_id})
     tasks: dict[int, set[int]] = {}
@@ -148,12 +150,13 @@ def _hand_over(rt: Runtime, tx: Transaction, leaving: Leaving) -> list[WriteResu
         plan = rt.database.lock_plan(tx, plan_id)
         assert plan is not None  # plans are never deleted
         try:
-            results += _hand_over_plan(rt, tx, plan, sorted(tasks[plan_id]), leaving)
+            handovers = [(task_id, leaving) for task_id in sorted(tasks[plan_id])]
+            results += hand_over_plan(rt, tx, plan, handovers)
         except ActionRefused as refused:  # go on: the refusal names every plan, then rolls back
             refusals.append(f"{_plan_label(tx, plan)}: {refused.message}")
     if refusals:
         raise ActionRefused(
-            f"{leaving.refusal}: " + "; ".join(refusals) + "; hand them over first (grant the "
+            f"{refusal}: " + "; ".join(refusals) + "; hand them over first (grant the "
             "role to someone who can take the step, planflow user grant), then try again"
         )
     return results
@@ -182,13 +185,19 @@ class _Reassignment:
         return self.to_org is None and not self.remaining and self.approved > 0
 
 
-def _hand_over_plan(
-    rt: Runtime, tx: Transaction, plan: PlanRecord, task_ids: Sequence[int], leaving: Leaving
+def hand_over_plan(
+    rt: Runtime, tx: Transaction, plan: PlanRecord, handovers: Sequence[tuple[int, Leaving]]
 ) -> list[WriteResult]:
+    """Hand over the plan's open tasks (id, who left it) so that none waits on who left it.
+
+    The plan is locked by the caller; shared by the commands here and the cycle's sweep
+    (`stranded`). Raises `ActionRefused` when a task would have no one at all.
+    """
     workflow = workflow_by_id(rt, tx, plan.template_id)
     path = org_path(tx, plan.org_id)
     results: list[WriteResult] = []
-    for task_id in task_ids:  # the step's own task first: it was opened before its escalations
+    # In task id order: the step's own task first, as it was opened before its escalations.
+    for task_id, leaving in handovers:
         task = tx.execute(sql.TASK, {"task_id": task_id}).one()
         if task.status != TaskStatus.OPEN:
             continue  # closed by the round completed just before, with the step
@@ -225,8 +234,14 @@ def _reassignment(
     signer_id = None
     if task.sign != SignMode.ANY:
         signers = tx.execute(sql.SIGNERS, {"task_id": task.id}).all()
+        person = leaving.person
         mine = next(
-            (s for s in signers if s.user_id == leaving.person.id and s.decision is None), None
+            (
+                s
+                for s in signers
+                if person is not None and s.user_id == person.id and s.decision is None
+            ),
+            None,
         )
         if mine is None:
             return None  # not asked, or signed already: their signature stands
@@ -277,12 +292,10 @@ def _new_holders(
 
 
 def _reassign(ctx: WriteContext, change: _Reassignment, leaving: Leaving) -> Change:
-    detail: dict[str, Any] = {
-        "task": change.task_id,
-        "role": change.role,
-        "removed": leaving.person.username,
-        "reason": leaving.reason,
-    }
+    detail: dict[str, Any] = {"task": change.task_id, "role": change.role}
+    if leaving.person is not None:
+        detail["removed"] = leaving.person.username
+    detail["reason"] = leaving.reason
     if change.signer_id is not None:
         ctx.tx.execute(sql.DELETE_SIGNER, {"signer_id": change.signer_id})
     if change.to_org is None:
