@@ -1,22 +1,23 @@
 """One scheduler tick: everything that happens because time passed.
 
-`run_cycle` fires due timer transitions, opens due escalations, sweeps due reminders into
-deliveries and publishes them. The scheduler process calls it every few seconds (workers/
+`run_cycle` hands over open work left waiting on someone who can no longer act (`stranded`),
+fires due timer transitions, opens due escalations, sweeps due reminders into deliveries and
+publishes them. The scheduler process calls it every few seconds (workers/
 scheduler.py); `planflow simulate` calls it while moving a simulated clock. Every step is a
 database sweep that is safe to run from two processes at once, so running it twice, late or
 concurrently never sends anything twice; a cycle after downtime catches up by itself.
 
 Each step runs even when the one before it failed (a step's failure is logged and reported in
 `CycleReport.failures`), and within the steps each plan, level and reminder is isolated from the
-others (`timers`, `escalations`, `dispatch`): nothing one broken plan does stops a reminder for
-anyone else.
+others (`stranded`, `timers`, `escalations`, `dispatch`): nothing one broken plan does stops a
+reminder for anyone else.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +26,7 @@ from engine.service.cycle_failures import describe
 from engine.service.dispatch import Publish, SweepReport, publish_outbox, sweep_reminders
 from engine.service.escalations import EscalationOutcome, fire_due_escalations
 from engine.service.runtime import Runtime
+from engine.service.stranded import HandoverOutcome, hand_over_stranded
 from engine.service.timers import TimerOutcome, fire_due_timers
 
 log = logging.getLogger("planflow.cycle")
@@ -36,7 +38,7 @@ T = TypeVar("T")
 class StepFailure:
     """A step of the cycle that failed as a whole (the database went away, a bug)."""
 
-    step: str  # timers, escalations, sweep, publish
+    step: str  # handovers, timers, escalations, sweep, publish
     error: str
 
 
@@ -47,11 +49,14 @@ class CycleReport:
     sweep: SweepReport
     published: int  # outbox batches handed to `publish`
     failures: tuple[StepFailure, ...] = ()
+    handovers: list[HandoverOutcome] = field(default_factory=list)  # plans' stranded work
 
     @property
     def idle(self) -> bool:
         return (
-            not (self.timers or self.escalations or self.published or self.failures)
+            not (
+                self.handovers or self.timers or self.escalations or self.published or self.failures
+            )
             and self.sweep == SweepReport()
         )
 
@@ -61,24 +66,27 @@ class CycleReport:
             1 for e in self.escalations if e.error
         )
         sweep = self.sweep
+        refused = sum(1 for h in self.handovers if h.error)
         return (
             f"timers fired {len(self.timers)}, escalations {len(self.escalations)}"
             f"{f' ({failed} refused)' if failed else ''}; reminders queued {sweep.queued} "
             f"({sweep.deliveries} deliveries), skipped {sweep.skipped}, missed {sweep.missed}, "
             f"undeliverable {sweep.undeliverable}; requeued {sweep.requeued}; "
-            f"batches published {self.published}"
+            f"batches published {self.published}; "
+            f"stranded plans handed over {len(self.handovers) - refused}"
+            f"{f' ({refused} refused)' if refused else ''}"
             + "".join(f"; {f.step} failed: {f.error}" for f in self.failures)
         )
 
 
-STEPS = 4
+STEPS = 5
 
 
 def run_cycle(rt: Runtime, publish: Publish) -> CycleReport:
     """Run the cycle's steps, each even when the one before failed (see the module doc).
 
     When every step failed, nothing worked (the database is unreachable): the first step's error
-    is raised, for the caller to report once, instead of four times the same line.
+    is raised, for the caller to report once, instead of five times the same line.
     """
     errors: list[tuple[str, Exception]] = []
 
@@ -89,6 +97,9 @@ def run_cycle(rt: Runtime, publish: Publish) -> CycleReport:
             errors.append((name, error))
             return nothing
 
+    # Hand-overs first, so that timers and escalations find the tasks with their holders.
+    no_handovers: list[HandoverOutcome] = []
+    handovers = step("handovers", lambda: hand_over_stranded(rt), no_handovers)
     # Escalations before the sweep, so their notices go out in the same cycle.
     no_timers: list[TimerOutcome] = []
     no_escalations: list[EscalationOutcome] = []
@@ -112,4 +123,5 @@ def run_cycle(rt: Runtime, publish: Publish) -> CycleReport:
         sweep=sweep,
         published=published,
         failures=tuple(failures),
+        handovers=handovers,
     )

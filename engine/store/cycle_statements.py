@@ -17,6 +17,7 @@ from engine.store.tables import CycleFailure, Organisation, Plan, Reminder, Remi
 
 TIMER_STEP = "timer"
 ESCALATION_STEP = "escalation"
+HANDOVER_STEP = "handover"  # open work waiting on someone who can no longer act (`stranded`)
 
 _FAILURE = table_of(CycleFailure)
 _PLAN = table_of(Plan)
