@@ -15,7 +15,7 @@ app = typer.Typer(
 
 @app.command("failures")
 def failures(json_: JsonFlag = False) -> None:
-    """Timers and escalation levels that keep failing, the longest-stuck first, with why.
+    """Timers, escalation levels and hand-overs that keep failing, the longest-stuck first, why.
 
     Each is tried again by itself after a back-off (a minute, doubling to an hour) and at once
     when its plan changes; fix the cause (grant the role, …) and the next try carries it out.

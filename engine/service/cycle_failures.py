@@ -1,7 +1,7 @@
 """What the scheduler's cycle could not do, kept where an operator sees it and the sweeps read it.
 
-A timer or escalation level that fails — refused (a guard, nobody to take the step), a database
-error on its row, a bug — is recorded in `cycle_failure`, one row per thing, updated on each
+A timer, escalation level or hand-over of a plan's stranded tasks (`stranded`) that fails —
+refused (a guard, nobody to take the step), a database error on its row, a bug — is recorded in `cycle_failure`, one row per thing, updated on each
 retry (attempts, last error, since when), so a failure repeated every cycle never floods anything.
 The sweeps skip it until `retry_at`, backing off from a minute to an hour, and try it after
 everything that never failed, so failing plans cannot starve the others. A plan that changes
@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
@@ -115,7 +116,7 @@ class FailureView:
     step: str
     plan_id: int
     org_name: str
-    what: str  # the timer's trigger, or the escalation level's reminder
+    what: str  # the timer's trigger, the escalation level's reminder, or "stranded tasks"
     error: str
     attempts: int
     first_failed_at: dt.datetime
@@ -123,8 +124,16 @@ class FailureView:
     retry_at: dt.datetime
 
 
+def _what(row: Any) -> str:
+    if row.trigger is not None:
+        return str(row.trigger)
+    if row.reminder_id is not None:
+        return f"reminder #{row.reminder_id}"
+    return "stranded tasks"  # the hand-over step's: the plan's tasks waiting on who left
+
+
 def list_failures(rt: Runtime) -> list[FailureView]:
-    """Timers and escalation levels that are still stuck, the longest-stuck first."""
+    """Timers, escalation levels and hand-overs still stuck, the longest-stuck first."""
     with rt.database.session() as session:
         rows = session.connection().execute(sql.CURRENT_FAILURES).all()
     return [
@@ -132,7 +141,7 @@ def list_failures(rt: Runtime) -> list[FailureView]:
             step=row.step,
             plan_id=row.plan_id,
             org_name=row.org_name,
-            what=row.trigger if row.trigger is not None else f"reminder #{row.reminder_id}",
+            what=_what(row),
             error=row.error,
             attempts=row.attempts,
             first_failed_at=row.first_failed_at,
