@@ -1,8 +1,9 @@
 """What the scheduler's cycle could not do, kept where an operator sees it and the sweeps read it.
 
 A timer, escalation level or hand-over of a plan's stranded tasks (`stranded`) that fails —
-refused (a guard, nobody to take the step), a database error on its row, a bug — is recorded in `cycle_failure`, one row per thing, updated on each
-retry (attempts, last error, since when), so a failure repeated every cycle never floods anything.
+refused (a guard, nobody to take the step), a database error on its row, a bug — is recorded
+in `cycle_failure`, one row per thing, updated on each retry (attempts, last error, since
+when), so a failure repeated every cycle never floods anything.
 The sweeps skip it until `retry_at`, backing off from a minute to an hour, and try it after
 everything that never failed, so failing plans cannot starve the others. A plan that changes
 (someone acted, a timer fired) is tried again at once: its record is deleted as stale. A retry
