@@ -69,12 +69,12 @@ class CycleReport:
         refused = sum(1 for h in self.handovers if h.error)
         return (
             f"timers fired {len(self.timers)}, escalations {len(self.escalations)}"
-            f"{f' ({failed} refused)' if failed else ''}; reminders queued {sweep.queued} "
+            f"{f' ({failed} refused)' if failed else ''}; "
+            f"stranded plans handed over {len(self.handovers) - refused}"
+            f"{f' ({refused} refused)' if refused else ''}; reminders queued {sweep.queued} "
             f"({sweep.deliveries} deliveries), skipped {sweep.skipped}, missed {sweep.missed}, "
             f"undeliverable {sweep.undeliverable}; requeued {sweep.requeued}; "
-            f"batches published {self.published}; "
-            f"stranded plans handed over {len(self.handovers) - refused}"
-            f"{f' ({refused} refused)' if refused else ''}"
+            f"batches published {self.published}"
             + "".join(f"; {f.step} failed: {f.error}" for f in self.failures)
         )
 
