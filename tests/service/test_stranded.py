@@ -233,6 +233,15 @@ def test_a_plan_nobody_can_take_is_a_cycle_failure_and_the_others_are_handed_ove
     [failure] = list_failures(rt)
     assert failure.attempts == 2
     assert audit(rt, school) == school_audit
+    # A plan that has changed since (another write bumped its version) is tried again at once.
+    assert run_cycle(rt, in_process(rt, Sent())).handovers == []
+    with rt.database.session() as session:
+        session.connection().execute(
+            sa.update(Plan).where(col(Plan.id) == school).values(version=Plan.version + 1)
+        )
+    assert [h.plan_id for h in run_cycle(rt, in_process(rt, Sent())).handovers] == [school]
+    [failure] = list_failures(rt)
+    assert failure.attempts == 1  # counted afresh: a failure of the plan as it is now
 
     # A holder for the step: it is handed over, and nothing is listed as failing any more.
     directory.create_user(
