@@ -80,7 +80,9 @@ def _hand_over(rt: Runtime, plan_id: int, version: int, *, failed_before: bool) 
             assert plan is not None  # plans are never deleted
             # Re-checked under the lock: a concurrent sweep or command may have handed it over.
             rows = tx.execute(sql.STRANDED_IN_PLAN, {"plan_id": plan_id}).all()
-            handovers = sorted((row.task_id, _leaving(tx, row)) for row in rows)
+            # By task (the step's own first), then signer: the same order whichever the database.
+            rows.sort(key=lambda row: (row.task_id, row.user_id or 0))
+            handovers = [(row.task_id, _leaving(tx, row)) for row in rows]
             results = hand_over_plan(rt, tx, plan, handovers)
     except Exception as error:  # this plan only: the sweep goes on
         message = describe(error)

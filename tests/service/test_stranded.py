@@ -146,6 +146,24 @@ def test_a_stranded_only_signer_moves_the_task_to_the_nearest_holders(
     }
 
 
+def test_every_signer_stranded_moves_the_task_on_in_one_cycle(rt: Runtime, gone: Gone) -> None:
+    setup_world(rt)
+    plan_id = at_county_approval(rt)  # the county's two approvers sign
+    directory.create_user(
+        rt, username="qin-zishan", name="秦", org="zishan-town", roles=["county_approver"]
+    )
+    gone(rt, "wang-county", "county_approver")
+    gone(rt, "li-county", "county_approver")
+
+    cycle(rt)
+
+    task, org, signers = open_task(rt, plan_id)
+    assert (org, signers) == ("zishan-town", [("qin-zishan", None)])
+    first, second = audit(rt, plan_id)[-2:]
+    assert (first[3]["removed"], first[3]["signers"]) == ("wang-county", ["li-county"])
+    assert (second[3]["removed"], second[3]["holders"]) == ("li-county", ["qin-zishan"])
+
+
 def test_a_task_whose_sole_holder_is_gone_moves_to_the_nearest_holders(
     rt: Runtime, clock: SimulatedClock, gone: Gone
 ) -> None:
