@@ -17,7 +17,8 @@ in the same transaction as the revocation itself, so either all of it lands or n
 Each change is an audited write on its plan (`record_write`: the plan's row lock, a version bump
 and an audit row `reassign` by the system, with who was removed, why, and who holds it now).
 A task that other holders at its organisation still have (`sign: any`) needs no change: it is
-theirs already.
+theirs already. What a write racing the command leaves waiting on the person, the scheduler's
+cycle hands over with the same `hand_over_plan` (`stranded`).
 """
 
 from __future__ import annotations
