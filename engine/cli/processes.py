@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from engine.cli.context import runtime, settings
-from engine.core.errors import ConfigurationError
+from engine.core.errors import ConfigurationError, PlanflowError
 from engine.http.health import check_database
 from engine.service.runtime import Runtime
 
@@ -67,6 +67,7 @@ def run_once(loglevel: LogLevel = "INFO") -> None:
 
     For cron-like use and rehearsals; a running `planflow scheduler` does the same every few
     seconds, and running both at once is safe (the database's row locks keep every step once).
+    Exits 1 when a step, or a plan's timer, escalation or hand-over, failed, so that cron says so.
     """
     from engine.service.cycle import run_cycle
     from workers.scheduler import build_scheduler
@@ -79,6 +80,11 @@ def run_once(loglevel: LogLevel = "INFO") -> None:
         for close in scheduler.closers:  # never started: nothing else to stop
             close()
     typer.echo(f"cycle: {report.summary()}")
+    if report.failed:
+        raise PlanflowError(
+            f"{report.failed} of this cycle's steps or plans failed; "
+            "`planflow cycle failures` says which and why"
+        )
 
 
 def serve(

@@ -17,6 +17,9 @@ from engine.core.errors import ActionRefused
 # Lengths in characters (code points), as PostgreSQL's varchar(n) counts them.
 ORG_CODE = 64
 ORG_NAME = 200
+USERNAME = 64
+USER_NAME = 200
+EMAIL = 320  # RFC 5321's longest address
 TEMPLATE_NAME = 64
 PLAN_TITLE = 300
 SECTION_HEADING = 200
@@ -79,13 +82,19 @@ def target_complaint(target: Decimal) -> str | None:
     return None
 
 
-def check_comment(what: str, value: str | None) -> None:
-    """Refuse a comment or note (`what` names it) that cannot be stored."""
+def check_text(what: str, value: str | None, max_chars: int) -> None:
+    """Refuse a text given on its own (`what` names it: a comment, a name) that cannot be
+    stored in `max_chars`."""
     if value is None:
         return
-    complaint = text_complaint(value, COMMENT)
+    complaint = text_complaint(value, max_chars)
     if complaint is not None:
         raise ActionRefused(f"the {what} {complaint}")
+
+
+def check_comment(what: str, value: str | None) -> None:
+    """Refuse a comment or note (`what` names it) that cannot be stored."""
+    check_text(what, value, COMMENT)
 
 
 def check_finite(what: str, value: float | None) -> None:

@@ -60,6 +60,16 @@ class CycleReport:
             and self.sweep == SweepReport()
         )
 
+    @property
+    def failed(self) -> int:
+        """How many steps failed as a whole, and plans whose timer, escalation or hand-over did."""
+        return (
+            len(self.failures)
+            + sum(1 for t in self.timers if t.error)
+            + sum(1 for e in self.escalations if e.error)
+            + sum(1 for h in self.handovers if h.error)
+        )
+
     def summary(self) -> str:
         """One line for the log."""
         failed = sum(1 for t in self.timers if t.error) + sum(

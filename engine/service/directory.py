@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from engine.core import limits
 from engine.core.errors import AlreadyExists, NotFound, PermissionDenied, PlanflowError
+from engine.core.limits import check_text
 from engine.core.yamlschema import suggestion
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_for
@@ -36,6 +38,7 @@ def _check_code(kind: str, code: str) -> None:
 
 def create_org(rt: Runtime, *, code: str, name: str, parent: str | None = None) -> Organisation:
     _check_code("organisation code", code)
+    check_text("organisation's name", name, limits.ORG_NAME)
     with rt.database.session() as session:
         parent_id = find_org(session, parent).id if parent else None
         if session.exec(select(Organisation).where(Organisation.code == code)).first():
@@ -56,6 +59,8 @@ def create_user(
     email: str | None = None,
 ) -> User:
     _check_code("username", username)
+    check_text("user's name", name, limits.USER_NAME)
+    check_text("email address", email, limits.EMAIL)
     with rt.database.session() as session:
         organisation = find_org(session, org)
         if session.exec(select(User).where(User.username == username)).first():

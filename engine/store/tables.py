@@ -67,10 +67,10 @@ class User(SQLModel, table=True):
     __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
 
     id: int | None = Field(default=None, primary_key=True)
-    username: str = Field(unique=True, max_length=64)
-    name: str = Field(max_length=200)
+    username: str = Field(unique=True, max_length=limits.USERNAME)
+    name: str = Field(max_length=limits.USER_NAME)
     org_id: int = Field(foreign_key="organisation.id", index=True)
-    email: str | None = Field(default=None, max_length=320)
+    email: str | None = Field(default=None, max_length=limits.EMAIL)
     # False once deactivated (`planflow user deactivate`): they may not act, and no task,
     # signature or reminder goes to them; their grants stay on record.
     active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})

@@ -105,3 +105,25 @@ def test_a_cycle_run_publishes_to_the_broker(
             assert client.llen("planflow") == 1  # one Celery message, for a worker to deliver
         finally:
             client.close()
+
+
+def test_cycle_run_exits_1_when_a_plan_failed_so_that_cron_says_so(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.service import timers
+
+    live_plan(cli)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug in the timer")
+
+    monkeypatch.setattr(timers, "act", broken)
+    pretend(monkeypatch, "2027-12-01T09:00")
+    ran = cli("cycle", "run")
+    assert ran.code == 1
+    assert "cycle: timers fired 1" in ran.out
+    assert ran.err.endswith(
+        "error: 1 of this cycle's steps or plans failed; `planflow cycle failures` says which "
+        "and why\n"
+    )
+    assert state(cli) == "executing"

@@ -11,11 +11,22 @@ import pytest
 import sqlalchemy as sa
 
 from engine.core import limits
-from engine.store.tables import Goal, MonthlyItem, Organisation, Plan, PlanSection, TemplateRecord
+from engine.store.tables import (
+    Goal,
+    MonthlyItem,
+    Organisation,
+    Plan,
+    PlanSection,
+    TemplateRecord,
+    User,
+)
 
 BOUNDED = [
     (Organisation, "code", limits.ORG_CODE),
     (Organisation, "name", limits.ORG_NAME),
+    (User, "username", limits.USERNAME),
+    (User, "name", limits.USER_NAME),
+    (User, "email", limits.EMAIL),
     (TemplateRecord, "name", limits.TEMPLATE_NAME),
     (Plan, "title", limits.PLAN_TITLE),
     (Plan, "template_name", limits.TEMPLATE_NAME),
