@@ -25,6 +25,7 @@ def test_an_organisation_name_over_its_limit_is_refused(rt: Runtime) -> None:
     assert rows(rt, Organisation) == []
     directory.create_org(rt, code="long", name="镇" * limits.ORG_NAME)
     [org] = rows(rt, Organisation)
+    assert isinstance(org, Organisation)
     assert org.name == "镇" * limits.ORG_NAME
 
 
