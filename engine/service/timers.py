@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement
 from sqlmodel import col, select
 
 from engine.core.durations import DurationUnit
-from engine.core.errors import PlanflowError
+from engine.core.errors import Conflict, PlanflowError
 from engine.core.template.model import Transition
 from engine.service.actions import act
 from engine.service.cycle_failures import (
@@ -142,13 +142,25 @@ def fire_due_timers(rt: Runtime, *, limit: int = 1000) -> list[TimerOutcome]:
                     if timer_due_at(rt, row, timer, tz) <= now
                 )
     due.sort(key=lambda d: (d.failed_at is not None, d.failed_at or now, d.plan_id))
-    return [_fire(rt, timer) for timer in due[:limit]]
+    return [outcome for timer in due[:limit] if (outcome := _fire(rt, timer)) is not None]
 
 
-def _fire(rt: Runtime, due: _Due) -> TimerOutcome:
+def _fire(rt: Runtime, due: _Due) -> TimerOutcome | None:
+    """Fire one due timer; None when the plan changed since the sweep read it (another process
+    fired this timer first, or someone acted): nothing to record, and a timer still due is found
+    again by the next cycle."""
     subject = timer_subject(due.plan_id, due.trigger)
     try:
-        act(rt, plan_id=due.plan_id, trigger=due.trigger, actor=None)
+        act(
+            rt,
+            plan_id=due.plan_id,
+            trigger=due.trigger,
+            actor=None,
+            expected_version=due.plan_version,
+        )
+    except Conflict:  # changed meanwhile, or busy past the lock timeout: the next cycle looks again
+        log.info("timer %s of plan #%d: the plan changed meanwhile", due.trigger, due.plan_id)
+        return None
     except Exception as error:  # refused, or broken: this plan only; the sweep goes on
         message = describe(error)
         if isinstance(error, PlanflowError):

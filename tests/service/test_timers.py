@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from engine.core.clock import SimulatedClock
+from engine.service import timers
 from engine.service.actions import act
 from engine.service.cycle_failures import list_failures
 from engine.service.directory import create_user
@@ -169,3 +173,26 @@ def state_of(rt: Runtime, plan_id: int) -> str:
         plan = session.get(Plan, plan_id)
         assert plan is not None
         return plan.state
+
+
+def test_a_timer_another_process_fired_first_is_settled_not_a_failure(
+    rt: Runtime, clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`planflow cycle run` beside a running scheduler: both find the same due timer; the one
+    that comes second finds the plan moved on, which is no failure to record or retry."""
+    setup_world(rt)
+    load_template(rt, content=AUTO_RETURN, source="auto-return.yaml")
+    plan_id = create_plan(rt, spec=small_plan(template="auto-return"), actor="chen-school").plan_id
+    clock.set(dt.datetime(2026, 11, 20, 10, tzinfo=TZ))
+    act(rt, plan_id=plan_id, trigger="submit", actor="chen-school")
+    clock.set(dt.datetime(2026, 11, 24, 10, tzinfo=TZ))
+
+    def the_other_process_first(rt: Runtime, **kwargs: Any) -> object:
+        act(rt, plan_id=kwargs["plan_id"], trigger=kwargs["trigger"], actor=None)
+        return act(rt, **kwargs)
+
+    monkeypatch.setattr(timers, "act", the_other_process_first)
+    assert fire_due_timers(rt) == []
+    assert list_failures(rt) == []
+    actions = [e.event.action for e in plan_history(rt, plan_id=plan_id, actor="chen-school")]
+    assert actions == ["create", "submit", "expire"]
