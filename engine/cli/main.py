@@ -15,7 +15,12 @@ from sqlalchemy.exc import OperationalError
 from engine.cli import audit, cycle, directory, plans, processes, reminders, simulate, templates
 from engine.cli.context import runtime
 from engine.core.errors import PlanflowError, first_line
+from engine.store.database import is_lock_timeout
 from engine.store.migrate import upgrade
+
+# PLANFLOW_LOCK_TIMEOUT_SECONDS ran out on a write that is not a plan's (a directory change, a
+# plan being created): nothing was written.
+DATABASE_BUSY = "the database is busy with another change; try again"
 
 app = typer.Typer(
     help="Planflow: workflow and approval engine for annual work plans.",
@@ -69,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         typer.echo(f"error: {error.message}", err=True)
         return 1
     except OperationalError as error:
-        typer.echo(f"error: the database failed: {first_line(error.orig)}", err=True)
+        if is_lock_timeout(error):  # a write outside a plan's (those answer PlanBusy) waited out
+            typer.echo(f"error: {DATABASE_BUSY}", err=True)
+        else:
+            typer.echo(f"error: the database failed: {first_line(error.orig)}", err=True)
         return 1
     return 0
 

@@ -52,6 +52,38 @@ def test_act_on_a_busy_plan_prints_one_line(
     assert cli("act", plan_id, "submit", "--as", "chen-school").code == 0  # free again: it goes
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("user", "revoke", "zhao-zishan", "township_reviewer"),
+        ("user", "deactivate", "zhao-zishan"),
+        ("org", "create", "new-town", "新镇工会"),
+    ],
+)
+def test_any_write_the_lock_timeout_stops_is_one_line(
+    cli: Cli,
+    cli_database_url: str,
+    clock: SimulatedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    command: tuple[str, ...],
+) -> None:
+    """Not only plan writes: every command that waits out the lock timeout says the database is
+    busy, in one line, and changes nothing."""
+    rt = make_runtime(cli_database_url, clock)
+    setup_world(rt)
+    rt.database.dispose()
+    monkeypatch.setenv("PLANFLOW_LOCK_TIMEOUT_SECONDS", "0.3")
+    holder_db = Database(cli_database_url)
+    try:
+        with holder_db.write():  # SQLite's one writer, held
+            refused = cli(*command)
+    finally:
+        holder_db.dispose()
+    assert (refused.code, refused.out) == (1, "")
+    assert refused.err == "error: the database is busy with another change; try again\n"
+    assert cli(*command).code == 0  # free again: it goes
+
+
 def test_cycle_failures_lists_what_the_cycle_could_not_do(
     cli: Cli, cli_database_url: str, clock: SimulatedClock
 ) -> None:
