@@ -207,6 +207,21 @@ def task_turn_notice(
     )
 
 
+def task_handover_notice(
+    *, plan_id: int, task_id: int, role: str, version: int, at: datetime
+) -> PlannedTaskReminder:
+    """The `task_opened` notice of a task handed over when a holder left (the write that makes
+    the plan's `version`): sent at once to whoever holds the task, or whose turn it is, then."""
+    return PlannedTaskReminder(
+        key=f"p{plan_id}:t{task_id}:handover{version}:{role}",
+        plan_id=plan_id,
+        task_id=task_id,
+        kind=ReminderKind.TASK_OPENED,
+        role=role,
+        fire_at=at.astimezone(UTC),
+    )
+
+
 def plan_return_notices(
     *, plan_id: int, version: int, task_id: int | None, owner_roles: Sequence[str], at: datetime
 ) -> list[PlannedTaskReminder]:

@@ -224,7 +224,10 @@ def _notify_next_turn(ctx: WriteContext, task: OpenTask, *, turn: int) -> None:
     of the turn just taken is dropped if it is still waiting for the sweep."""
     spec = ctx.workflow.state(ctx.plan.state).task
     assert spec is not None
-    ctx.tx.execute(statements.CANCEL_TURN_NOTICES, {"of_task": task.id})
+    ctx.tx.execute(
+        statements.CANCEL_UNSENT_TASK_NOTICES,
+        {"of_task": task.id, "reason": "the signer signed before it went out"},
+    )
     notice = task_turn_notice(
         plan_id=ctx.plan_id, task_id=task.id, role=spec.role, turn=turn, at=ctx.now
     )

@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any
 
 from engine.core.errors import ActionRefused, NotFound
+from engine.core.planning import task_handover_notice
 from engine.core.template.compile import Workflow
 from engine.core.template.model import COUNTERSIGN_TRIGGER, SignMode
 from engine.service.actions import (
@@ -37,6 +38,7 @@ from engine.service.actions import (
     leave_state,
     nearest_holders,
     plan_facts,
+    store_task_reminders,
 )
 from engine.service.directory import Person, find_any_user, org_path
 from engine.service.runtime import Runtime
@@ -180,6 +182,12 @@ class _Reassignment:
     approved: int = 0  # signers left who approved already: all of them, when the round completes
     to_org: int | None = None  # the task moves here (or stays, with new signers) when set
     holders: Sequence[tuple[int, str]] = ()  # (user id, username) of the holders there
+    passes_turn: bool = False  # a `sequence` signer whose turn it was left: the next one's turn
+
+    @property
+    def announces(self) -> bool:
+        """Whether someone now holds the task who has not been told of it."""
+        return self.to_org is not None or (self.passes_turn and bool(self.remaining))
 
     @property
     def completes_round(self) -> bool:
@@ -248,6 +256,7 @@ def _reassignment(
             return None  # not asked, or signed already: their signature stands
         others = [s for s in signers if s.id != mine.id]
         if others:  # the round goes on with the signers left, or is complete
+            turn = next(s for s in signers if s.decision is None)
             return _Reassignment(
                 task_id=task.id,
                 task_sign=task.sign,
@@ -255,6 +264,7 @@ def _reassignment(
                 signer_id=mine.id,
                 remaining=[s.username for s in others if s.decision is None],
                 approved=sum(1 for s in others if s.decision == COUNTERSIGN_TRIGGER),
+                passes_turn=task.sign == SignMode.SEQUENCE and turn.id == mine.id,
             )
         signer_id = mine.id
     elif tx.execute(statements.ROLE_HOLDERS_AT, {"role": task.role, "org_id": task.org_id}).first():
@@ -317,12 +327,31 @@ def _reassign(ctx: WriteContext, change: _Reassignment, leaving: Leaving) -> Cha
                 ],
             )
             detail["signers"] = detail["holders"]
+    if change.announces:
+        _announce(ctx, change)
     return Change(
         action=REASSIGN_ACTION,
         from_state=ctx.plan.state,
         to_state=ctx.plan.state,
         detail=detail,
     )
+
+
+def _announce(ctx: WriteContext, change: _Reassignment) -> None:
+    """Those who now hold the task hear of it as of a new task; a notice the one who left was to
+    get, if still unsent, is dropped (it would reach the new holders too)."""
+    ctx.tx.execute(
+        statements.CANCEL_UNSENT_TASK_NOTICES,
+        {"of_task": change.task_id, "reason": "the task was handed over before it went out"},
+    )
+    notice = task_handover_notice(
+        plan_id=ctx.plan_id,
+        task_id=change.task_id,
+        role=change.role,
+        version=ctx.plan.version,
+        at=ctx.now,
+    )
+    store_task_reminders(ctx.tx, [notice], now=ctx.now)
 
 
 def _complete_round(ctx: WriteContext, change: _Reassignment) -> Change:

@@ -252,16 +252,17 @@ def _cancel_pending_reminders(about: sa.Column[int | None]) -> sa.Update:
 
 CANCEL_ITEM_REMINDERS = _cancel_pending_reminders(_REMINDER.c.item_id)
 CANCEL_TASK_REMINDERS = _cancel_pending_reminders(_REMINDER.c.task_id)
-# A `sequence` signer signed: the notice of their turn, if it has not gone out yet, is moot (the
-# dispatcher would send it to the next signer, who gets a notice of their own).
-CANCEL_TURN_NOTICES = (
+# A task's new-task notices that have not gone out yet, made moot by a newer one (a `sequence`
+# signer signed, and the next gets a notice of their own; the task was handed over): cancelled
+# with the reason, since the dispatcher would send each to whoever holds the task then.
+CANCEL_UNSENT_TASK_NOTICES = (
     sa.update(_REMINDER)
     .where(
         _REMINDER.c.task_id == bindparam("of_task"),
         _REMINDER.c.kind == ReminderKind.TASK_OPENED,
         _REMINDER.c.status == ReminderStatus.PLANNED,
     )
-    .values(status=ReminderStatus.CANCELLED, last_error="the signer signed before it went out")
+    .values(status=ReminderStatus.CANCELLED, last_error=bindparam("reason"))
 )
 # Escalation levels due at `now`, oldest first; each is re-read under its plan's lock.
 REMINDER_BY_ID = sa.select(

@@ -13,10 +13,12 @@ from sqlmodel import col, select
 
 from engine.core.clock import SimulatedClock
 from engine.core.messages import Message, Recipient, ReminderKind
+from engine.service import directory
 from engine.service.actions import act
 from engine.service.dispatch import in_process, publish_outbox, sweep_reminders
 from engine.service.escalations import fire_due_escalations
 from engine.service.inbox import returned_plans
+from engine.service.leaving import revoke_role
 from engine.service.plans import create_plan, edit_plan, show_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
@@ -155,6 +157,54 @@ def test_a_turn_taken_before_the_sweep_is_not_announced_to_the_next_signer_twice
         "the signer signed before it went out",
     )
     assert second.status == ReminderStatus.SENT
+
+
+def test_a_holder_leaving_a_task_others_hold_announces_nothing(
+    rt: Runtime, clock: SimulatedClock
+) -> None:
+    setup_world(rt)
+    send = Recorder()
+    directory.create_user(
+        rt, username="qin-zishan", name="秦", org="zishan-town", roles=["township_reviewer"]
+    )
+    submitted(rt, clock)
+    assert {user for user, _, _ in cycle(rt, send)} == {"zhao-zishan", "qin-zishan"}
+    clock.advance(dt.timedelta(hours=1))
+    revoke_role(rt, username="zhao-zishan", role="township_reviewer")
+    assert cycle(rt, send) == []  # qin holds it still, and knows
+
+
+def test_the_signer_whose_turn_comes_because_one_left_hears_of_it(
+    rt: Runtime, clock: SimulatedClock
+) -> None:
+    setup_world(rt)
+    load_template(rt, content=SEQUENCE, source="sequence.yaml")
+    send = Recorder()
+    submitted(rt, clock, template="sequence")
+    assert [user for user, _, _ in cycle(rt, send)] == ["wang-county"]
+    clock.advance(dt.timedelta(hours=1))
+    revoke_role(rt, username="wang-county", role="county_approver")
+    assert [(u, s) for u, s, _ in cycle(rt, send)] == [("li-county", "新的待办：县总工会依次会签")]
+
+
+def test_a_task_moved_to_the_nearest_holders_is_announced_to_them(
+    rt: Runtime, clock: SimulatedClock
+) -> None:
+    setup_world(rt)
+    send = Recorder()
+    # A county approver at the township is nearer to the school than the county's two.
+    directory.create_user(
+        rt, username="qin-zishan", name="秦", org="zishan-town", roles=["county_approver"]
+    )
+    plan_id = submitted(rt, clock)
+    act(rt, plan_id=plan_id, trigger="approve", actor="zhao-zishan")
+    assert [user for user, _, _ in cycle(rt, send)] == ["qin-zishan"]
+    clock.advance(dt.timedelta(hours=1))
+    revoke_role(rt, username="qin-zishan", role="county_approver")
+    assert sorted((u, s) for u, s, _ in cycle(rt, send)) == [
+        ("li-county", "新的待办：县总工会会签审批"),
+        ("wang-county", "新的待办：县总工会会签审批"),
+    ]
 
 
 def test_an_escalation_task_is_announced_once_by_its_escalation_notice(
