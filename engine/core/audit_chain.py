@@ -17,6 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# How far one server's clock may lag another's before a row dated before the row it follows is
+# taken for time running backwards (a clock set back, or a rehearsal's pretended moment).
+CLOCK_TOLERANCE = dt.timedelta(minutes=5)
+
 
 @dataclass(frozen=True)
 class AuditContent:
@@ -79,6 +83,9 @@ def row_hash(content: AuditContent, prev_hash: str | None) -> str:
 
     Times in UTC ISO 8601 with microseconds; the detail re-serialized with sorted keys, so how its
     text was spaced does not matter, only what it says.
+
+    This form is frozen: every stored chain, and migration 0005's backfill, was computed with it.
+    A new form would need a version stored with each row and this one kept for the old rows.
     """
     canonical = json.dumps(
         {
@@ -128,6 +135,13 @@ def first_break(
                 row.id,
                 f"it does not follow {after}: a row between them was deleted, or rows were "
                 "reordered or inserted",
+            )
+        if previous is not None and previous.content.at - row.content.at > CLOCK_TOLERANCE:
+            return ChainBreak(
+                plan_id,
+                row.id,
+                f"it is dated {row.content.at:%Y-%m-%d %H:%M} UTC, before row #{previous.id} "
+                f"({previous.content.at:%Y-%m-%d %H:%M} UTC): time runs backwards in the log",
             )
         expected_version = previous.content.plan_version + 1 if previous is not None else 1
         if row.content.plan_version != expected_version:

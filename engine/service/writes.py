@@ -19,9 +19,10 @@ from typing import Any
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from engine.core.audit_chain import AuditContent, detail_json, row_hash
+from engine.core.audit_chain import CLOCK_TOLERANCE, AuditContent, detail_json, row_hash
 from engine.core.errors import (
     ActionRefused,
+    ConfigurationError,
     Conflict,
     NotFound,
     PermissionDenied,
@@ -194,7 +195,14 @@ def record_write(
         detail=detail_json(done.detail),
     )
     # Under the plan's lock (taken by the caller), so no other write can chain to the same row.
-    prev_hash = tx.execute(statements.LAST_AUDIT_HASH, {"plan_id": plan.id}).scalar()
+    last = tx.execute(statements.LAST_AUDIT, {"plan_id": plan.id}).first()
+    prev_hash = last.row_hash if last is not None else None
+    if last is not None and last.at - ctx.now > CLOCK_TOLERANCE:
+        raise ConfigurationError(
+            f"plan #{plan.id}'s last recorded event is dated {last.at:%Y-%m-%d %H:%M} UTC, after "
+            f"this process's time ({ctx.now.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC): its clock is "
+            "behind, or PLANFLOW_REHEARSAL_TIME was used on this database; nothing was written"
+        )
     tx.execute(
         statements.INSERT_AUDIT,
         {

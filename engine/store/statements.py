@@ -98,9 +98,10 @@ AUDIT_BY_KEY = sa.select(
     _AUDIT.c.request_hash,
     _AUDIT.c.detail,
 ).where(_AUDIT.c.idempotency_key == bindparam("key"))
-# The plan's newest audit row's hash, which the next row chains to; read under the plan's lock.
-LAST_AUDIT_HASH = (
-    sa.select(_AUDIT.c.row_hash)
+# The plan's newest audit row's hash, which the next row chains to, and its time; read under the
+# plan's lock.
+LAST_AUDIT = (
+    sa.select(_AUDIT.c.row_hash, _AUDIT.c.at)
     .where(_AUDIT.c.plan_id == bindparam("plan_id"))
     .order_by(_AUDIT.c.id.desc())
     .limit(1)

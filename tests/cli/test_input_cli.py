@@ -45,6 +45,13 @@ def world(cli: Cli, cli_database_url: str, clock: SimulatedClock) -> Iterator[Ru
     rt.database.dispose()
 
 
+def rehearse_at(monkeypatch: pytest.MonkeyPatch, clock: SimulatedClock) -> None:
+    """The command runs at the simulated moment the plans were moved to (the year end), as a
+    rehearsal does: the real clock is behind their logs, and a write then would be refused."""
+    monkeypatch.setenv("PLANFLOW_REHEARSAL_TIME", clock().isoformat())
+    get_settings.cache_clear()
+
+
 def one_error(result: Outcome) -> str:
     assert result.code == 1, result
     assert result.err.count("\n") == 1 and "Traceback" not in result.err, result.err
@@ -65,9 +72,15 @@ def state_of(cli: Cli, plan_id: int) -> tuple[str, int]:
     ],
 )
 def test_a_score_outside_the_range_is_refused_and_closes_nothing(
-    cli: Cli, world: Runtime, clock: SimulatedClock, score: str, message: str
+    cli: Cli,
+    world: Runtime,
+    clock: SimulatedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    score: str,
+    message: str,
 ) -> None:
     plan_id = in_assessment(world, clock)
+    rehearse_at(monkeypatch, clock)
     before = state_of(cli, plan_id)
     result = cli("act", plan_id, "assess", "--as", APPROVER, "--comment", "好", "--score", score)
     assert one_error(result) == f"error: {message}\n"
@@ -88,9 +101,10 @@ def test_a_score_on_approve_is_refused(cli: Cli, world: Runtime) -> None:
 
 
 def test_goal_actuals_must_be_finite_and_not_negative(
-    cli: Cli, world: Runtime, clock: SimulatedClock
+    cli: Cli, world: Runtime, clock: SimulatedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan_id = in_self_evaluation(world, clock)
+    rehearse_at(monkeypatch, clock)
     for actual, words in (("-5", "must not be negative, got -5"), ("nan", "a finite number")):
         result = cli("report", "goal", plan_id, "goal-1", actual, "--as", DRAFTER)
         assert words in one_error(result)

@@ -131,3 +131,26 @@ def test_a_row_whose_version_skips_is_found_even_with_a_recomputed_link() -> Non
     rows.append(ChainedRow(id=105, content=skipped, prev_hash=rows[0].row_hash, row_hash=digest))
     found = first_break(7, rows, plan_version=3)
     assert found is not None and found.row_id == 105 and "version 3 where 2" in found.problem
+
+
+def chain_at(times: list[dt.datetime]) -> list[ChainedRow]:
+    """A correctly hashed chain whose rows are dated `times`: only the dates can be wrong."""
+    rows: list[ChainedRow] = []
+    prev: str | None = None
+    for version, at in enumerate(times, start=1):
+        made = content(version, at=at)
+        digest = row_hash(made, prev)
+        rows.append(ChainedRow(id=100 + version, content=made, prev_hash=prev, row_hash=digest))
+        prev = digest
+    return rows
+
+
+def test_time_running_backwards_is_a_break_beyond_the_clock_tolerance() -> None:
+    from engine.core.audit_chain import CLOCK_TOLERANCE
+
+    rehearsed = [AT, AT + dt.timedelta(days=330), AT + dt.timedelta(days=1)]
+    found = first_break(7, chain_at(rehearsed), plan_version=3)
+    assert found is not None and found.row_id == 103
+    assert "before row #102" in found.problem and "time runs backwards" in found.problem
+    skewed = [AT, AT + CLOCK_TOLERANCE, AT + dt.timedelta(seconds=1)]  # two servers' clocks
+    assert first_break(7, chain_at(skewed), plan_version=3) is None

@@ -71,12 +71,14 @@ def make_live_plan(rt: Runtime) -> int:
     """The demo world and one school plan driven to `executing`; returns the plan id.
 
     The plan's year is two years ahead of the real clock, so its timer (`begin_evaluation` on
-    1 December) never fires under a drill's scheduler, which runs on real time.
+    1 December) never fires under a drill's scheduler, which runs on real time. It is built at
+    the real time too: the drill's processes write to its log later (retries), and a log never
+    runs backwards.
     """
     year = dt.datetime.now(dt.UTC).year + 2
     clock = rt.clock
     assert isinstance(clock, SimulatedClock)
-    clock.set(dt.datetime(year - 1, 11, 2, 9, 0, tzinfo=SHANGHAI))
+    clock.set(dt.datetime.now(SHANGHAI))
     setup_world(rt)
     plan_id = create_plan(rt, spec=small_plan(year=year, items=ITEMS), actor=DRAFTER).plan_id
     for trigger, actor in (

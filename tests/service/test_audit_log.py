@@ -176,3 +176,28 @@ def test_a_disabled_trigger_is_reported_on_postgresql(
             connection.exec_driver_sql(
                 "ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only"
             )
+
+
+def test_a_write_dated_before_the_plans_last_event_is_refused(rt: Runtime) -> None:
+    """A rehearsal's pretended moment (or a clock set forward) on a live database, then the real
+    clock: the plan's log would run backwards, so the write is refused and nothing is written."""
+    import datetime as dt
+
+    from engine.core.clock import SimulatedClock
+    from engine.core.errors import ConfigurationError
+    from engine.service.reporting import report_item
+    from engine.store.tables import ItemStatus
+
+    setup_world(rt)
+    plan_id = live_plan(rt)
+    clock = rt.clock
+    assert isinstance(clock, SimulatedClock)
+    clock.advance(dt.timedelta(days=365))  # a rehearsal's moment
+    report_item(rt, plan_id=plan_id, actor="chen-school", item_number=1, status=ItemStatus.DONE)
+    clock.advance(dt.timedelta(days=-364))  # the real clock again
+    with pytest.raises(ConfigurationError, match=r"last recorded event is dated .* nothing was"):
+        report_item(rt, plan_id=plan_id, actor="chen-school", item_number=2, status=ItemStatus.DONE)
+    assert verify_audit(rt, plan_id=plan_id).ok
+    clock.advance(dt.timedelta(days=364, minutes=-4))  # within the clocks' tolerance: written
+    report_item(rt, plan_id=plan_id, actor="chen-school", item_number=2, status=ItemStatus.DONE)
+    assert verify_audit(rt, plan_id=plan_id).ok
