@@ -647,27 +647,35 @@ class _Sends:
         second (`LEASE_MARGIN_SECONDS`), so the reservation never lapses while the worker
         progresses.
 
-        The transaction is a write's (`Database.write`): its statements go straight to the
-        driver's cursor, which took a quarter of a delivery's time off SQLAlchemy's execution
-        (benchmarks/README.md, "After issue 8"). Only the renewal, with its `IN` list, goes
-        through SQLAlchemy, at most once a second.
+        This transaction is most of what a delivery costs the worker beyond its send, so it is
+        kept short (benchmarks/README.md, "After issue 8"): it is a write's (`Database.write`),
+        whose statements go straight to the driver's cursor, and the outcome and the first claim
+        go to PostgreSQL together (`execute_together`), its BEGIN with them: two round trips,
+        that and the COMMIT. Only the renewal, with its `IN` list, goes through SQLAlchemy.
         """
         with self.rt.database.write() as tx:
-            outcome = _record(tx, finished) if finished is not None else None
+            outcome: _Outcome | None = None
+            unrecorded = [(sql.FINISH_DELIVERY, _finish_params(finished))] if finished else []
             while True:
                 with self._lock:
-                    if not self._waiting:
-                        return outcome, None
-                    waiting = self._waiting.popleft()
+                    waiting = self._waiting.popleft() if self._waiting else None
                     now = self.rt.now()
                     rest: list[int] = []
-                    if now - self._renewed_at >= RENEW_RESERVATION:
+                    if waiting is not None and now - self._renewed_at >= RENEW_RESERVATION:
                         rest, self._renewed_at = [row.id for row in self._waiting], now
                 lease_until = now + self.lease
-                claim = tx.execute(
-                    sql.CLAIM_DELIVERY,
-                    {"delivery_id": waiting.id, "now": now, "lease_until": lease_until},
-                ).first()
+                calls = list(unrecorded)
+                if waiting is not None:
+                    params = {"delivery_id": waiting.id, "now": now, "lease_until": lease_until}
+                    calls.append((sql.CLAIM_DELIVERY, params))
+                results = tx.execute_together(*calls)
+                if unrecorded:
+                    assert finished is not None
+                    outcome = _record(tx, finished, recorded=results[0].rowcount)
+                    unrecorded = []
+                if waiting is None:
+                    return outcome, None
+                claim = results[-1].first()
                 if rest:
                     tx.connection.execute(
                         sql.RESERVE_DELIVERIES, {"ids": rest, "until": lease_until}
@@ -683,9 +691,24 @@ class _Sends:
                     return outcome, row
 
 
-def _record(tx: Transaction, finished: _Finished) -> _Outcome:
-    """Record one send's outcome, even one that comes after its claim's lease ran out (a send
-    slower than the settings allow for), instead of dropping it:
+def _finish_params(finished: _Finished) -> dict[str, Any]:
+    """`FINISH_DELIVERY`'s parameters for one send's outcome."""
+    row, status = finished.row, finished.status
+    return {
+        "delivery_id": row.id,
+        "attempt": row.attempts,
+        "new_status": status,
+        "sent_at": finished.at if status == DeliveryStatus.SENT else None,
+        "retry_at": finished.retry_at or finished.at,
+        "reason": finished.reason,
+    }
+
+
+def _record(tx: Transaction, finished: _Finished, *, recorded: int) -> _Outcome:
+    """What became of one send's outcome, once `FINISH_DELIVERY` ran (`recorded`: its row count).
+
+    An outcome that comes after its claim's lease ran out (a send slower than the settings allow
+    for) is recorded too, not dropped:
     - if nobody has claimed the delivery since (still `sending`, or `queued` again by the sweep
       with its message in flight), the claim's `attempts` still match and it is recorded as
       usual; the republished message then finds nothing to send;
@@ -699,17 +722,6 @@ def _record(tx: Transaction, finished: _Finished) -> _Outcome:
     """
     row, status, username = finished.row, finished.status, finished.recipient.username
     late = finished.at > row.next_attempt_at  # (the claim returned its lease's end)
-    recorded = tx.execute(
-        sql.FINISH_DELIVERY,
-        {
-            "delivery_id": row.id,
-            "attempt": row.attempts,
-            "new_status": status,
-            "sent_at": finished.at if status == DeliveryStatus.SENT else None,
-            "retry_at": finished.retry_at or finished.at,
-            "reason": finished.reason,
-        },
-    ).rowcount
     if recorded:
         if late:
             log.warning(
