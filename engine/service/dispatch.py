@@ -650,8 +650,8 @@ class _Sends:
         This transaction is most of what a delivery costs the worker beyond its send, so it is
         kept short (benchmarks/README.md, "After issue 8"): it is a write's (`Database.write`),
         whose statements go straight to the driver's cursor, and the outcome and the first claim
-        go to PostgreSQL together (`execute_together`), its BEGIN with them: two round trips,
-        that and the COMMIT. Only the renewal, with its `IN` list, goes through SQLAlchemy.
+        go to PostgreSQL together (`execute_together`): three round trips with BEGIN and COMMIT,
+        where there were four. Only the renewal, with its `IN` list, goes through SQLAlchemy.
         """
         with self.rt.database.write() as tx:
             outcome: _Outcome | None = None

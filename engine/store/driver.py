@@ -220,10 +220,11 @@ class Transaction:
 
     def execute_together(self, *calls: tuple[Executable, Params]) -> list[Rows]:
         """Run statements (one mapping of parameters each) in turn, as `execute` would, but in one
-        round trip on PostgreSQL: psycopg's pipeline mode sends them, and the transaction's BEGIN
-        if they are its first, without waiting for each result. For a short transaction whose
-        statements do not depend on each other's results, the waits are most of its time.
-        If one fails, those after it do not run, and it raises as `execute` would.
+        round trip on PostgreSQL: psycopg's pipeline mode sends them all before waiting for the
+        first result. For a short transaction whose statements do not depend on each other's
+        results, the waits are most of its time. (psycopg still waits for the transaction's BEGIN
+        on its own, before the first of them.) If one fails, those after it do not run, and it
+        raises as `execute` would.
         """
         if self._sqlite or len(calls) < 2:  # in process, or one statement: nothing to save
             return [self.execute(statement, params) for statement, params in calls]
