@@ -554,7 +554,7 @@ def deliver(rt: Runtime, delivery_ids: Sequence[int], send: Send) -> DeliveryRep
                     sql.USERS, {"ids": sorted({row.user_id for row in waiting})}
                 )
             }
-    sends = _Sends(rt, lease, deque(row.id for row in waiting))
+    sends = _Sends(rt, lease, deque(waiting))
 
     def send_in_turn() -> list[_Outcome]:
         outcomes = []
@@ -589,10 +589,26 @@ def deliver(rt: Runtime, delivery_ids: Sequence[int], send: Send) -> DeliveryRep
 
 
 @dataclass(frozen=True)
+class _Claimed:
+    """A delivery as this worker claimed it: the batch's row (`CLAIMABLE_DELIVERIES`), with what
+    the claim set."""
+
+    id: int
+    key: str
+    reminder_id: int
+    channel: str
+    user_id: int
+    subject: str
+    body: str
+    attempts: int  # the claim's token (see `FINISH_DELIVERY`)
+    next_attempt_at: dt.datetime  # the claim's lease
+
+
+@dataclass(frozen=True)
 class _Finished:
     """One claimed delivery's send, done: what to record."""
 
-    row: Record  # as claimed: its `attempts` are the claim's token, `next_attempt_at` its lease
+    row: _Claimed
     recipient: Recipient
     status: DeliveryStatus
     reason: str | None
@@ -609,17 +625,17 @@ class _Outcome:
 class _Sends:
     """The deliveries of one batch that this worker has yet to send, claimed one at a time."""
 
-    def __init__(self, rt: Runtime, lease: dt.timedelta, waiting: deque[int]) -> None:
+    def __init__(self, rt: Runtime, lease: dt.timedelta, waiting: deque[Record]) -> None:
         self.rt = rt
         self.lease = lease
-        self.claimed: list[Record] = []
+        self.claimed: list[_Claimed] = []
         self._waiting = waiting
         self._lock = threading.Lock()
         self._renewed_at = rt.now()  # `deliver` reserved them all just now
 
     def record_and_claim_next(
         self, finished: _Finished | None
-    ) -> tuple[_Outcome | None, Record | None]:
+    ) -> tuple[_Outcome | None, _Claimed | None]:
         """Record a send's outcome, then claim the next delivery that is still this worker's to
         send, in one transaction: the outcome commits right after its send (a worker killed now
         repeats only the posts it had in flight, never one it had recorded), and a delivery costs
@@ -630,34 +646,69 @@ class _Sends:
         send, and the settings make a lease longer than one send's worst case by more than that
         second (`LEASE_MARGIN_SECONDS`), so the reservation never lapses while the worker
         progresses.
+
+        This transaction is most of what a delivery costs the worker beyond its send, so it is
+        kept short (benchmarks/README.md, "After issue 8"): it is a write's (`Database.write`),
+        whose statements go straight to the driver's cursor, and the outcome and the first claim
+        go to PostgreSQL together (`execute_together`): three round trips with BEGIN and COMMIT,
+        where there were four. Only the renewal, with its `IN` list, goes through SQLAlchemy.
         """
-        with self.rt.database.engine.begin() as connection:
-            outcome = _record(connection, finished) if finished is not None else None
+        with self.rt.database.write() as tx:
+            outcome: _Outcome | None = None
+            unrecorded = [(sql.FINISH_DELIVERY, _finish_params(finished))] if finished else []
             while True:
                 with self._lock:
-                    if not self._waiting:
-                        return outcome, None
-                    delivery_id = self._waiting.popleft()
+                    waiting = self._waiting.popleft() if self._waiting else None
                     now = self.rt.now()
                     rest: list[int] = []
-                    if now - self._renewed_at >= RENEW_RESERVATION:
-                        rest, self._renewed_at = list(self._waiting), now
+                    if waiting is not None and now - self._renewed_at >= RENEW_RESERVATION:
+                        rest, self._renewed_at = [row.id for row in self._waiting], now
                 lease_until = now + self.lease
-                row = connection.execute(
-                    sql.CLAIM_DELIVERY,
-                    {"delivery_id": delivery_id, "now": now, "lease_until": lease_until},
-                ).first()
+                calls = list(unrecorded)
+                if waiting is not None:
+                    params = {"delivery_id": waiting.id, "now": now, "lease_until": lease_until}
+                    calls.append((sql.CLAIM_DELIVERY, params))
+                results = tx.execute_together(*calls)
+                if unrecorded:
+                    assert finished is not None
+                    outcome = _record(tx, finished, recorded=results[0].rowcount)
+                    unrecorded = []
+                if waiting is None:
+                    return outcome, None
+                claim = results[-1].first()
                 if rest:
-                    connection.execute(sql.RESERVE_DELIVERIES, {"ids": rest, "until": lease_until})
-                if row is not None:  # else sent or being sent by another worker meanwhile
+                    tx.connection.execute(
+                        sql.RESERVE_DELIVERIES, {"ids": rest, "until": lease_until}
+                    )
+                if claim is not None:  # else sent or being sent by another worker meanwhile
+                    row = _Claimed(
+                        **waiting._mapping,
+                        attempts=claim.attempts,
+                        next_attempt_at=claim.next_attempt_at,
+                    )
                     with self._lock:
                         self.claimed.append(row)
                     return outcome, row
 
 
-def _record(connection: Connection, finished: _Finished) -> _Outcome:
-    """Record one send's outcome, even one that comes after its claim's lease ran out (a send
-    slower than the settings allow for), instead of dropping it:
+def _finish_params(finished: _Finished) -> dict[str, Any]:
+    """`FINISH_DELIVERY`'s parameters for one send's outcome."""
+    row, status = finished.row, finished.status
+    return {
+        "delivery_id": row.id,
+        "attempt": row.attempts,
+        "new_status": status,
+        "sent_at": finished.at if status == DeliveryStatus.SENT else None,
+        "retry_at": finished.retry_at or finished.at,
+        "reason": finished.reason,
+    }
+
+
+def _record(tx: Transaction, finished: _Finished, *, recorded: int) -> _Outcome:
+    """What became of one send's outcome, once `FINISH_DELIVERY` ran (`recorded`: its row count).
+
+    An outcome that comes after its claim's lease ran out (a send slower than the settings allow
+    for) is recorded too, not dropped:
     - if nobody has claimed the delivery since (still `sending`, or `queued` again by the sweep
       with its message in flight), the claim's `attempts` still match and it is recorded as
       usual; the republished message then finds nothing to send;
@@ -671,17 +722,6 @@ def _record(connection: Connection, finished: _Finished) -> _Outcome:
     """
     row, status, username = finished.row, finished.status, finished.recipient.username
     late = finished.at > row.next_attempt_at  # (the claim returned its lease's end)
-    recorded = connection.execute(
-        sql.FINISH_DELIVERY,
-        {
-            "delivery_id": row.id,
-            "attempt": row.attempts,
-            "new_status": status,
-            "sent_at": finished.at if status == DeliveryStatus.SENT else None,
-            "retry_at": finished.retry_at or finished.at,
-            "reason": finished.reason,
-        },
-    ).rowcount
     if recorded:
         if late:
             log.warning(
@@ -698,7 +738,7 @@ def _record(connection: Connection, finished: _Finished) -> _Outcome:
             f"try {row.attempts} was sent after its lease ran out, while a later try had taken "
             "the delivery over"
         )
-        taken = connection.execute(
+        taken = tx.execute(
             sql.RECORD_LATE_SEND,
             {"delivery_id": row.id, "sent_at": finished.at, "reason": note},
         ).rowcount
@@ -726,7 +766,7 @@ def _record(connection: Connection, finished: _Finished) -> _Outcome:
 
 
 def _send_one(
-    rt: Runtime, row: Record, recipient: Recipient, send: Send
+    rt: Runtime, row: _Claimed, recipient: Recipient, send: Send
 ) -> tuple[DeliveryStatus, str | None, dt.datetime | None]:
     """(status, reason, when to try again) after one attempt to send `row`."""
     try:

@@ -182,9 +182,19 @@ _CLAIMABLE = sa.or_(
         _DELIVERY.c.next_attempt_at <= bindparam("now"),
     ),
 )
-# The deliveries of a batch that a worker may still send, and their recipients' ids.
+# The deliveries of a batch that a worker may still send, with all it needs to send them, read
+# once per batch: the sweep wrote them and nothing changes them after, so each claim need return
+# only what it changes (`_claim`).
 CLAIMABLE_DELIVERIES = (
-    sa.select(_DELIVERY.c.id, _DELIVERY.c.user_id)
+    sa.select(
+        _DELIVERY.c.id,
+        _DELIVERY.c.key,
+        _DELIVERY.c.reminder_id,
+        _DELIVERY.c.channel,
+        _DELIVERY.c.user_id,
+        _DELIVERY.c.subject,
+        _DELIVERY.c.body,
+    )
     .where(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)), _CLAIMABLE)
     .order_by(_DELIVERY.c.id)
 )
@@ -196,7 +206,8 @@ CLAIMABLE_DELIVERIES = (
 # claim's token when its outcome is recorded (`FINISH_DELIVERY`).
 def _claim(which: sa.ColumnElement[bool]) -> sa.Update:
     """Claim the deliveries `which` picks that are still claimable: `sending`, with a lease, and
-    one more attempt, whose number is the claim's token (see `FINISH_DELIVERY`)."""
+    one more attempt, whose number is the claim's token (see `FINISH_DELIVERY`). Returns only
+    what the claim set: the rest the worker read with its batch (`CLAIMABLE_DELIVERIES`)."""
     return (
         sa.update(_DELIVERY)
         .where(which, _CLAIMABLE)
@@ -207,12 +218,6 @@ def _claim(which: sa.ColumnElement[bool]) -> sa.Update:
         )
         .returning(
             _DELIVERY.c.id,
-            _DELIVERY.c.key,
-            _DELIVERY.c.reminder_id,
-            _DELIVERY.c.channel,
-            _DELIVERY.c.user_id,
-            _DELIVERY.c.subject,
-            _DELIVERY.c.body,
             _DELIVERY.c.attempts,
             _DELIVERY.c.next_attempt_at,  # the claim's lease, as just set
         )
@@ -221,7 +226,7 @@ def _claim(which: sa.ColumnElement[bool]) -> sa.Update:
 
 CLAIM_DELIVERIES = _claim(_DELIVERY.c.id.in_(bindparam("ids", expanding=True)))
 # The same for one delivery, the statement a worker runs before each send (no `IN` list to
-# render anew each time).
+# render anew each time, so it also runs on the driver's cursor: `driver.py`).
 CLAIM_DELIVERY = _claim(_DELIVERY.c.id == bindparam("delivery_id"))
 # The deliveries of its batch that a worker has yet to start stay queued, reserved to it until
 # `until`: the sweep republishes a queued delivery only once that has passed. Renewed as the
@@ -245,13 +250,17 @@ RESERVE_DELIVERIES = (
 )
 # The outcome of a claim, recorded if no later claim took the delivery over: the row still
 # carries this claim's `attempts`, `sending` (even past its lease) or `queued` (the sweep
-# requeued it after the lease ran out, and nobody has claimed it since).
+# requeued it after the lease ran out, and nobody has claimed it since). (`or_`, not `in_`: an
+# `IN` list is rendered at execution, which the driver's cursor does not do.)
 FINISH_DELIVERY = (
     sa.update(_DELIVERY)
     .where(
         _DELIVERY.c.id == bindparam("delivery_id"),
         _DELIVERY.c.attempts == bindparam("attempt"),
-        _DELIVERY.c.status.in_([DeliveryStatus.SENDING, DeliveryStatus.QUEUED]),
+        sa.or_(
+            _DELIVERY.c.status == DeliveryStatus.SENDING,
+            _DELIVERY.c.status == DeliveryStatus.QUEUED,
+        ),
     )
     .values(
         status=bindparam("new_status"),

@@ -178,3 +178,49 @@ def test_cursor_events_see_the_driver_statements(database: Database) -> None:
     finally:
         sa.event.remove(database.engine, "before_cursor_execute", before)
     assert seen == ["INSERT", "SELECT"]
+
+
+def test_statements_run_together_give_what_each_gives_alone(database: Database) -> None:
+    # (On PostgreSQL in one round trip, psycopg's pipeline; on SQLite one after the other.)
+    rename = sa.update(_ORG).where(_ORG.c.code == sa.bindparam("of_code")).values(name="Renamed")
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement.split()[0])
+
+    sa.event.listen(database.engine, "before_cursor_execute", before)
+    try:
+        with database.write() as tx:
+            _, inserted, renamed, nothing, found = tx.execute_together(
+                (INSERT_TEMPLATE, template_row("together", LOADED)),
+                (INSERT_ORG, {"code": "a", "name": "A", "parent_id": None}),
+                (rename, {"of_code": "a"}),
+                (rename, {"of_code": "z"}),
+                (TEMPLATE_BY_NAME, {"name": "together"}),
+            )
+    finally:
+        sa.event.remove(database.engine, "before_cursor_execute", before)
+    assert inserted.scalar() is not None
+    assert (renamed.rowcount, nothing.rowcount) == (1, 0)
+    assert found.one().loaded_at == LOADED
+    assert found.one().loaded_at.tzinfo == dt.UTC
+    assert seen == ["INSERT", "INSERT", "UPDATE", "UPDATE", "SELECT"]
+    with database.write() as tx:
+        assert [tuple(r) for r in tx.execute(sa.select(_ORG.c.code, _ORG.c.name))] == [
+            ("a", "Renamed")
+        ]
+
+
+def test_a_failure_among_statements_run_together_is_raised_as_sqlalchemys(
+    database: Database,
+) -> None:
+    first = {"code": "twice", "name": "First", "parent_id": None}
+    with pytest.raises(sa.exc.IntegrityError) as raised, database.write() as tx:
+        tx.execute(INSERT_ORG, first)
+        tx.execute_together(
+            (INSERT_ORG, {"code": "twice", "name": "Second", "parent_id": None}),
+            (INSERT_ORG, {"code": "after", "name": "After", "parent_id": None}),
+        )
+    assert "INSERT INTO organisation" in str(raised.value)
+    with database.write() as tx:  # nothing was kept, and the pooled connection still works
+        assert tx.execute(ORG_CODES).all() == []
