@@ -197,14 +197,7 @@ def task_turn_notice(
 ) -> PlannedTaskReminder:
     """The `task_opened` notice for the `turn`-th signer (from 2) of a `sequence` countersign,
     planned when the one before signs; sent at once to whoever's turn it is then."""
-    return PlannedTaskReminder(
-        key=f"p{plan_id}:t{task_id}:turn{turn}:{role}",
-        plan_id=plan_id,
-        task_id=task_id,
-        kind=ReminderKind.TASK_OPENED,
-        role=role,
-        fire_at=at.astimezone(UTC),
-    )
+    return _task_notice(plan_id, task_id, role, f"turn{turn}", at)
 
 
 def task_handover_notice(
@@ -212,8 +205,14 @@ def task_handover_notice(
 ) -> PlannedTaskReminder:
     """The `task_opened` notice of a task handed over when a holder left (the write that makes
     the plan's `version`): sent at once to whoever holds the task, or whose turn it is, then."""
+    return _task_notice(plan_id, task_id, role, f"handover{version}", at)
+
+
+def _task_notice(
+    plan_id: int, task_id: int, role: str, label: str, at: datetime
+) -> PlannedTaskReminder:
     return PlannedTaskReminder(
-        key=f"p{plan_id}:t{task_id}:handover{version}:{role}",
+        key=f"p{plan_id}:t{task_id}:{label}:{role}",
         plan_id=plan_id,
         task_id=task_id,
         kind=ReminderKind.TASK_OPENED,
