@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -61,32 +61,40 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         admin.dispose()
 
 
+AT = "2027-01-05 01:30:00.123456"
+
+
+def insert_old_plans(run: Callable[[str], object], versions: dict[int, int]) -> None:
+    """An organisation, a user, a template and plans {id: version}, as an old schema holds them
+    (raw SQL: the models describe the newest schema, not the one being migrated from)."""
+    run("INSERT INTO organisation (id, code, name) VALUES (1, 'o', '单位')")
+    run("INSERT INTO app_user (id, username, name, org_id) VALUES (1, 'u', '用户', 1)")
+    run(
+        "INSERT INTO workflow_template (id, name, version, title, source, checksum, "
+        f"loaded_at) VALUES (1, 't', 1, 'T', '', '', '{AT}')"
+    )
+    for plan, version in versions.items():
+        run(
+            "INSERT INTO plan (id, org_id, year, title, template_id, template_name, "
+            "template_version, state, state_entered_at, version, created_by, created_at, "
+            f"updated_at) VALUES ({plan}, 1, {2026 + plan}, 'p', 1, 't', 1, 'draft', "
+            f"'{AT}', {version}, 1, '{AT}', '{AT}')"
+        )
+
+
 def test_0005_chains_the_audit_rows_already_there_and_guards_them(
     empty_database_url: str, clock: SimulatedClock
 ) -> None:
     database = Database(empty_database_url)
     upgrade(database, "0002")
-    at = "2027-01-05 01:30:00.123456"
     with database.engine.begin() as connection:
         run = connection.exec_driver_sql
-        run("INSERT INTO organisation (id, code, name) VALUES (1, 'o', '单位')")
-        run("INSERT INTO app_user (id, username, name, org_id) VALUES (1, 'u', '用户', 1)")
-        run(
-            "INSERT INTO workflow_template (id, name, version, title, source, checksum, "
-            f"loaded_at) VALUES (1, 't', 1, 'T', '', '', '{at}')"
-        )
-        for plan in (1, 2):
-            run(
-                "INSERT INTO plan (id, org_id, year, title, template_id, template_name, "
-                "template_version, state, state_entered_at, version, created_by, created_at, "
-                f"updated_at) VALUES ({plan}, 1, {2026 + plan}, 'p', 1, 't', 1, 'draft', "
-                f"'{at}', 2, 1, '{at}', '{at}')"
-            )
+        insert_old_plans(run, {1: 2, 2: 2})
         for plan, version, detail in ((1, 1, None), (2, 1, None), (1, 2, '{"b": 1, "a": "值"}')):
             run(
                 "INSERT INTO audit_event (plan_id, at, actor_id, action, from_state, to_state, "
                 "plan_version, detail) VALUES "
-                f"({plan}, '{at}', 1, 'edit', 'draft', 'draft', {version}, "
+                f"({plan}, '{AT}', 1, 'edit', 'draft', 'draft', {version}, "
                 f"{'NULL' if detail is None else repr(detail)})"
             )
         if database.engine.dialect.name == "postgresql":
@@ -113,21 +121,9 @@ def test_0007_gives_the_goals_already_there_no_negative_actuals(
 ) -> None:
     database = Database(empty_database_url)
     upgrade(database, "0006")
-    at = "2027-01-05 01:30:00.123456"
     with database.engine.begin() as connection:
         run = connection.exec_driver_sql
-        run("INSERT INTO organisation (id, code, name) VALUES (1, 'o', '单位')")
-        run("INSERT INTO app_user (id, username, name, org_id) VALUES (1, 'u', '用户', 1)")
-        run(
-            "INSERT INTO workflow_template (id, name, version, title, source, checksum, "
-            f"loaded_at) VALUES (1, 't', 1, 'T', '', '', '{at}')"
-        )
-        run(
-            "INSERT INTO plan (id, org_id, year, title, template_id, template_name, "
-            "template_version, state, state_entered_at, version, created_by, created_at, "
-            f"updated_at) VALUES (1, 1, 2027, 'p', 1, 't', 1, 'draft', '{at}', 1, 1, '{at}', "
-            f"'{at}')"
-        )
+        insert_old_plans(run, {1: 1})
         run(
             "INSERT INTO goal (plan_id, position, key, title, target, unit, comparator, actual) "
             "VALUES (1, 1, 'members', '发展新会员', 30, '人', '>=', 12)"
