@@ -1,24 +1,47 @@
 """The one error hierarchy of Planflow.
 
-Every error a user can cause is a `PlanflowError` whose message is written for the person who must
-act on it. Edges map them once: the CLI to exit code 1 and a line on stderr, HTTP to a status code,
-workers to retry-or-not through `retryable`.
+Every error a user can cause is a `PlanflowError`: data, not only a sentence. It has a stable
+`code` (`plan.not_found`, `action.comment_required`, …) that clients branch on, the `fields` a
+client needs (`plan_id`, `trigger`, `state`, `guard`, `field`, `value`, and what else its message
+names) and `retryable`. Its message is an English template (the catalogue's message id, see
+`engine.core.i18n`) filled from the fields and read in the reader's language, written for the
+person who must act on it. Edges map errors once: the CLI to an exit code and a line on stderr,
+HTTP to a status code and a JSON body, workers to retry-or-not through `retryable`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from engine.core.i18n import Language, render
 
 
 class PlanflowError(Exception):
-    """Root of every error Planflow reports to a user."""
+    """Root of every error Planflow reports to a user.
 
+    `message` is an English `str.format` template whose placeholders are among `fields`; give the
+    code of the case (`code="action.comment_required"`) unless the class's own says it all.
+    """
+
+    code: str = "planflow.error"
     retryable: bool = False
-    http_status: int = 400
+    http_status: ClassVar[int] = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, /, *, code: str | None = None, **fields: Any) -> None:
         super().__init__(message)
-        self.message = message
+        self.template = message
+        if code is not None:
+            self.code = code
+        self.fields = fields
+
+    @property
+    def message(self) -> str:
+        """The message in the current language."""
+        return self.render()
+
+    def render(self, language: Language | None = None) -> str:
+        return render(self.template, self.fields, language)
 
     def __str__(self) -> str:
         return self.message
@@ -42,6 +65,8 @@ class Problem:
 class InputError(PlanflowError):
     """An input file (template or plan) has one or more problems; all of them are listed."""
 
+    code = "input.invalid"
+
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
@@ -58,30 +83,35 @@ class PlanFileError(InputError):
 class NotFound(PlanflowError):
     """A named object does not exist, or is outside the caller's scope (we do not say which)."""
 
+    code = "not_found"
     http_status = 404
 
 
 class AlreadyExists(PlanflowError):
     """Creating something whose identity is already taken."""
 
+    code = "already_exists"
     http_status = 409
 
 
 class PermissionDenied(PlanflowError):
     """The actor holds no role that allows this action on this plan."""
 
+    code = "permission_denied"
     http_status = 403
 
 
 class ActionRefused(PlanflowError):
     """The action is not possible now: wrong state, a guard said no, a comment is missing."""
 
+    code = "action.refused"
     http_status = 422
 
 
 class Conflict(PlanflowError):
     """Someone else changed the plan first; reload and decide again."""
 
+    code = "conflict"
     http_status = 409
     retryable = True
 
@@ -92,13 +122,19 @@ class PlanBusy(Conflict):
     Nothing was written; the same request may simply be sent again.
     """
 
+    code = "plan.busy"
+
     def __init__(self, plan_id: int) -> None:
-        super().__init__(f"plan #{plan_id} is being changed by someone else; try again")
+        super().__init__(
+            "plan #{plan_id} is being changed by someone else; try again", plan_id=plan_id
+        )
         self.plan_id = plan_id
 
 
 class ConfigurationError(PlanflowError):
     """The deployment's settings are unusable (bad URL, unknown time zone, …)."""
+
+    code = "configuration.invalid"
 
 
 class DeliveryError(PlanflowError):
@@ -109,10 +145,11 @@ class DeliveryError(PlanflowError):
     receiver rejects as malformed cannot, and go straight to the dead-letter state.
     """
 
+    code = "delivery.failed"
     http_status = 502
 
-    def __init__(self, message: str, retryable: bool) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, /, *, retryable: bool, **fields: Any) -> None:
+        super().__init__(message, **fields)
         self.retryable = retryable
 
 

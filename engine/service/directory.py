@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -21,8 +20,16 @@ from engine.core.limits import check_text
 from engine.core.yamlschema import suggestion
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_for
-from engine.store import statements
 from engine.store.driver import Transaction
+from engine.store.people import (
+    Org,
+    Person,
+    org_by_code,
+    person_by_username,
+    person_with_roles,
+)
+from engine.store.people import org_path as store_org_path
+from engine.store.people import roles_of as store_roles_of
 from engine.store.tables import Organisation, RoleGrant, TemplateRecord, User
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -40,7 +47,7 @@ def create_org(rt: Runtime, *, code: str, name: str, parent: str | None = None) 
     _check_code("organisation code", code)
     check_text("organisation's name", name, limits.ORG_NAME)
     with rt.database.session() as session:
-        parent_id = find_org(session, parent).id if parent else None
+        parent_id = find_org(Transaction.of(session), parent).id if parent else None
         if session.exec(select(Organisation).where(Organisation.code == code)).first():
             raise AlreadyExists(f"organisation {code!r} already exists")
         org = Organisation(code=code, name=name.strip() or code, parent_id=parent_id)
@@ -62,7 +69,7 @@ def create_user(
     check_text("user's name", name, limits.USER_NAME)
     check_text("email address", email, limits.EMAIL)
     with rt.database.session() as session:
-        organisation = find_org(session, org)
+        organisation = find_org(Transaction.of(session), org)
         if session.exec(select(User).where(User.username == username)).first():
             raise AlreadyExists(f"user {username!r} already exists")
         assert organisation.id is not None
@@ -78,7 +85,7 @@ def create_user(
 
 def grant_role(rt: Runtime, *, username: str, role: str) -> RoleGrant:
     with rt.database.session() as session:
-        return _grant(rt, session, find_user(session, username), role)
+        return _grant(rt, session, find_user(Transaction.of(session), username), role)
 
 
 def defined_roles(rt: Runtime, session: Session) -> set[str]:
@@ -99,7 +106,7 @@ def _check_defined(rt: Runtime, session: Session, role: str) -> None:
         raise PlanflowError(f"no loaded template defines the role {role!r}{hint}")
 
 
-def _grant(rt: Runtime, session: Session, user: User, role: str) -> RoleGrant:
+def _grant(rt: Runtime, session: Session, user: Person | User, role: str) -> RoleGrant:
     _check_code("role", role)
     _check_defined(rt, session, role)
     assert user.id is not None
@@ -126,72 +133,63 @@ def list_users(rt: Runtime) -> list[tuple[User, Organisation, list[str]]]:
         return [(user, org, grants.get(user.id or 0, [])) for user, org in users]
 
 
-def find_org(session: Session, code: str) -> Organisation:
-    org = session.exec(select(Organisation).where(Organisation.code == code)).first()
+def find_org(tx: Transaction, code: str) -> Org:
+    org = org_by_code(tx, code=code)
     if org is None:
-        raise NotFound(f"no organisation {code!r}; `planflow org list` shows the known ones")
+        raise NotFound(
+            "no organisation {org!r}; `planflow org list` shows the known ones",
+            code="org.not_found",
+            org=code,
+        )
     return org
 
 
-def find_user(session: Session, username: str) -> User:
+def find_user(tx: Transaction, username: str) -> Person:
     """A user who may act: a deactivated one is refused, saying so."""
-    user = find_any_user(session, username)
+    user = find_any_user(tx, username)
     if not user.active:
         raise _deactivated(username)
     return user
 
 
-def find_any_user(session: Session, username: str) -> User:
+def find_any_user(tx: Transaction, username: str) -> Person:
     """A user, active or not: for the administration of the user themselves."""
-    user = session.exec(statements.USER_BY_NAME, params={"username": username}).first()
+    user = person_by_username(tx, username=username)
     if user is None:
-        raise NotFound(f"no user {username!r}; `planflow user list` shows the known ones")
+        raise _no_user(username)
     return user
 
 
+def _no_user(username: str) -> NotFound:
+    return NotFound(
+        "no user {username!r}; `planflow user list` shows the known ones",
+        code="user.not_found",
+        username=username,
+    )
+
+
 def _deactivated(username: str) -> PermissionDenied:
-    return PermissionDenied(f"{username} is deactivated and can no longer act")
-
-
-@dataclass(frozen=True)
-class Person:
-    """A user as writes need them: plain data, not an ORM object (see `engine/store/driver.py`)."""
-
-    id: int
-    username: str
-    name: str
-    org_id: int
+    return PermissionDenied(
+        "{username} is deactivated and can no longer act",
+        code="user.deactivated",
+        username=username,
+    )
 
 
 def find_user_with_roles(tx: Transaction, username: str) -> tuple[Person, list[str]]:
     """The user and the roles they hold, in one query, for the writes that need both."""
-    rows = tx.execute(statements.USER_WITH_ROLES, {"username": username}).all()
-    if not rows:
-        raise NotFound(f"no user {username!r}; `planflow user list` shows the known ones")
-    first = rows[0]
-    if not first.active:
+    found = person_with_roles(tx, username=username)
+    if found is None:
+        raise _no_user(username)
+    if not found[0].active:
         raise _deactivated(username)
-    person = Person(id=first.id, username=first.username, name=first.name, org_id=first.org_id)
-    return person, [row.role for row in rows if row.role is not None]
+    return found
 
 
 def org_path(tx: Transaction, org_id: int) -> list[int]:
     """The organisation's id, then its parent's, up to the root."""
-    # Kept for the transaction: listings ask once per plan, and every write asks once.
-    paths: dict[int, list[int]] = tx.memo.setdefault("org_paths", {})
-    if org_id not in paths:
-        rows = tx.execute(statements.ANCESTORS, {"org_id": org_id})
-        parent = {row.id: row.parent_id for row in rows}  # the whole chain, in no order
-        path: list[int] = []
-        current: int | None = org_id
-        while current is not None:
-            if current in path:  # a cycle would be a corrupt tree; stop rather than loop forever
-                break
-            path.append(current)
-            current = parent.get(current)
-        paths[org_id] = path
-    return list(paths[org_id])
+    return store_org_path(tx, org_id=org_id)
 
 
-def roles_of(session: Session, user_id: int) -> list[str]:
-    return list(session.connection().execute(statements.ROLES_OF, {"user_id": user_id}).scalars())
+def roles_of(tx: Transaction, user_id: int) -> list[str]:
+    return store_roles_of(tx, user_id=user_id)

@@ -55,9 +55,9 @@ class ReturnedPlan:
 def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[InboxEntry]:
     now = now or rt.now()
     with rt.database.session() as session:
-        user = find_user(session, actor)
+        user = find_user(Transaction.of(session), actor)
         assert user.id is not None
-        roles = set(roles_of(session, user.id))
+        roles = set(roles_of(Transaction.of(session), user.id))
         if not roles:
             return []
         rows = session.exec(
@@ -136,9 +136,9 @@ def returned_plans(rt: Runtime, *, actor: str) -> list[ReturnedPlan]:
     """Plans `actor` owns (holds one of their template's owner roles for) that were returned and
     wait in their initial state, most recently returned first."""
     with rt.database.session() as session:
-        user = find_user(session, actor)
+        user = find_user(Transaction.of(session), actor)
         assert user.id is not None
-        held = roles_of(session, user.id)
+        held = roles_of(Transaction.of(session), user.id)
         reach = reachable_orgs(session, user) if held else set()
         if not reach:
             return []

@@ -40,7 +40,7 @@ from engine.service.actions import (
     plan_facts,
     store_task_reminders,
 )
-from engine.service.directory import Person, find_any_user, org_path
+from engine.service.directory import find_any_user, org_path
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.writes import (
@@ -53,8 +53,9 @@ from engine.service.writes import (
 from engine.store import handover_statements as sql
 from engine.store import statements
 from engine.store.driver import Transaction
-from engine.store.statements import PlanRecord
-from engine.store.tables import Organisation, TaskStatus, User
+from engine.store.people import Person
+from engine.store.plans import PlanRecord, lock_plan
+from engine.store.tables import Organisation, TaskStatus
 
 REASSIGN_ACTION = "reassign"
 
@@ -82,7 +83,7 @@ def revoke_role(rt: Runtime, *, username: str, role: str) -> list[WriteResult]:
     only when nothing does.
     """
     with rt.database.write() as tx:
-        person = _person(find_any_user(tx.session, username))
+        person = find_any_user(tx, username)
         revoked = tx.execute(sql.DELETE_GRANT, {"user_id": person.id, "role": role}).rowcount
         leaving = Leaving(
             person=person,
@@ -106,9 +107,8 @@ def deactivate_user(rt: Runtime, *, username: str) -> list[WriteResult]:
     someone already deactivated, it hands over what still waits on them, as `revoke_role` does.
     """
     with rt.database.write() as tx:
-        user = find_any_user(tx.session, username)
-        person = _person(user)
-        was_active = user.active
+        person = find_any_user(tx, username)
+        was_active = person.active
         held = tx.execute(statements.ROLES_OF, {"user_id": person.id}).scalars()
         if was_active:
             tx.execute(sql.DEACTIVATE_USER, {"user_id": person.id})
@@ -123,11 +123,6 @@ def deactivate_user(rt: Runtime, *, username: str) -> list[WriteResult]:
         if not was_active and not results:
             raise ActionRefused(f"{username} is already deactivated")
         return results
-
-
-def _person(user: User) -> Person:
-    assert user.id is not None
-    return Person(id=user.id, username=user.username, name=user.name, org_id=user.org_id)
 
 
 def _hand_over(
@@ -150,7 +145,7 @@ def _hand_over(
     results: list[WriteResult] = []
     refusals: list[str] = []
     for plan_id in sorted(tasks):
-        plan = rt.database.lock_plan(tx, plan_id)
+        plan = lock_plan(tx, plan_id=plan_id)
         assert plan is not None  # plans are never deleted
         try:
             handovers = [(task_id, leaving) for task_id in sorted(tasks[plan_id])]

@@ -36,9 +36,9 @@ from engine.service.writes import (
     roles_in_scope,
     write_plan,
 )
-from engine.store import statements
 from engine.store.driver import Transaction
-from engine.store.statements import PlanRecord
+from engine.store.people import Person
+from engine.store.plans import PlanRecord, insert_plan
 from engine.store.tables import (
     AuditEvent,
     Goal,
@@ -133,8 +133,8 @@ def _create_plan(
             if earlier is not None:
                 return earlier
         session = tx.session
-        user = find_user(session, actor)
-        org = _named(source, "org", lambda: find_org(session, spec.org))
+        user = find_user(Transaction.of(session), actor)
+        org = _named(source, "org", lambda: find_org(Transaction.of(session), spec.org))
         record = _named(
             source,
             "template",
@@ -143,7 +143,7 @@ def _create_plan(
         workflow = workflow_for(rt, record)
         assert org.id is not None and record.id is not None and user.id is not None
         owners = owner_roles(workflow.template)
-        if not roles_in_scope(workflow.template, session, user, org_path(tx, org.id)) & owners:
+        if not roles_in_scope(workflow.template, tx, user, org_path(tx, org.id)) & owners:
             raise PermissionDenied(
                 f"{actor} may not create plans for {org.name}: that needs the role "
                 f"{', '.join(sorted(owners))} at {org.name}"
@@ -158,25 +158,20 @@ def _create_plan(
                 f"{org.name} already has a {spec.year} plan on {record.name} (plan #{duplicate}); "
                 "edit that one instead"
             )
-        now = rt.now()
-        columns: dict[str, Any] = {
-            "org_id": org.id,
-            "year": spec.year,
-            "title": spec.title,
-            "template_id": record.id,
-            "template_name": record.name,
-            "template_version": record.version,
-            "state": workflow.template.initial_state.name,
-            "state_entered_at": now,
-            "version": 0,  # the creation's audit row makes it 1
-            "created_by": user.id,
-            "created_at": now,
-            "updated_at": now,
-            "assessment_score": None,
-            "assessment_comment": None,
-        }
-        plan_id = tx.execute(statements.INSERT_PLAN, columns).scalar_one()
-        plan = PlanRecord(id=plan_id, **columns)
+        assert org.id is not None and record.id is not None and user.id is not None
+        plan = insert_plan(  # at version 0: the creation's audit row makes it 1
+            tx,
+            org_id=org.id,
+            year=spec.year,
+            title=spec.title,
+            template_id=record.id,
+            template_name=record.name,
+            template_version=record.version,
+            state=workflow.template.initial_state.name,
+            created_by=user.id,
+            at=rt.now(),
+        )
+        plan_id = plan.id
         _replace_content(session, plan_id, spec)
 
         def created(ctx: WriteContext) -> Change:
@@ -272,12 +267,12 @@ def _visible_plan(
 ) -> tuple[Plan, Workflow, set[str]]:
     """The plan, its workflow and the actor's roles on it; out of scope reads as no plan."""
     plan = session.get(Plan, plan_id)
-    user = find_user(session, actor)
+    user = find_user(Transaction.of(session), actor)
     if plan is None:
         raise NotFound(f"no plan #{plan_id}")
     workflow = workflow_by_id(rt, session, plan.template_id)
     path = org_path(Transaction.of(session), plan.org_id)
-    roles = roles_in_scope(workflow.template, session, user, path)
+    roles = roles_in_scope(workflow.template, Transaction.of(session), user, path)
     if not roles:
         raise NotFound(f"no plan #{plan_id}")
     return plan, workflow, roles
@@ -316,7 +311,7 @@ def show_plan(rt: Runtime, *, plan_id: int, actor: str) -> PlanView:
                 plan_id=plan_id,
                 state=plan.state,
                 workflow=workflow,
-                user=find_user(session, actor),
+                user=find_user(Transaction.of(session), actor),
                 roles=roles,
             ),
             returned=last_return(session, plan_id=plan_id, state=plan.state, workflow=workflow),
@@ -328,7 +323,7 @@ def list_plans(
 ) -> list[tuple[Plan, Organisation]]:
     """Plans the actor's roles reach, newest first; `state` is a state's name or its title."""
     with rt.database.session() as session:
-        user = find_user(session, actor)
+        user = find_user(Transaction.of(session), actor)
         assert user.id is not None
         reach = reachable_orgs(session, user)
         if not reach:
@@ -339,7 +334,7 @@ def list_plans(
         if state is not None:
             query = query.where(col(Plan.state).in_(_state_names(rt, session, state)))
         rows = session.exec(query.order_by(col(Plan.id).desc()).limit(limit))
-        held = roles_of(session, user.id)
+        held = roles_of(Transaction.of(session), user.id)
         tx = Transaction.of(session)
         paths: dict[int, list[int]] = {}
         visible = []
@@ -391,7 +386,7 @@ def plan_history(rt: Runtime, *, plan_id: int, actor: str) -> list[HistoryEntry]
         ]
 
 
-def reachable_orgs(session: Session, user: User) -> set[int]:
+def reachable_orgs(session: Session, user: Person) -> set[int]:
     """Every organisation the user's grants could reach (the template scopes then decide)."""
     roles = session.exec(select(RoleGrant.role).where(RoleGrant.user_id == user.id)).all()
     if not roles:

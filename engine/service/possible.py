@@ -22,7 +22,7 @@ from engine.service.reporting import reporting_open
 from engine.service.writes import owner_roles
 from engine.store import statements
 from engine.store.driver import Transaction
-from engine.store.tables import User
+from engine.store.people import Person
 
 EDIT = "plan edit"
 REPORT_ITEM = "report item"
@@ -37,7 +37,7 @@ def possible_now(
     plan_id: int,
     state: str,
     workflow: Workflow,
-    user: User,
+    user: Person,
     roles: Collection[str],
 ) -> list[str]:
     """The triggers `user` (holding `roles` on this plan) may use now, in template order, then
@@ -80,13 +80,13 @@ def possible_now(
     return possible
 
 
-def _holds_escalation(tx: Transaction, plan_id: int, user: User, roles: set[str]) -> bool:
+def _holds_escalation(tx: Transaction, plan_id: int, user: Person, roles: set[str]) -> bool:
     """Whether `user` holds the role of an open escalation task of the plan at its organisation."""
     rows = tx.execute(statements.ESCALATIONS_AT, {"plan_id": plan_id, "org_id": user.org_id})
     return any(row.role in roles for row in rows)
 
 
-def _signing_refusal(tx: Transaction, task: OpenTask | None, user: User) -> Refuses | None:
+def _signing_refusal(tx: Transaction, task: OpenTask | None, user: Person) -> Refuses | None:
     """For a countersigned step, which triggers `act` would refuse to this person (see
     `actions._countersign`): all once they signed or while it is not their turn in `sequence`,
     `approve` when they are not a signer; None when the step is not countersigned."""

@@ -27,12 +27,13 @@ from typing import Any
 
 from engine.core.errors import PlanflowError
 from engine.service.cycle_failures import Failed, describe, forget_failure, record_failure
-from engine.service.directory import Person
 from engine.service.leaving import Leaving, hand_over_plan
 from engine.service.runtime import Runtime
 from engine.store import handover_statements as sql
 from engine.store.cycle_statements import HANDOVER_STEP
 from engine.store.driver import Transaction
+from engine.store.people import Person
+from engine.store.plans import lock_plan
 from engine.store.tables import Organisation, Task
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def _hand_over(rt: Runtime, plan_id: int, version: int, *, failed_before: bool) 
     subject = handover_subject(plan_id)
     try:
         with rt.database.write() as tx:
-            plan = rt.database.lock_plan(tx, plan_id)
+            plan = lock_plan(tx, plan_id=plan_id)
             assert plan is not None  # plans are never deleted
             # Re-checked under the lock: a concurrent sweep or command may have handed it over.
             rows = tx.execute(sql.STRANDED_IN_PLAN, {"plan_id": plan_id}).all()

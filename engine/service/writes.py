@@ -32,14 +32,14 @@ from engine.core.errors import (
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.core.template.model import Template
-from engine.service.directory import Person, find_user_with_roles, org_path, roles_of
+from engine.service.directory import find_user_with_roles, org_path, roles_of
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.store import statements
 from engine.store.database import is_lock_timeout
 from engine.store.driver import Transaction
-from engine.store.statements import PlanRecord
-from engine.store.tables import User
+from engine.store.people import Person
+from engine.store.plans import PlanRecord, lock_plan, save_plan
 
 _AUDIT_FIELDS = tuple(field.name for field in fields(AuditContent))
 
@@ -89,10 +89,9 @@ class WriteResult:
     detail: dict[str, Any] | None = None
 
 
-def roles_in_scope(template: Template, session: Session, user: User, path: list[int]) -> set[str]:
+def roles_in_scope(template: Template, tx: Transaction, user: Person, path: list[int]) -> set[str]:
     """The template roles `user` holds whose scope covers a plan at `path`."""
-    assert user.id is not None
-    return roles_covering(template.roles, roles_of(session, user.id), user.org_id, path)
+    return roles_covering(template.roles, roles_of(tx, user.id), user.org_id, path)
 
 
 def owner_roles(template: Template) -> set[str]:
@@ -125,7 +124,7 @@ def write_plan(
         idempotency_conflicts(idempotency_key),
         rt.database.write() as tx,
     ):
-        plan = rt.database.lock_plan(tx, plan_id)
+        plan = lock_plan(tx, plan_id=plan_id)
         if plan is None:
             raise NotFound(f"no plan #{plan_id}")
         if idempotency_key is not None:
@@ -179,8 +178,7 @@ def record_write(
     plan.version += 1
     plan.updated_at = ctx.now
     tx.flush()  # what the change left pending in the session: sections, goals, items, reports
-    columns = {name: getattr(plan, name) for name in statements.PLAN_COLUMNS}
-    tx.execute(statements.WRITE_PLAN, {"plan_key": plan.id, **columns})
+    save_plan(tx, plan=plan)
     audit = AuditContent(
         plan_id=plan.id,
         plan_version=plan.version,

@@ -25,9 +25,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlmodel import Session
 
 from engine.core.errors import ConfigurationError
-from engine.store import statements
 from engine.store.driver import Transaction
-from engine.store.statements import PlanRecord
 
 DEFAULT_LOCK_TIMEOUT_SECONDS = 10.0
 READ_ONLY = "planflow_read_only"  # execution option: this connection only reads
@@ -121,10 +119,11 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Transaction]:
-        """A plan write's transaction (`driver.py`): committed on success, else rolled back.
+    def transaction(self) -> Iterator[Transaction]:
+        """One unit of work that may write: committed on success, else rolled back.
 
-        What its session holds, if it made one, is flushed before the commit.
+        On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`). What its session holds, if
+        it made one, is flushed before the commit.
         """
         with self.engine.connect() as connection, connection.begin():
             tx = Transaction(connection)
@@ -134,14 +133,20 @@ class Database:
             finally:
                 tx.close()
 
-    def lock_plan(self, tx: Transaction, plan_id: int) -> PlanRecord | None:
-        """Load a plan for update. On SQLite the IMMEDIATE transaction already serialises.
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        """One unit of work that only reads: on SQLite it reads beside a writer (deferred BEGIN)
+        instead of queueing behind it; it is rolled back at the end, so nothing it did stays."""
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            connection.begin()
+            tx = Transaction(connection)
+            try:
+                yield tx
+            finally:
+                tx.close()
+                connection.rollback()
 
-        A wait longer than the lock timeout raises a DBAPI error that `is_lock_timeout` knows.
-        """
-        query = statements.PLAN_ROW if self.is_sqlite else statements.PLAN_ROW_FOR_UPDATE
-        row = tx.execute(query, {"plan_id": plan_id}).first()
-        return PlanRecord(*row) if row is not None else None
+    write = transaction  # until every caller says `transaction()`
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -165,6 +165,10 @@ class Transaction:
         # Per-transaction memo (organisation paths): what one transaction reads stays true in it.
         self.memo: dict[str, Any] = session.info if session is not None else {}
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self._sqlite
+
     @classmethod
     def of(cls, session: Session) -> Transaction:
         """The session's own transaction, for readers that share helpers with the writes."""

@@ -13,9 +13,6 @@ the session holds: no write loads a row through the session that it changes here
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 from sqlalchemy import bindparam
 from sqlmodel import SQLModel, select
@@ -57,31 +54,6 @@ _AUDIT = table_of(AuditEvent)
 # --- the plan ------------------------------------------------------------------------------------
 
 
-@dataclass
-class PlanRecord:
-    """A plan row as a write holds it, changes it and writes it back whole (`writes.py`).
-
-    Plain data: building an ORM `Plan` costs about 120 µs, more than the row's round trip.
-    Its fields are the `plan` table's columns (a test keeps them so).
-    """
-
-    id: int
-    org_id: int
-    year: int
-    title: str
-    template_id: int
-    template_name: str
-    template_version: int
-    state: str
-    state_entered_at: dt.datetime
-    version: int
-    created_by: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    assessment_score: float | None
-    assessment_comment: str | None
-
-
 PLAN_ROW = sa.select(*_PLAN.c).where(_PLAN.c.id == bindparam("plan_id"))
 PLAN_ROW_FOR_UPDATE = PLAN_ROW.with_for_update()
 PLAN_COLUMNS = tuple(c.name for c in _PLAN.c if c.name != "id")
@@ -110,10 +82,21 @@ LAST_AUDIT = (
 # --- who acts ------------------------------------------------------------------------------------
 
 USER_BY_NAME = select(User).where(User.username == bindparam("username"))
+_PERSON = (
+    _USER.c.id,
+    _USER.c.username,
+    _USER.c.name,
+    _USER.c.org_id,
+    _USER.c.email,
+    _USER.c.active,
+)  # a `people.Person`, in its fields' order
+PERSON_BY_NAME = sa.select(*_PERSON).where(_USER.c.username == bindparam("username"))
+PERSON_BY_ID = sa.select(*_PERSON).where(_USER.c.id == bindparam("user_id"))
+_ORG_FIELDS = (_ORG.c.id, _ORG.c.code, _ORG.c.name, _ORG.c.parent_id)  # a `people.Org`
+ORG_BY_CODE = sa.select(*_ORG_FIELDS).where(_ORG.c.code == bindparam("code"))
+ORG_BY_ID = sa.select(*_ORG_FIELDS).where(_ORG.c.id == bindparam("org_id"))
 USER_WITH_ROLES = (  # the user's columns and one of their roles (or None), in grant order
-    sa.select(
-        _USER.c.id, _USER.c.username, _USER.c.name, _USER.c.org_id, _USER.c.active, _GRANT.c.role
-    )
+    sa.select(*_PERSON, _GRANT.c.role)
     .outerjoin(_GRANT, _GRANT.c.user_id == _USER.c.id)
     .where(_USER.c.username == bindparam("username"))
     .order_by(_GRANT.c.id)

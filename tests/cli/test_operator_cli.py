@@ -16,6 +16,7 @@ from engine.service.plans import create_plan
 from engine.service.templates import load_template
 from engine.service.timers import fire_due_timers
 from engine.store.database import Database
+from engine.store.plans import lock_plan
 from tests.cli.conftest import Cli
 from tests.conftest import make_runtime
 from tests.service.test_timers import GUARDED, TZ
@@ -39,7 +40,7 @@ def test_act_on_a_busy_plan_prints_one_line(
     holder_db = Database(cli_database_url)
     try:
         with holder_db.write() as holder:
-            assert holder_db.lock_plan(holder, plan_id) is not None
+            assert lock_plan(holder, plan_id=plan_id) is not None
             started = time.monotonic()
             refused = cli("act", plan_id, "submit", "--as", "chen-school")
             waited = time.monotonic() - started

@@ -16,6 +16,7 @@ from engine.service.plans import create_plan, show_plan
 from engine.service.reporting import report_item
 from engine.service.runtime import Runtime
 from engine.store.database import Database
+from engine.store.plans import lock_plan
 from engine.store.tables import AuditEvent, ItemStatus
 from tests.world import setup_world, small_plan, world_with_live_plan
 
@@ -130,7 +131,7 @@ def test_a_busy_plan_answers_plan_busy_within_the_lock_timeout(
     )
     try:
         with rt.database.write() as holder:
-            assert rt.database.lock_plan(holder, plan_id) is not None
+            assert lock_plan(holder, plan_id=plan_id) is not None
             started = time.monotonic()
             with pytest.raises(PlanBusy) as refused:
                 act(impatient, plan_id=plan_id, trigger="submit", actor="chen-school")

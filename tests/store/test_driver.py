@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from engine.store.database import Database
-from engine.store.statements import PlanRecord, table_of
+from engine.store.plans import PlanRecord
+from engine.store.statements import table_of
 from engine.store.tables import Organisation, Plan, TemplateRecord
 
 _TEMPLATE = table_of(TemplateRecord)
@@ -51,7 +52,7 @@ def template_row(name: str, loaded_at: dt.datetime) -> dict[str, Any]:
 
 
 def test_plan_record_fields_are_the_plan_tables_columns_in_order() -> None:
-    # `Database.lock_plan` builds a PlanRecord from a row positionally.
+    # `plans.lock_plan` builds a PlanRecord from a row positionally.
     assert [f.name for f in dataclasses.fields(PlanRecord)] == [
         c.name for c in table_of(Plan).columns
     ]
