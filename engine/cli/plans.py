@@ -18,7 +18,7 @@ from engine.service import plans, reporting
 from engine.service.actions import act as act_service
 from engine.service.returns import ReturnNote
 from engine.service.writes import WriteResult
-from engine.store.tables import ItemStatus
+from engine.store.statuses import ItemStatus
 
 app = typer.Typer(help="Annual work plans.", no_args_is_help=True)
 reports = typer.Typer(

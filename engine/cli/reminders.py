@@ -11,7 +11,7 @@ from engine.cli.output import as_json, local, table
 from engine.service import reminders
 from engine.service.publishing import publishing_backlog
 from engine.service.reminders import RetryOutcome
-from engine.store.tables import ReminderStatus
+from engine.store.statuses import ReminderStatus
 
 app = typer.Typer(help="Reminders and their deliveries: list, retry.", no_args_is_help=True)
 

@@ -43,16 +43,8 @@ from engine.service.runtime import Runtime, open_runtime
 from engine.service.templates import workflow_by_id
 from engine.service.timers import fire_due_timers
 from engine.store.migrate import upgrade
-from engine.store.tables import (
-    AuditEvent,
-    Goal,
-    ItemStatus,
-    MonthlyItem,
-    Organisation,
-    Plan,
-    Reminder,
-    User,
-)
+from engine.store.statuses import ItemStatus
+from engine.store.tables import AuditEvent, Goal, MonthlyItem, Organisation, Plan, Reminder, User
 
 TZ = ZoneInfo("Asia/Shanghai")
 YEAR = 2027

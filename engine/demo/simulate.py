@@ -47,16 +47,8 @@ from engine.service.plans import create_plan
 from engine.service.reporting import report_goal, report_item, reporting_open
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
-from engine.store.tables import (
-    Delivery,
-    DeliveryStatus,
-    Goal,
-    ItemStatus,
-    MonthlyItem,
-    Plan,
-    Reminder,
-    ReminderStatus,
-)
+from engine.store.statuses import DeliveryStatus, ItemStatus, ReminderStatus
+from engine.store.tables import Delivery, Goal, MonthlyItem, Plan, Reminder
 
 DEMO_PLANS = 6
 LATE_SHARE = 0.25  # late reviewers (nudged, then escalated) and late year-end evaluations

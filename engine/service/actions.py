@@ -46,7 +46,8 @@ from engine.service.timezones import plan_timezone
 from engine.service.writes import Change, WriteContext, WriteResult, owner_roles, write_plan
 from engine.store import statements
 from engine.store.driver import Transaction
-from engine.store.tables import Organisation, ReminderStatus, TaskStatus, User
+from engine.store.statuses import ReminderStatus, TaskStatus
+from engine.store.tables import Organisation, User
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ from engine.service.writes import owner_roles
 from engine.store import dispatch_statements as sql
 from engine.store import statements
 from engine.store.driver import Transaction
-from engine.store.tables import DeliveryStatus, ItemStatus, ReminderStatus, TaskStatus
+from engine.store.statuses import DeliveryStatus, ItemStatus, ReminderStatus, TaskStatus
 
 log = logging.getLogger("planflow.dispatch")
 

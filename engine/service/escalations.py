@@ -36,7 +36,8 @@ from engine.service.runtime import Runtime
 from engine.service.writes import Change, WriteContext, write_plan
 from engine.store import cycle_statements, statements
 from engine.store.cycle_statements import ESCALATION_STEP
-from engine.store.tables import Organisation, ReminderStatus, TaskStatus
+from engine.store.statuses import ReminderStatus, TaskStatus
+from engine.store.tables import Organisation
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.writes import owner_roles
 from engine.store.driver import Transaction
-from engine.store.tables import Organisation, Plan, Task, TaskSigner, TaskStatus
+from engine.store.statuses import TaskStatus
+from engine.store.tables import Organisation, Plan, Task, TaskSigner
 
 
 @dataclass(frozen=True)

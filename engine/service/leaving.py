@@ -55,7 +55,8 @@ from engine.store import statements
 from engine.store.driver import Transaction
 from engine.store.people import Person
 from engine.store.plans import PlanRecord, lock_plan
-from engine.store.tables import Organisation, TaskStatus
+from engine.store.statuses import TaskStatus
+from engine.store.tables import Organisation
 
 REASSIGN_ACTION = "reassign"
 

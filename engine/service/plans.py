@@ -39,6 +39,7 @@ from engine.service.writes import (
 from engine.store.driver import Transaction
 from engine.store.people import Person
 from engine.store.plans import PlanRecord, insert_plan
+from engine.store.statuses import ReminderStatus, TaskStatus
 from engine.store.tables import (
     AuditEvent,
     Goal,
@@ -47,11 +48,9 @@ from engine.store.tables import (
     Plan,
     PlanSection,
     Reminder,
-    ReminderStatus,
     RoleGrant,
     Task,
     TaskSigner,
-    TaskStatus,
     TemplateRecord,
     User,
 )

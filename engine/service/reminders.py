@@ -21,17 +21,8 @@ from engine.core.errors import ActionRefused, InputError, NotFound, PlanflowErro
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.writes import Change, WriteContext, write_plan
-from engine.store.tables import (
-    Delivery,
-    DeliveryStatus,
-    MonthlyItem,
-    Organisation,
-    Plan,
-    Reminder,
-    ReminderStatus,
-    Task,
-    User,
-)
+from engine.store.statuses import DeliveryStatus, ReminderStatus
+from engine.store.tables import Delivery, MonthlyItem, Organisation, Plan, Reminder, Task, User
 
 RETRY_ACTION = "retry_reminder"
 RETRYABLE = frozenset({ReminderStatus.DEAD, ReminderStatus.FAILED, ReminderStatus.MISSED})

@@ -14,7 +14,8 @@ from engine.core.limits import check_comment, check_finite
 from engine.core.template.model import Template
 from engine.service.runtime import Runtime
 from engine.service.writes import Change, WriteContext, WriteResult, require_owner, write_plan
-from engine.store.tables import Goal, ItemStatus, MonthlyItem
+from engine.store.statuses import ItemStatus
+from engine.store.tables import Goal, MonthlyItem
 
 _REPORT_GUARDS = {"all_goals_reported", "all_items_reported"}
 

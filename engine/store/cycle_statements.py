@@ -13,7 +13,8 @@ from sqlalchemy import bindparam
 
 from engine.core.planning import TASK_ESCALATION
 from engine.store.statements import table_of
-from engine.store.tables import CycleFailure, Organisation, Plan, Reminder, ReminderStatus
+from engine.store.statuses import ReminderStatus
+from engine.store.tables import CycleFailure, Organisation, Plan, Reminder
 
 TIMER_STEP = "timer"
 ESCALATION_STEP = "escalation"

@@ -12,15 +12,14 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam
 
 from engine.store.statements import table_of
+from engine.store.statuses import DeliveryStatus, ReminderStatus
 from engine.store.tables import (
     Delivery,
-    DeliveryStatus,
     MonthlyItem,
     Organisation,
     OutboxMessage,
     Plan,
     Reminder,
-    ReminderStatus,
     Task,
     TaskSigner,
     User,

@@ -13,7 +13,8 @@ from sqlalchemy import bindparam
 from engine.core.template.model import SignMode
 from engine.store.cycle_statements import HANDOVER_STEP
 from engine.store.statements import table_of
-from engine.store.tables import CycleFailure, Plan, RoleGrant, Task, TaskSigner, TaskStatus, User
+from engine.store.statuses import TaskStatus
+from engine.store.tables import CycleFailure, Plan, RoleGrant, Task, TaskSigner, User
 
 _USER = table_of(User)
 _GRANT = table_of(RoleGrant)

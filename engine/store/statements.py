@@ -18,6 +18,7 @@ from sqlalchemy import bindparam
 from sqlmodel import SQLModel, select
 
 from engine.core.messages import ReminderKind
+from engine.store.statuses import ReminderStatus, TaskStatus
 from engine.store.tables import (
     AuditEvent,
     Goal,
@@ -25,11 +26,9 @@ from engine.store.tables import (
     Organisation,
     Plan,
     Reminder,
-    ReminderStatus,
     RoleGrant,
     Task,
     TaskSigner,
-    TaskStatus,
     User,
 )
 

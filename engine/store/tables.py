@@ -8,7 +8,6 @@ ones on the way out, on SQLite too). Rows are plain records: state-machine behav
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
 from engine.core import limits
+from engine.store.statuses import DeliveryStatus, ReminderStatus, TaskStatus
 
 UTC = dt.UTC
 
@@ -103,14 +103,6 @@ class TemplateRecord(SQLModel, table=True):
     loaded_at: dt.datetime = _utc()
 
 
-class ItemStatus(StrEnum):
-    """Item statuses reported at year end."""
-
-    DONE = "done"
-    PARTLY = "partly"
-    NOT_DONE = "not_done"
-
-
 class Plan(SQLModel, table=True):
     __tablename__ = "plan"
     __table_args__ = (sa.UniqueConstraint("org_id", "year", "template_name"),)
@@ -174,11 +166,6 @@ class MonthlyItem(SQLModel, table=True):
     status: str | None = Field(default=None, max_length=16)  # an ItemStatus once reported
     report_note: str | None = Field(default=None, sa_type=sa.Text)
     reported_at: dt.datetime | None = _utc(default=None)
-
-
-class TaskStatus(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
 
 
 class Task(SQLModel, table=True):
@@ -255,17 +242,6 @@ class AuditEvent(SQLModel, table=True):
     row_hash: str | None = Field(default=None, max_length=64)
 
 
-class ReminderStatus(StrEnum):
-    PLANNED = "planned"
-    QUEUED = "queued"
-    SENT = "sent"
-    FAILED = "failed"
-    DEAD = "dead"
-    CANCELLED = "cancelled"  # the plan left the state, the item changed or the task closed
-    SKIPPED = "skipped"  # its `unless` condition held at send time (the item was done)
-    MISSED = "missed"  # older than the catch-up window when the scheduler came back
-
-
 class Reminder(SQLModel, table=True):
     """A planned message for a role; at send time it becomes one `Delivery` per recipient.
 
@@ -292,14 +268,6 @@ class Reminder(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     sent_at: dt.datetime | None = _utc(default=None)
     created_at: dt.datetime = _utc()
-
-
-class DeliveryStatus(StrEnum):
-    QUEUED = "queued"  # written by the sweep, published to the workers after commit
-    SENDING = "sending"  # claimed by a worker until `next_attempt_at` (its lease)
-    SENT = "sent"
-    FAILED = "failed"  # a retryable error; tried again from `next_attempt_at`
-    DEAD = "dead"  # gave up; an operator may retry it
 
 
 class Delivery(SQLModel, table=True):

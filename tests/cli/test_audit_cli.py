@@ -9,7 +9,7 @@ import pytest
 from engine.service.reporting import report_item
 from engine.service.runtime import Runtime
 from engine.store import audit_guard
-from engine.store.tables import ItemStatus
+from engine.store.statuses import ItemStatus
 from tests.cli.conftest import Cli
 from tests.service.test_audit_log import rows_of, without_guard
 from tests.world import world_with_live_plan

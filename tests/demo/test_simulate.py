@@ -18,16 +18,8 @@ from engine.core.planning import TASK_ESCALATION
 from engine.demo.run import TZ
 from engine.demo.simulate import Downtime, Simulation, sent_by_kind, simulate, simulate_year
 from engine.service.runtime import Runtime
-from engine.store.tables import (
-    AuditEvent,
-    Delivery,
-    DeliveryStatus,
-    ItemStatus,
-    MonthlyItem,
-    Plan,
-    Reminder,
-    ReminderStatus,
-)
+from engine.store.statuses import DeliveryStatus, ItemStatus, ReminderStatus
+from engine.store.tables import AuditEvent, Delivery, MonthlyItem, Plan, Reminder
 from tests.world import setup_world
 
 YEAR = 2027

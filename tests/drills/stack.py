@@ -33,7 +33,8 @@ from engine.service.actions import act
 from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
 from engine.store.statements import table_of
-from engine.store.tables import Delivery, DeliveryStatus, OutboxMessage, Reminder, ReminderStatus
+from engine.store.statuses import DeliveryStatus, ReminderStatus
+from engine.store.tables import Delivery, OutboxMessage, Reminder
 from tests.drills.scheduler_process import SchedulerProcess
 from tests.workers.celery_worker import CeleryWorker
 from tests.workers.redis_server import RedisServer

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from engine.service.reminders import list_reminders, retry_dead
-from engine.store.tables import DeliveryStatus, ReminderStatus
+from engine.store.statuses import DeliveryStatus, ReminderStatus
 from tests.drills.stack import ON_POSTGRESQL, Drill, ago, eventually
 
 pytestmark = ON_POSTGRESQL

@@ -9,7 +9,7 @@ the second restart goes out, which shows that the sweep did run.
 
 from __future__ import annotations
 
-from engine.store.tables import ReminderStatus
+from engine.store.statuses import ReminderStatus
 from tests.drills.stack import ON_POSTGRESQL, Drill, ago
 
 pytestmark = ON_POSTGRESQL

@@ -21,7 +21,8 @@ from engine.service.reminders import list_reminders
 from engine.service.reporting import report_item
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
-from engine.store.tables import ItemStatus, MonthlyItem, Reminder, ReminderStatus
+from engine.store.statuses import ItemStatus, ReminderStatus
+from engine.store.tables import MonthlyItem, Reminder
 from tests.service.test_dispatch import Recorder
 from tests.world import setup_world, small_plan, world_with_live_plan
 from workflows import BUNDLED_DIR

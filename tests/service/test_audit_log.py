@@ -186,7 +186,7 @@ def test_a_write_dated_before_the_plans_last_event_is_refused(rt: Runtime) -> No
     from engine.core.clock import SimulatedClock
     from engine.core.errors import ConfigurationError
     from engine.service.reporting import report_item
-    from engine.store.tables import ItemStatus
+    from engine.store.statuses import ItemStatus
 
     setup_world(rt)
     plan_id = live_plan(rt)

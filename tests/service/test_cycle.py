@@ -28,7 +28,8 @@ from engine.service.dispatch import in_process
 from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
-from engine.store.tables import AuditEvent, CycleFailure, Plan, Reminder, ReminderStatus, Task
+from engine.store.statuses import ReminderStatus
+from engine.store.tables import AuditEvent, CycleFailure, Plan, Reminder, Task
 from tests.world import live_plan, setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")

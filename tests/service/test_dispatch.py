@@ -35,14 +35,8 @@ from engine.service.leaving import revoke_role
 from engine.service.reporting import report_item
 from engine.service.runtime import Runtime
 from engine.store import dispatch_statements as sql
-from engine.store.tables import (
-    Delivery,
-    DeliveryStatus,
-    ItemStatus,
-    OutboxMessage,
-    Reminder,
-    ReminderStatus,
-)
+from engine.store.statuses import DeliveryStatus, ItemStatus, ReminderStatus
+from engine.store.tables import Delivery, OutboxMessage, Reminder
 from tests.world import live_plan, setup_world, world_with_live_plan
 
 TZ = ZoneInfo("Asia/Shanghai")

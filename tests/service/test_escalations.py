@@ -21,7 +21,8 @@ from engine.service.inbox import inbox
 from engine.service.plans import create_plan, plan_history
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
-from engine.store.tables import Organisation, Plan, Reminder, ReminderStatus, Task, TaskStatus
+from engine.store.statuses import ReminderStatus, TaskStatus
+from engine.store.tables import Organisation, Plan, Reminder, Task
 from tests.world import setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -22,7 +22,8 @@ from engine.service.plans import create_plan, edit_plan, list_plans, show_plan
 from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
 from engine.service.timers import fire_due_timers
-from engine.store.tables import AuditEvent, ItemStatus
+from engine.store.statuses import ItemStatus
+from engine.store.tables import AuditEvent
 from tests.world import live_plan, setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -22,7 +22,8 @@ from engine.service.leaving import revoke_role
 from engine.service.plans import create_plan, edit_plan, show_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
-from engine.store.tables import Delivery, Reminder, ReminderStatus, Task
+from engine.store.statuses import ReminderStatus
+from engine.store.tables import Delivery, Reminder, Task
 from tests.world import SEQUENCE, setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")

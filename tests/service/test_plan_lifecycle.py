@@ -18,7 +18,8 @@ from engine.service.plans import create_plan, edit_plan, plan_history, show_plan
 from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
 from engine.service.timers import fire_due_timers
-from engine.store.tables import AuditEvent, ItemStatus, Reminder, ReminderStatus, Task
+from engine.store.statuses import ItemStatus, ReminderStatus
+from engine.store.tables import AuditEvent, Reminder, Task
 from tests.conftest import make_runtime
 from tests.world import setup_world, small_plan
 

@@ -25,7 +25,8 @@ from engine.service.actions import act
 from engine.service.plans import create_plan, show_plan
 from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
-from engine.store.tables import AuditEvent, ItemStatus, Plan
+from engine.store.statuses import ItemStatus
+from engine.store.tables import AuditEvent, Plan
 from tests.world import setup_world, small_plan, world_with_live_plan
 
 FULL = "🎊"  # four bytes in UTF-8, a surrogate pair in `json.dumps`, one character to a database

@@ -26,7 +26,8 @@ from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
 from engine.service.timers import fire_due_timers
-from engine.store.tables import Goal, ItemStatus
+from engine.store.statuses import ItemStatus
+from engine.store.tables import Goal
 from tests.world import SEQUENCE, setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -17,7 +17,8 @@ from engine.service.reporting import report_item
 from engine.service.runtime import Runtime
 from engine.store.database import Database
 from engine.store.plans import lock_plan
-from engine.store.tables import AuditEvent, ItemStatus
+from engine.store.statuses import ItemStatus
+from engine.store.tables import AuditEvent
 from tests.world import setup_world, small_plan, world_with_live_plan
 
 ACTORS = 8

@@ -26,7 +26,8 @@ from engine.service.leaving import revoke_role
 from engine.service.plans import create_plan
 from engine.service.reminders import list_reminders, retry_dead, retry_reminder
 from engine.service.runtime import Runtime
-from engine.store.tables import AuditEvent, Delivery, DeliveryStatus, Reminder, ReminderStatus
+from engine.store.statuses import DeliveryStatus, ReminderStatus
+from engine.store.tables import AuditEvent, Delivery, Reminder
 from tests.world import live_plan, setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -42,18 +42,8 @@ from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
 from engine.service.timers import fire_due_timers
 from engine.service.writes import WriteResult
-from engine.store.tables import (
-    AuditEvent,
-    ItemStatus,
-    Organisation,
-    Plan,
-    Reminder,
-    ReminderStatus,
-    Task,
-    TaskSigner,
-    TaskStatus,
-    User,
-)
+from engine.store.statuses import ItemStatus, ReminderStatus, TaskStatus
+from engine.store.tables import AuditEvent, Organisation, Plan, Reminder, Task, TaskSigner, User
 from tests.conftest import START, make_runtime
 from tests.core.test_workflow_rules import RULES, SYSTEM
 from tests.world import setup_world, small_plan

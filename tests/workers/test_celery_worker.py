@@ -21,7 +21,8 @@ from sqlmodel import col, select
 from config.settings import Settings
 from engine.core.clock import SimulatedClock
 from engine.service.runtime import Runtime, open_runtime
-from engine.store.tables import Delivery, DeliveryStatus
+from engine.store.statuses import DeliveryStatus
+from engine.store.tables import Delivery
 from tests.workers.celery_worker import running_worker
 from tests.workers.redis_server import RedisServer, running_redis
 from tests.world import world_with_live_plan

@@ -16,7 +16,8 @@ from engine.core.errors import DeliveryError
 from engine.core.messages import Message, Recipient
 from engine.service.dispatch import in_process, publish_outbox, sweep_reminders
 from engine.service.runtime import open_runtime
-from engine.store.tables import Delivery, DeliveryStatus, Reminder, ReminderStatus
+from engine.store.statuses import DeliveryStatus, ReminderStatus
+from engine.store.tables import Delivery, Reminder
 from tests.world import world_with_live_plan
 from workers.channels import EmailChannel, LogChannel, WebhookChannel
 from workers.sending import ChannelSender
