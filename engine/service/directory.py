@@ -11,48 +11,62 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
-
 from engine.core import limits
 from engine.core.errors import AlreadyExists, NotFound, PermissionDenied, PlanflowError
 from engine.core.limits import check_text
 from engine.core.yamlschema import suggestion
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_for
-from engine.store.driver import Transaction
-from engine.store.people import (
-    Org,
-    Person,
-    org_by_code,
-    person_by_username,
-    person_with_roles,
-)
+from engine.store import Transaction, people
+from engine.store.people import DirectoryEntry, Grant, Org, Person
 from engine.store.people import org_path as store_org_path
 from engine.store.people import roles_of as store_roles_of
-from engine.store.tables import Organisation, RoleGrant, TemplateRecord, User
+from engine.store.templates import all_templates
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
-def _check_code(kind: str, code: str) -> None:
+def _check_org_code(code: str) -> None:
     if not _CODE.match(code):
         raise PlanflowError(
-            f"{kind} {code!r} is not valid: use lowercase letters, digits, '-' or '_' "
-            "(at most 64), starting with a letter or digit"
+            "organisation code {value!r} is not valid: use lowercase letters, digits, '-' or '_' "
+            "(at most 64), starting with a letter or digit",
+            code="input.invalid_code",
+            field="code",
+            value=code,
         )
 
 
-def create_org(rt: Runtime, *, code: str, name: str, parent: str | None = None) -> Organisation:
-    _check_code("organisation code", code)
+def _check_username(username: str) -> None:
+    if not _CODE.match(username):
+        raise PlanflowError(
+            "username {value!r} is not valid: use lowercase letters, digits, '-' or '_' "
+            "(at most 64), starting with a letter or digit",
+            code="input.invalid_code",
+            field="username",
+            value=username,
+        )
+
+
+def _check_role_name(role: str) -> None:
+    if not _CODE.match(role):
+        raise PlanflowError(
+            "role {value!r} is not valid: use lowercase letters, digits, '-' or '_' "
+            "(at most 64), starting with a letter or digit",
+            code="input.invalid_code",
+            field="role",
+            value=role,
+        )
+
+
+def create_org(rt: Runtime, *, code: str, name: str, parent: str | None = None) -> Org:
+    _check_org_code(code)
     check_text("organisation's name", name, limits.ORG_NAME)
-    with rt.database.session() as session:
-        parent_id = find_org(Transaction.of(session), parent).id if parent else None
-        if session.exec(select(Organisation).where(Organisation.code == code)).first():
-            raise AlreadyExists(f"organisation {code!r} already exists")
-        org = Organisation(code=code, name=name.strip() or code, parent_id=parent_id)
-        session.add(org)
-        session.flush()
+    with rt.database.transaction() as tx:
+        parent_id = find_org(tx, parent).id if parent else None
+        org = people.insert_org(tx, code=code, name=name.strip() or code, parent_id=parent_id)
+        if org is None:
+            raise AlreadyExists("organisation {org!r} already exists", code="org.exists", org=code)
         return org
 
 
@@ -64,77 +78,87 @@ def create_user(
     org: str,
     roles: Iterable[str] = (),
     email: str | None = None,
-) -> User:
-    _check_code("username", username)
+) -> Person:
+    _check_username(username)
     check_text("user's name", name, limits.USER_NAME)
     check_text("email address", email, limits.EMAIL)
-    with rt.database.session() as session:
-        organisation = find_org(Transaction.of(session), org)
-        if session.exec(select(User).where(User.username == username)).first():
-            raise AlreadyExists(f"user {username!r} already exists")
-        assert organisation.id is not None
-        user = User(
-            username=username, name=name.strip() or username, org_id=organisation.id, email=email
+    with rt.database.transaction() as tx:
+        organisation = find_org(tx, org)
+        user = people.insert_person(
+            tx,
+            username=username,
+            name=name.strip() or username,
+            org_id=organisation.id,
+            email=email,
         )
-        session.add(user)
-        session.flush()
+        if user is None:
+            raise AlreadyExists(
+                "user {username!r} already exists", code="user.exists", username=username
+            )
         for role in dict.fromkeys(roles):
-            _grant(rt, session, user, role)
+            _grant(rt, tx, user, role)
         return user
 
 
-def grant_role(rt: Runtime, *, username: str, role: str) -> RoleGrant:
-    with rt.database.session() as session:
-        return _grant(rt, session, find_user(Transaction.of(session), username), role)
+def grant_role(rt: Runtime, *, username: str, role: str) -> Grant:
+    with rt.database.transaction() as tx:
+        return _grant(rt, tx, find_user(tx, username), role)
 
 
-def defined_roles(rt: Runtime, session: Session) -> set[str]:
+def defined_roles(rt: Runtime, tx: Transaction) -> set[str]:
     """The roles that the loaded templates (every version) define."""
-    records = session.exec(select(TemplateRecord))
-    return {role for record in records for role in workflow_for(rt, record).template.roles}
+    return {
+        role for record in all_templates(tx) for role in workflow_for(rt, record).template.roles
+    }
 
 
-def _check_defined(rt: Runtime, session: Session, role: str) -> None:
-    defined = defined_roles(rt, session)
+def _check_defined(rt: Runtime, tx: Transaction, role: str) -> None:
+    defined = defined_roles(rt, tx)
     if not defined:
         raise PlanflowError(
-            f"no template is loaded, so no role {role!r} is defined yet; load the templates "
-            "first (planflow template load)"
+            "no template is loaded, so no role {role!r} is defined yet; load the templates "
+            "first (planflow template load)",
+            code="role.unknown",
+            role=role,
         )
     if role not in defined:
-        hint = suggestion(role, sorted(defined), listing="roles the loaded templates define")
-        raise PlanflowError(f"no loaded template defines the role {role!r}{hint}")
+        # `hint` is English text from the core ("; did you mean …?") until the core's own
+        # messages are translated.
+        raise PlanflowError(
+            "no loaded template defines the role {role!r}{hint}",
+            code="role.unknown",
+            role=role,
+            hint=suggestion(role, sorted(defined), listing="roles the loaded templates define"),
+        )
 
 
-def _grant(rt: Runtime, session: Session, user: Person | User, role: str) -> RoleGrant:
-    _check_code("role", role)
-    _check_defined(rt, session, role)
-    assert user.id is not None
-    grant = RoleGrant(user_id=user.id, role=role, granted_at=rt.now())
-    try:
-        with session.begin_nested():
-            session.add(grant)
-    except IntegrityError:
-        raise AlreadyExists(f"{user.username} already holds the role {role}") from None
+def _grant(rt: Runtime, tx: Transaction, user: Person, role: str) -> Grant:
+    _check_role_name(role)
+    _check_defined(rt, tx, role)
+    grant = people.insert_grant(tx, user_id=user.id, role=role, at=rt.now())
+    if grant is None:
+        raise AlreadyExists(
+            "{username} already holds the role {role}",
+            code="role.already_held",
+            username=user.username,
+            role=role,
+        )
     return grant
 
 
-def list_orgs(rt: Runtime) -> list[Organisation]:
-    with rt.database.session() as session:
-        return list(session.exec(select(Organisation).order_by(col(Organisation.id))))
+def list_orgs(rt: Runtime) -> list[Org]:
+    with rt.database.read() as tx:
+        return people.all_orgs(tx)
 
 
-def list_users(rt: Runtime) -> list[tuple[User, Organisation, list[str]]]:
-    with rt.database.session() as session:
-        users = session.exec(select(User, Organisation).join(Organisation).order_by(col(User.id)))
-        grants: dict[int, list[str]] = {}
-        for grant in session.exec(select(RoleGrant).order_by(col(RoleGrant.id))):
-            grants.setdefault(grant.user_id, []).append(grant.role)
-        return [(user, org, grants.get(user.id or 0, [])) for user, org in users]
+def list_users(rt: Runtime) -> list[DirectoryEntry]:
+    """Every user with their organisation and roles: `(person, org, roles)` each."""
+    with rt.database.read() as tx:
+        return people.all_people(tx)
 
 
 def find_org(tx: Transaction, code: str) -> Org:
-    org = org_by_code(tx, code=code)
+    org = people.org_by_code(tx, code=code)
     if org is None:
         raise NotFound(
             "no organisation {org!r}; `planflow org list` shows the known ones",
@@ -146,43 +170,34 @@ def find_org(tx: Transaction, code: str) -> Org:
 
 def find_user(tx: Transaction, username: str) -> Person:
     """A user who may act: a deactivated one is refused, saying so."""
-    user = find_any_user(tx, username)
-    if not user.active:
-        raise _deactivated(username)
-    return user
+    return find_user_with_roles(tx, username)[0]
 
 
 def find_any_user(tx: Transaction, username: str) -> Person:
     """A user, active or not: for the administration of the user themselves."""
-    user = person_by_username(tx, username=username)
-    if user is None:
-        raise _no_user(username)
-    return user
-
-
-def _no_user(username: str) -> NotFound:
-    return NotFound(
-        "no user {username!r}; `planflow user list` shows the known ones",
-        code="user.not_found",
-        username=username,
-    )
-
-
-def _deactivated(username: str) -> PermissionDenied:
-    return PermissionDenied(
-        "{username} is deactivated and can no longer act",
-        code="user.deactivated",
-        username=username,
-    )
+    return _with_roles(tx, username)[0]
 
 
 def find_user_with_roles(tx: Transaction, username: str) -> tuple[Person, list[str]]:
-    """The user and the roles they hold, in one query, for the writes that need both."""
-    found = person_with_roles(tx, username=username)
-    if found is None:
-        raise _no_user(username)
+    """A user who may act and the roles they hold, in one query, for the writes that need both."""
+    found = _with_roles(tx, username)
     if not found[0].active:
-        raise _deactivated(username)
+        raise PermissionDenied(
+            "{username} is deactivated and can no longer act",
+            code="user.deactivated",
+            username=username,
+        )
+    return found
+
+
+def _with_roles(tx: Transaction, username: str) -> tuple[Person, list[str]]:
+    found = people.person_with_roles(tx, username=username)
+    if found is None:
+        raise NotFound(
+            "no user {username!r}; `planflow user list` shows the known ones",
+            code="user.not_found",
+            username=username,
+        )
     return found
 
 

@@ -5,21 +5,27 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
-
 from engine.core.errors import AlreadyExists, NotFound
 from engine.core.template.compile import Workflow
 from engine.core.template.model import Template
 from engine.core.template.validate import load_template as parse_template
 from engine.service.runtime import Runtime
-from engine.store.driver import Transaction
-from engine.store.tables import TemplateRecord
+from engine.store import Transaction
+from engine.store.templates import (
+    TemplateRow,
+    all_templates,
+    insert_template,
+    newest_version,
+    template_by_id,
+    template_by_name,
+    template_names,
+)
 from workflows import bundled_templates
 
 
 @dataclass(frozen=True)
 class LoadedTemplate:
-    record: TemplateRecord
+    record: TemplateRow
     template: Template
     created: bool  # False: the same content was already loaded (loading is idempotent)
 
@@ -36,27 +42,36 @@ def load_template(rt: Runtime, *, content: str | bytes, source: str) -> LoadedTe
     template = parse_template(content, source=source)
     text = content.decode("utf-8") if isinstance(content, bytes) else content
     digest = checksum(text)
-    with rt.database.session() as session:
-        existing = _find(session, template.name, template.version)
-        if existing is not None:
-            if existing.checksum != digest:
-                raise AlreadyExists(
-                    f"{source}: template {template.name} version {template.version} is already "
-                    f"loaded with different content; running plans depend on it, so give your "
-                    f"change a new version (version: {_next_version(session, template.name)})"
-                )
-            return LoadedTemplate(record=existing, template=template, created=False)
-        record = TemplateRecord(
-            name=template.name,
-            version=template.version,
-            title=template.title,
-            source=text,
-            checksum=digest,
-            loaded_at=rt.now(),
-        )
-        session.add(record)
-        session.flush()
-        return LoadedTemplate(record=record, template=template, created=True)
+    with rt.database.transaction() as tx:
+        name, version = template.name, template.version
+        stored = template_by_name(tx, name=name, version=version)
+        if stored is None:
+            record = insert_template(
+                tx,
+                name=name,
+                version=version,
+                title=template.title,
+                source=text,
+                checksum=digest,
+                loaded_at=rt.now(),
+            )
+            if record is not None:
+                return LoadedTemplate(record=record, template=template, created=True)
+            # Loaded meanwhile by someone else: compare with theirs.
+            stored = template_by_name(tx, name=name, version=version)
+            assert stored is not None
+        if stored.checksum != digest:
+            raise AlreadyExists(
+                "{source}: template {template} version {version} is already loaded with "
+                "different content; running plans depend on it, so give your change a new "
+                "version (version: {next_version})",
+                code="template.version_exists",
+                source=source,
+                template=name,
+                version=version,
+                next_version=(newest_version(tx, name=name) or 0) + 1,
+            )
+        return LoadedTemplate(record=stored, template=template, created=False)
 
 
 def load_bundled_templates(rt: Runtime) -> list[LoadedTemplate]:
@@ -66,40 +81,50 @@ def load_bundled_templates(rt: Runtime) -> list[LoadedTemplate]:
     ]
 
 
-def list_templates(rt: Runtime) -> list[TemplateRecord]:
-    with rt.database.session() as session:
-        query = select(TemplateRecord).order_by(
-            col(TemplateRecord.name), col(TemplateRecord.version)
-        )
-        return list(session.exec(query))
+def list_templates(rt: Runtime) -> list[TemplateRow]:
+    """Every loaded version, by name, then version."""
+    with rt.database.read() as tx:
+        return all_templates(tx)
 
 
-def find_template(session: Session, name: str, version: int | None = None) -> TemplateRecord:
+def find_template(tx: Transaction, name: str, version: int | None = None) -> TemplateRow:
     """A stored template by name; the newest version unless one is given."""
-    record = (
-        _find(session, name, version)
-        if version is not None
-        else session.exec(
-            select(TemplateRecord)
-            .where(TemplateRecord.name == name)
-            .order_by(col(TemplateRecord.version).desc())
-        ).first()
+    record = template_by_name(tx, name=name, version=version)
+    if record is not None:
+        return record
+    loaded = ", ".join(template_names(tx))
+    if not loaded:
+        raise NotFound(
+            "no template {template}: no template is loaded yet; load them first "
+            "(planflow template load)",
+            code="template.not_found",
+            template=name,
+            version=version,
+        )
+    if version is None:
+        raise NotFound(
+            "no template {template}; loaded templates: {loaded}",
+            code="template.not_found",
+            template=name,
+            version=version,
+            loaded=loaded,
+        )
+    raise NotFound(
+        "no template {template} version {version}; loaded templates: {loaded}",
+        code="template.not_found",
+        template=name,
+        version=version,
+        loaded=loaded,
     )
-    if record is None:
-        known = ", ".join(sorted(set(session.exec(select(TemplateRecord.name))))) or "none loaded"
-        wanted = f"{name} version {version}" if version is not None else name
-        raise NotFound(f"no template {wanted}; loaded templates: {known}")
-    return record
 
 
-def get_template(rt: Runtime, name: str, version: int | None = None) -> TemplateRecord:
-    with rt.database.session() as session:
-        return find_template(session, name, version)
+def get_template(rt: Runtime, name: str, version: int | None = None) -> TemplateRow:
+    with rt.database.read() as tx:
+        return find_template(tx, name, version)
 
 
-def workflow_for(rt: Runtime, record: TemplateRecord) -> Workflow:
+def workflow_for(rt: Runtime, record: TemplateRow) -> Workflow:
     """The compiled workflow of a stored template, built once per process."""
-    assert record.id is not None
     cached = rt.workflows.get(record.id)
     if cached is not None:
         return cached
@@ -109,22 +134,16 @@ def workflow_for(rt: Runtime, record: TemplateRecord) -> Workflow:
     )
 
 
-def workflow_by_id(rt: Runtime, db: Session | Transaction, template_id: int) -> Workflow:
+def workflow_by_id(rt: Runtime, tx: Transaction, template_id: int) -> Workflow:
+    """The compiled workflow of a stored template by id; read only when not compiled yet."""
     cached = rt.workflows.get(template_id)
     if cached is not None:
         return cached
-    record = db.get(TemplateRecord, template_id)
+    record = template_by_id(tx, template_id=template_id)
     if record is None:
-        raise NotFound(f"template #{template_id} does not exist")
+        raise NotFound(
+            "template #{template_id} does not exist",
+            code="template.not_found",
+            template_id=template_id,
+        )
     return workflow_for(rt, record)
-
-
-def _find(session: Session, name: str, version: int | None) -> TemplateRecord | None:
-    return session.exec(
-        select(TemplateRecord).where(TemplateRecord.name == name, TemplateRecord.version == version)
-    ).first()
-
-
-def _next_version(session: Session, name: str) -> int:
-    versions = session.exec(select(TemplateRecord.version).where(TemplateRecord.name == name))
-    return max(versions, default=0) + 1

@@ -1,11 +1,45 @@
-"""Organisations, users and their role grants, as the service reads and writes them."""
+"""Organisations, users and their role grants, as the service reads and writes them.
+
+`Person`, `Org` and `Grant` are the records of the three tables; the service never holds their
+ORM objects. Creating one returns None when its unique key (a code, a username, a role already
+held) is taken, so the service says so in its own words.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
 
 from engine.store import statements
 from engine.store.driver import Transaction
+from engine.store.statements import table_of
+from engine.store.tables import Organisation, RoleGrant, User, as_utc
+from engine.store.unique import insert_unless_taken
+
+_ORG = table_of(Organisation)
+_USER = table_of(User)
+_GRANT = table_of(RoleGrant)
+_INSERT_ORG = sa.insert(_ORG).returning(_ORG.c.id)
+_INSERT_USER = sa.insert(_USER).returning(_USER.c.id)
+_INSERT_GRANT = sa.insert(_GRANT).returning(_GRANT.c.id)
+_ORGS = sa.select(_ORG.c.id, _ORG.c.code, _ORG.c.name, _ORG.c.parent_id).order_by(_ORG.c.id)
+_PEOPLE = sa.select(
+    _USER.c.id,
+    _USER.c.username,
+    _USER.c.name,
+    _USER.c.org_id,
+    _USER.c.email,
+    _USER.c.active,
+).order_by(_USER.c.id)
+_GRANTS = sa.select(_GRANT.c.user_id, _GRANT.c.role).order_by(_GRANT.c.id)
+_ROLES_OF = (
+    sa.select(_GRANT.c.role)
+    .where(_GRANT.c.user_id == sa.bindparam("user_id"))
+    .order_by(_GRANT.c.id)
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +63,24 @@ class Org:
     code: str
     name: str
     parent_id: int | None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A role a user holds, at their own organisation, since `granted_at`."""
+
+    id: int
+    user_id: int
+    role: str
+    granted_at: dt.datetime
+
+
+class DirectoryEntry(NamedTuple):
+    """A user as the directory lists them: with their organisation and roles (in grant order)."""
+
+    person: Person
+    org: Org
+    roles: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -66,7 +118,7 @@ def person_with_roles(tx: Transaction, *, username: str) -> tuple[Person, list[s
 
 def roles_of(tx: Transaction, *, user_id: int) -> list[str]:
     """The roles a user holds, in grant order."""
-    return tx.execute(statements.ROLES_OF, {"user_id": user_id}).scalars()
+    return tx.execute(_ROLES_OF, {"user_id": user_id}).scalars()
 
 
 def org_by_code(tx: Transaction, *, code: str) -> Org | None:
@@ -107,3 +159,50 @@ def role_holders_up(tx: Transaction, *, role: str, org_id: int) -> list[RoleHold
 def role_holders_at(tx: Transaction, *, role: str, org_id: int) -> list[int]:
     """The user ids of the active holders of `role` at one organisation, in grant order."""
     return tx.execute(statements.ROLE_HOLDERS_AT, {"role": role, "org_id": org_id}).scalars()
+
+
+def all_orgs(tx: Transaction) -> list[Org]:
+    """Every organisation, in the order they were created (parents before their children)."""
+    return [Org(*row) for row in tx.execute(_ORGS)]
+
+
+def all_people(tx: Transaction) -> list[DirectoryEntry]:
+    """Every user, active or not, in the order they were created."""
+    orgs = {org.id: org for org in all_orgs(tx)}
+    roles: dict[int, list[str]] = {}
+    for grant in tx.execute(_GRANTS):
+        roles.setdefault(grant.user_id, []).append(grant.role)
+    return [
+        DirectoryEntry(person, orgs[person.org_id], tuple(roles.get(person.id, ())))
+        for person in (Person(*row) for row in tx.execute(_PEOPLE))
+    ]
+
+
+def insert_org(tx: Transaction, *, code: str, name: str, parent_id: int | None) -> Org | None:
+    """A new organisation; None if the code is taken."""
+    org_id = insert_unless_taken(
+        tx, _INSERT_ORG, {"code": code, "name": name, "parent_id": parent_id}
+    )
+    return None if org_id is None else Org(id=org_id, code=code, name=name, parent_id=parent_id)
+
+
+def insert_person(
+    tx: Transaction, *, username: str, name: str, org_id: int, email: str | None
+) -> Person | None:
+    """A new, active user; None if the username is taken."""
+    values: dict[str, Any] = {
+        "username": username,
+        "name": name,
+        "org_id": org_id,
+        "email": email,
+        "active": True,
+    }
+    user_id = insert_unless_taken(tx, _INSERT_USER, values)
+    return None if user_id is None else Person(id=user_id, **values)
+
+
+def insert_grant(tx: Transaction, *, user_id: int, role: str, at: dt.datetime) -> Grant | None:
+    """Grant `role` to the user from `at`; None if they hold it already."""
+    values: dict[str, Any] = {"user_id": user_id, "role": role, "granted_at": as_utc(at)}
+    grant_id = insert_unless_taken(tx, _INSERT_GRANT, values)
+    return None if grant_id is None else Grant(id=grant_id, **values)
