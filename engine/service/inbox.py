@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from engine.core.scope import roles_covering
 from engine.core.template.model import SignMode
 from engine.service.directory import find_user, org_path, roles_of
-from engine.service.plans import reachable_orgs
+from engine.service.plan_views import reachable_orgs
 from engine.service.possible import possible_now
 from engine.service.returns import ReturnNote, last_return
 from engine.service.runtime import Runtime
