@@ -77,7 +77,8 @@ from engine.demo.world import (
 from engine.service import directory
 from engine.service.actions import act
 from engine.service.audit import verify_audit
-from engine.service.plans import create_plan, list_plans, show_plan
+from engine.service.plan_views import list_plans, show_plan
+from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_bundled_templates
 from engine.store.database import DEFAULT_LOCK_TIMEOUT_SECONDS, Database

@@ -14,7 +14,7 @@ from engine.cli.output import as_json, local, number, table
 from engine.core.planfile import PlanSpec, parse_plan_file
 from engine.core.planning import item_due_date
 from engine.service import inbox as inbox_service
-from engine.service import plans, reporting
+from engine.service import plan_views, plans, reporting
 from engine.service.actions import act as act_service
 from engine.service.returns import ReturnNote
 from engine.service.writes import WriteResult
@@ -101,7 +101,7 @@ def export(plan_id: PlanId, actor: ActingUser) -> None:
 def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
     """A plan with its goals, monthly items, open task and what you may do now."""
     rt = runtime()
-    view = plans.show_plan(rt, plan_id=plan_id, actor=actor)
+    view = plan_views.show_plan(rt, plan_id=plan_id, actor=actor)
     tz = rt.default_timezone
     p = view.plan
     if json_:
@@ -213,7 +213,7 @@ def list_(
     json_: JsonFlag = False,
 ) -> None:
     """Plans within your scope, newest first."""
-    rows = plans.list_plans(runtime(), actor=actor, year=year, state=state, limit=limit)
+    rows = plan_views.list_plans(runtime(), actor=actor, year=year, state=state, limit=limit)
     if json_:
         as_json(
             [
@@ -239,7 +239,7 @@ def list_(
 def history(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
     """The plan's audit trail: who did what, when, from which state to which."""
     rt = runtime()
-    entries = plans.plan_history(rt, plan_id=plan_id, actor=actor)
+    entries = plan_views.plan_history(rt, plan_id=plan_id, actor=actor)
     if json_:
         as_json(
             [

@@ -14,7 +14,7 @@ from engine.core.template.diagram import mermaid
 from engine.core.template.validate import load_template as parse_template
 from engine.core.yamlsource import read_source
 from engine.service import templates
-from engine.service.plans import show_plan
+from engine.service.plan_views import show_plan
 from engine.service.templates import workflow_for
 
 app = typer.Typer(help="Workflow templates (YAML).", no_args_is_help=True)

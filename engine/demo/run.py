@@ -37,7 +37,8 @@ from engine.demo.world import (
 )
 from engine.service import templates
 from engine.service.actions import act
-from engine.service.plans import create_plan, edit_plan, list_plans
+from engine.service.plan_views import list_plans
+from engine.service.plans import create_plan, edit_plan
 from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime, open_runtime
 from engine.service.templates import workflow_by_id

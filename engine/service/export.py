@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from engine.core.planfile import Comparator, GoalSpec, ItemSpec, PlanSpec, SectionSpec
-from engine.service.plans import show_plan
+from engine.service.plan_views import show_plan
 from engine.service.runtime import Runtime
 
 

@@ -11,27 +11,25 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
-
 from engine.core.scope import roles_covering
 from engine.core.template.model import SignMode
 from engine.service.directory import find_user, org_path, roles_of
-from engine.service.plans import reachable_orgs
+from engine.service.plan_views import reachable_orgs
 from engine.service.possible import possible_now
 from engine.service.returns import ReturnNote, last_return
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.writes import owner_roles
-from engine.store.driver import Transaction
-from engine.store.statuses import TaskStatus
-from engine.store.tables import Organisation, Plan, Task, TaskSigner
+from engine.store.people import Org
+from engine.store.plan_views import Task, open_tasks_for, plans_at, waiting_signers
+from engine.store.plans import PlanRecord
 
 
 @dataclass(frozen=True)
 class InboxEntry:
     task: Task
-    plan: Plan
-    org: Organisation
+    plan: PlanRecord
+    org: Org
     state_title: str
     overdue: bool
     triggers: list[str]  # what the user may do here
@@ -46,8 +44,8 @@ class InboxEntry:
 class ReturnedPlan:
     """A plan of the user's that was returned to draft and waits there for them."""
 
-    plan: Plan
-    org: Organisation
+    plan: PlanRecord
+    org: Org
     state_title: str
     returned: ReturnNote
     actions: list[str]  # what the user may do now (`possible_now`)
@@ -55,32 +53,21 @@ class ReturnedPlan:
 
 def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[InboxEntry]:
     now = now or rt.now()
-    with rt.database.session() as session:
-        user = find_user(Transaction.of(session), actor)
-        assert user.id is not None
-        roles = set(roles_of(Transaction.of(session), user.id))
+    with rt.database.read() as tx:
+        user = find_user(tx, actor)
+        roles = set(roles_of(tx, user.id))
         if not roles:
             return []
-        rows = session.exec(
-            select(Task, Plan, Organisation)
-            .join(Plan, col(Plan.id) == Task.plan_id)
-            .join(Organisation, col(Organisation.id) == Plan.org_id)
-            .where(
-                Task.status == TaskStatus.OPEN,
-                Task.org_id == user.org_id,
-                col(Task.role).in_(roles),
-            )
-        ).all()
-        waiting = _waiting_signers(session, [t.id for t, _, _ in rows if t.sign != SignMode.ANY])
-        tx = Transaction.of(session)
+        rows = open_tasks_for(tx, org_id=user.org_id, roles=roles)
+        waiting = waiting_signers(tx, task_ids=[t.id for t, _, _ in rows if t.sign != SignMode.ANY])
         entries: list[InboxEntry] = []
         for task, plan, org in rows:
             if task.sign != SignMode.ANY:
-                pending = waiting.get(task.id or 0, [])
+                pending = waiting.get(task.id, [])
                 allowed = pending[:1] if task.sign == SignMode.SEQUENCE else pending
                 if user.id not in allowed:
                     continue
-            workflow = workflow_by_id(rt, session, plan.template_id)
+            workflow = workflow_by_id(rt, tx, plan.template_id)
             step = workflow.state(plan.state)
             # What `act` would accept from this user now (an escalation task's holder acts as the
             # step's own role; guards and signatures are checked), as `plan show` lists it.
@@ -104,7 +91,7 @@ def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[In
                 )
             )
         far = dt.datetime.max.replace(tzinfo=dt.UTC)
-        entries.sort(key=lambda e: (not e.overdue, e.task.due_at or far, e.task.id or 0))
+        entries.sort(key=lambda e: (not e.overdue, e.task.due_at or far, e.task.id))
         return _one_per_plan(entries)
 
 
@@ -119,48 +106,26 @@ def _one_per_plan(entries: list[InboxEntry]) -> list[InboxEntry]:
     return [entry for entry in entries if kept[entry.plan.id] is entry]
 
 
-def _waiting_signers(session: Session, task_ids: list[int | None]) -> dict[int, list[int]]:
-    """Per countersigned task, the signers yet to decide, in signing order: one query for all."""
-    waiting: dict[int, list[int]] = {}
-    if not task_ids:
-        return waiting
-    for signer in session.exec(
-        select(TaskSigner)
-        .where(col(TaskSigner.task_id).in_(task_ids), col(TaskSigner.decision).is_(None))
-        .order_by(col(TaskSigner.task_id), col(TaskSigner.position))
-    ):
-        waiting.setdefault(signer.task_id, []).append(signer.user_id)
-    return waiting
-
-
 def returned_plans(rt: Runtime, *, actor: str) -> list[ReturnedPlan]:
     """Plans `actor` owns (holds one of their template's owner roles for) that were returned and
     wait in their initial state, most recently returned first."""
-    with rt.database.session() as session:
-        user = find_user(Transaction.of(session), actor)
-        assert user.id is not None
-        held = roles_of(Transaction.of(session), user.id)
-        reach = reachable_orgs(session, user) if held else set()
+    with rt.database.read() as tx:
+        user = find_user(tx, actor)
+        held = roles_of(tx, user.id)
+        reach = reachable_orgs(tx, user, held)
         if not reach:
             return []
-        tx = Transaction.of(session)
         found: list[ReturnedPlan] = []
-        rows = session.exec(
-            select(Plan, Organisation)
-            .join(Organisation, col(Organisation.id) == Plan.org_id)
-            .where(col(Plan.org_id).in_(reach))
-            .order_by(col(Plan.id))
-        )
-        for plan, org in rows:
-            assert plan.id is not None
-            workflow = workflow_by_id(rt, session, plan.template_id)
+        for plan, org in plans_at(tx, org_ids=reach):
+            workflow = workflow_by_id(rt, tx, plan.template_id)
             template = workflow.template
             if plan.state != template.initial_state.name:
                 continue
             roles = roles_covering(template.roles, held, user.org_id, org_path(tx, plan.org_id))
             if not roles & owner_roles(template):
                 continue
-            returned = last_return(session, plan_id=plan.id, state=plan.state, workflow=workflow)
+            # TODO(returns): `last_return(tx, …)` once it takes the Transaction.
+            returned = last_return(tx.session, plan_id=plan.id, state=plan.state, workflow=workflow)
             if returned is None:
                 continue
             actions = possible_now(

@@ -13,14 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
-from sqlmodel import select
-
 from config.settings import Settings
 from engine.core.clock import Clock, SimulatedClock
 from engine.core.errors import ConfigurationError
 from engine.service.runtime import Runtime
-from engine.store.tables import AuditEvent
+from engine.store.plan_views import last_event_at
 
 
 def rehearsal_clock(settings: Settings) -> Clock | None:
@@ -38,11 +35,15 @@ def refuse_going_back(rt: Runtime) -> None:
     if rt.settings.rehearsal_time is None:
         return
     now = rt.now()
-    with rt.database.session() as session:
-        last: dt.datetime | None = session.exec(select(func.max(AuditEvent.at))).one()
+    with rt.database.read() as tx:
+        last = last_event_at(tx)
     if last is not None and last.replace(tzinfo=last.tzinfo or dt.UTC) > now:
         tz = ZoneInfo(rt.settings.timezone)
         raise ConfigurationError(
-            f"PLANFLOW_REHEARSAL_TIME={now.astimezone(tz):%Y-%m-%dT%H:%M%z} is before the last "
-            f"recorded event ({last.astimezone(tz):%Y-%m-%dT%H:%M%z}); time cannot go back"
+            "PLANFLOW_REHEARSAL_TIME={value:%Y-%m-%dT%H:%M%z} is before the last recorded event "
+            "({last:%Y-%m-%dT%H:%M%z}); time cannot go back",
+            code="rehearsal.time_goes_back",
+            field="PLANFLOW_REHEARSAL_TIME",
+            value=now.astimezone(tz),
+            last=last.astimezone(tz),
         )

@@ -7,15 +7,21 @@ and items in any state whose way out needs the reports (`all_goals_reported`,
 
 from __future__ import annotations
 
-from sqlmodel import col, select
-
 from engine.core.errors import ActionRefused, NotFound
+from engine.core.i18n import Message
 from engine.core.limits import check_comment, check_finite
 from engine.core.template.model import Template
 from engine.service.runtime import Runtime
 from engine.service.writes import Change, WriteContext, WriteResult, require_owner, write_plan
+from engine.store.plan_content import (
+    Goal,
+    goals_of,
+    item_at,
+    item_count,
+    record_goal_actual,
+    record_item_status,
+)
 from engine.store.statuses import ItemStatus
-from engine.store.tables import Goal, MonthlyItem
 
 _REPORT_GUARDS = {"all_goals_reported", "all_items_reported"}
 
@@ -35,16 +41,18 @@ def report_goal(
 
     def reported(ctx: WriteContext) -> Change:
         _check_reporting(ctx, goals=True)
-        goals = list(ctx.session.exec(select(Goal).where(Goal.plan_id == plan_id)))
+        goals = goals_of(ctx.tx, plan_id=plan_id)
         goal = next((g for g in goals if g.key == goal_key), None)
         if goal is None:
-            known = ", ".join(g.key for g in goals)
-            raise NotFound(f"plan #{plan_id} has no goal {goal_key!r}; its goals: {known}")
+            raise NotFound(
+                "plan #{plan_id} has no goal {goal!r}; its goals: {goals}",
+                code="goal.not_found",
+                plan_id=plan_id,
+                goal=goal_key,
+                goals=", ".join(g.key for g in goals),
+            )
         _check_actual(goal, actual)
-        goal.actual = actual
-        goal.actual_note = note
-        goal.reported_at = ctx.now
-        ctx.session.add(goal)
+        record_goal_actual(ctx.tx, goal_id=goal.id, actual=actual, note=note, at=ctx.now)
         return Change(
             action="report_goal",
             from_state=ctx.plan.state,
@@ -78,9 +86,13 @@ def _check_actual(goal: Goal, actual: float) -> None:
     """
     if actual < 0 and not goal.allow_negative:
         raise ActionRefused(
-            f"the actual of goal '{goal.key}' ({goal.title}) must not be negative, got "
-            f"{actual:g}: the goal does not allow negative values (its plan file does not set "
-            "'allow_negative: true')"
+            "the actual of goal '{goal}' ({title}) must not be negative, got {value:g}: the goal "
+            "does not allow negative values (its plan file does not set 'allow_negative: true')",
+            code="goal.negative_actual",
+            goal=goal.key,
+            title=goal.title,
+            field="actual",
+            value=actual,
         )
 
 
@@ -99,24 +111,25 @@ def report_item(
 
     def reported(ctx: WriteContext) -> Change:
         _check_reporting(ctx, goals=False)
-        item = ctx.session.exec(
-            select(MonthlyItem).where(
-                MonthlyItem.plan_id == plan_id, MonthlyItem.position == item_number
-            )
-        ).first()
+        item = item_at(ctx.tx, plan_id=plan_id, position=item_number)
         if item is None:
-            count = len(
-                ctx.session.exec(
-                    select(col(MonthlyItem.id)).where(MonthlyItem.plan_id == plan_id)
-                ).all()
+            raise NotFound(
+                "plan #{plan_id} has no item {item}; its items are 1–{count}",
+                code="item.not_found",
+                plan_id=plan_id,
+                item=item_number,
+                count=item_count(ctx.tx, plan_id=plan_id),
             )
-            raise NotFound(f"plan #{plan_id} has no item {item_number}; its items are 1–{count}")
         if status is not ItemStatus.DONE and not (note and note.strip()):
-            raise ActionRefused(f"an item reported as {status.value} needs a note saying why")
-        item.status = status.value
-        item.report_note = note
-        item.reported_at = ctx.now
-        ctx.session.add(item)
+            raise ActionRefused(
+                "an item reported as {status} needs a note saying why",
+                code="item.note_required",
+                plan_id=plan_id,
+                item=item_number,
+                status=status.value,
+                field="note",
+            )
+        record_item_status(ctx.tx, item_id=item.id, status=status.value, note=note, at=ctx.now)
         return Change(
             action="report_item",
             from_state=ctx.plan.state,
@@ -151,8 +164,12 @@ def _check_reporting(ctx: WriteContext, *, goals: bool) -> None:
     require_owner(ctx, "report on it")
     template = ctx.workflow.template
     if not reporting_open(template, ctx.plan.state, goals=goals):
-        what = "goal actuals" if goals else "item statuses"
         state = template.states[ctx.plan.state]
         raise ActionRefused(
-            f"{what} cannot be reported while the plan is in {state.title} ({state.name})"
+            "{what} cannot be reported while the plan is in {state_title} ({state})",
+            code="report.closed",
+            plan_id=ctx.plan_id,
+            state=state.name,
+            state_title=state.title,
+            what=Message.of("goal actuals") if goals else Message.of("item statuses"),
         )

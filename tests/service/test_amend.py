@@ -16,7 +16,8 @@ from engine.core.errors import ActionRefused, PermissionDenied
 from engine.core.planfile import ItemSpec, PlanSpec
 from engine.service.actions import act
 from engine.service.dispatch import in_process, publish_outbox, sweep_reminders
-from engine.service.plans import create_plan, edit_plan, plan_history
+from engine.service.plan_views import plan_history
+from engine.service.plans import create_plan, edit_plan
 from engine.service.reminders import list_reminders
 from engine.service.reporting import report_item
 from engine.service.runtime import Runtime

@@ -18,7 +18,8 @@ from engine.service import directory
 from engine.service.actions import act
 from engine.service.escalations import fire_due_escalations
 from engine.service.inbox import inbox
-from engine.service.plans import create_plan, plan_history
+from engine.service.plan_views import plan_history
+from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
 from engine.store.statuses import ReminderStatus, TaskStatus

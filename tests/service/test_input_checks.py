@@ -18,7 +18,8 @@ from engine.core.clock import SimulatedClock
 from engine.core.errors import ActionRefused, NotFound
 from engine.core.planfile import Comparator, GoalSpec, ItemSpec
 from engine.service.actions import act
-from engine.service.plans import create_plan, edit_plan, list_plans, show_plan
+from engine.service.plan_views import list_plans, show_plan
+from engine.service.plans import create_plan, edit_plan
 from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
 from engine.service.timers import fire_due_timers

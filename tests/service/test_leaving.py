@@ -25,7 +25,8 @@ from engine.service.dispatch import in_process, publish_outbox, sweep_reminders
 from engine.service.escalations import fire_due_escalations
 from engine.service.inbox import inbox
 from engine.service.leaving import deactivate_user, revoke_role
-from engine.service.plans import create_plan, show_plan
+from engine.service.plan_views import show_plan
+from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
 from engine.service.writes import WriteResult

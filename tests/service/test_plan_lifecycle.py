@@ -14,7 +14,8 @@ from engine.core.errors import ActionRefused, Conflict, NotFound, PermissionDeni
 from engine.service.actions import act
 from engine.service.audit import verify_audit
 from engine.service.inbox import inbox
-from engine.service.plans import create_plan, edit_plan, plan_history, show_plan
+from engine.service.plan_views import plan_history, show_plan
+from engine.service.plans import create_plan, edit_plan
 from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
 from engine.service.timers import fire_due_timers

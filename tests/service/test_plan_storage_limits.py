@@ -22,7 +22,8 @@ from engine.core import limits
 from engine.core.errors import ActionRefused, AlreadyExists, PlanflowError
 from engine.core.planfile import parse_plan
 from engine.service.actions import act
-from engine.service.plans import create_plan, show_plan
+from engine.service.plan_views import show_plan
+from engine.service.plans import create_plan
 from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
 from engine.store.statuses import ItemStatus

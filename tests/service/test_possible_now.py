@@ -21,7 +21,8 @@ from engine.core.errors import ActionRefused, PermissionDenied
 from engine.service.actions import act
 from engine.service.escalations import fire_due_escalations
 from engine.service.inbox import inbox
-from engine.service.plans import create_plan, show_plan
+from engine.service.plan_views import show_plan
+from engine.service.plans import create_plan
 from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template

@@ -12,7 +12,8 @@ from engine.core.errors import PlanBusy, PlanflowError
 from engine.service.actions import act
 from engine.service.audit import verify_audit
 from engine.service.directory import create_user
-from engine.service.plans import create_plan, show_plan
+from engine.service.plan_views import show_plan
+from engine.service.plans import create_plan
 from engine.service.reporting import report_item
 from engine.service.runtime import Runtime
 from engine.store.database import Database

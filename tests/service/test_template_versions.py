@@ -7,7 +7,8 @@ from sqlmodel import func, select
 
 from engine.core.errors import ActionRefused, AlreadyExists
 from engine.service.actions import act
-from engine.service.plans import create_plan, show_plan
+from engine.service.plan_views import show_plan
+from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import list_templates, load_template
 from engine.store.tables import Reminder

@@ -13,7 +13,8 @@ from engine.service import timers
 from engine.service.actions import act
 from engine.service.cycle_failures import list_failures
 from engine.service.directory import create_user
-from engine.service.plans import create_plan, plan_history
+from engine.service.plan_views import plan_history
+from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
 from engine.service.templates import load_template
 from engine.service.timers import fire_due_timers

@@ -1,0 +1,203 @@
+"""Reading plans: one plan shown whole, listings, and a plan's audit trail, as far as the reader's
+roles reach (out of scope reads as no plan).
+
+Each read is one `Database.read()` transaction; what it returns are the store's records
+(`engine.store.plan_views`, `plan_content`), so a page, the CLI and the tests read them alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from engine.core.audit_detail import describe
+from engine.core.errors import NotFound
+from engine.core.i18n import Message
+from engine.core.scope import roles_covering
+from engine.core.template.compile import Workflow
+from engine.core.yamlschema import did_you_mean
+from engine.service.directory import find_user, org_path, roles_of
+from engine.service.possible import possible_now
+from engine.service.returns import ReturnNote, last_return
+from engine.service.runtime import Runtime
+from engine.service.templates import workflow_by_id
+from engine.service.writes import roles_in_scope
+from engine.store import Transaction
+from engine.store.people import Org, Person, org_by_id
+from engine.store.plan_content import Goal, Item, Section, goals_of, items_of, sections_of
+from engine.store.plan_views import (
+    AuditEvent,
+    Task,
+    TaskSigner,
+    org_parents,
+    plan_by_id,
+    plan_events,
+    plans_at,
+    signers_of,
+    tasks_of,
+    template_ids,
+)
+from engine.store.plans import PlanRecord
+from engine.store.statuses import TaskStatus
+
+
+@dataclass(frozen=True)
+class PlanView:
+    plan: PlanRecord
+    org: Org
+    state_title: str
+    sections: list[Section]
+    goals: list[Goal]
+    items: list[Item]
+    tasks: list[Task]
+    signers: dict[int, list[tuple[Person, TaskSigner]]]  # by task id
+    possible: list[str]  # what the person may do now: triggers, then commands (`possible_now`)
+    returned: ReturnNote | None  # why the plan waits in draft, when it was returned
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    event: AuditEvent
+    actor: str  # a user's name, or "system"
+    actor_username: str | None = None  # None: the system
+
+    @property
+    def detail(self) -> dict[str, Any] | None:
+        """The row's detail as stored (a JSON object), or None."""
+        return json.loads(self.event.detail) if self.event.detail else None
+
+    @property
+    def summary(self) -> str:
+        """The detail in words (`engine/core/audit_detail.py`)."""
+        return describe(self.event.action, self.detail)
+
+
+def _visible_plan(
+    rt: Runtime, tx: Transaction, plan_id: int, actor: str
+) -> tuple[PlanRecord, Workflow, set[str], Person]:
+    """The plan, its workflow, the actor's roles on it and the actor; out of scope reads as no
+    plan."""
+    plan = plan_by_id(tx, plan_id=plan_id)
+    user = find_user(tx, actor)
+    if plan is None:
+        raise _no_plan(plan_id)
+    workflow = workflow_by_id(rt, tx, plan.template_id)
+    roles = roles_in_scope(workflow.template, tx, user, org_path(tx, plan.org_id))
+    if not roles:
+        raise _no_plan(plan_id)
+    return plan, workflow, roles, user
+
+
+def _no_plan(plan_id: int) -> NotFound:
+    return NotFound("no plan #{plan_id}", code="plan.not_found", plan_id=plan_id)
+
+
+def show_plan(rt: Runtime, *, plan_id: int, actor: str) -> PlanView:
+    with rt.database.read() as tx:
+        plan, workflow, roles, user = _visible_plan(rt, tx, plan_id, actor)
+        org = org_by_id(tx, org_id=plan.org_id)
+        assert org is not None
+        tasks = tasks_of(tx, plan_id=plan_id)
+        signers = {
+            task.id: signers_of(tx, task_id=task.id)
+            for task in tasks
+            if task.status == TaskStatus.OPEN
+        }
+        return PlanView(
+            plan=plan,
+            org=org,
+            state_title=workflow.state(plan.state).title,
+            sections=sections_of(tx, plan_id=plan_id),
+            goals=goals_of(tx, plan_id=plan_id),
+            items=items_of(tx, plan_id=plan_id),
+            tasks=tasks,
+            signers=signers,
+            possible=possible_now(
+                tx, plan_id=plan_id, state=plan.state, workflow=workflow, user=user, roles=roles
+            ),
+            # TODO(returns): `last_return(tx, …)` once it takes the Transaction.
+            returned=last_return(tx.session, plan_id=plan_id, state=plan.state, workflow=workflow),
+        )
+
+
+def list_plans(
+    rt: Runtime, *, actor: str, year: int | None = None, state: str | None = None, limit: int = 200
+) -> list[tuple[PlanRecord, Org]]:
+    """Plans the actor's roles reach, newest first; `state` is a state's name or its title."""
+    with rt.database.read() as tx:
+        user = find_user(tx, actor)
+        held = roles_of(tx, user.id)
+        reach = reachable_orgs(tx, user, held)
+        if not reach:
+            return []
+        states = _state_names(rt, tx, state) if state is not None else None
+        rows = plans_at(tx, org_ids=reach, year=year, states=states, newest_first=True, limit=limit)
+        visible = []
+        for plan, org in rows:
+            template = workflow_by_id(rt, tx, plan.template_id).template
+            if roles_covering(template.roles, held, user.org_id, org_path(tx, plan.org_id)):
+                visible.append((plan, org))
+        return visible
+
+
+def _state_names(rt: Runtime, tx: Transaction, wanted: str) -> set[str]:
+    """The state names `wanted` stands for in the loaded templates: a name, or a title (草稿).
+
+    A word that is neither is refused rather than answered with an empty list.
+    """
+    wanted = wanted.strip()
+    names: set[str] = set()
+    known: dict[str, str] = {}  # every name and title → its name, in the order written
+    for template_id in template_ids(tx):
+        for state in workflow_by_id(rt, tx, template_id).template.states.values():
+            known.setdefault(state.name, state.name)
+            known.setdefault(state.title, state.name)
+            if wanted in (state.name, state.title):
+                names.add(state.name)
+    if not names:
+        listing = ", ".join(dict.fromkeys(known.values()))
+        near = did_you_mean(wanted, known)
+        hint: str | Message = (
+            near
+            if near
+            else Message.of("; states: {states}", states=listing)
+            if listing
+            else Message.of("; states: none (no template loaded)")
+        )
+        raise NotFound(
+            "no state {state!r} in the loaded templates{hint}",
+            code="state.unknown",
+            state=wanted,
+            hint=hint,
+        )
+    return names
+
+
+def plan_history(rt: Runtime, *, plan_id: int, actor: str) -> list[HistoryEntry]:
+    with rt.database.read() as tx:
+        _visible_plan(rt, tx, plan_id, actor)
+        return [
+            HistoryEntry(
+                event=row.event,
+                actor=row.actor.name if row.actor else "system",
+                actor_username=row.actor.username if row.actor else None,
+            )
+            for row in plan_events(tx, plan_id=plan_id)
+        ]
+
+
+def reachable_orgs(tx: Transaction, user: Person, held: list[str]) -> set[int]:
+    """Every organisation the user's grants (`held`) could reach (the template scopes then
+    decide); none without a grant."""
+    if not held:
+        return set()
+    children: dict[int | None, list[int]] = {}
+    for org_id, parent_id in org_parents(tx).items():
+        children.setdefault(parent_id, []).append(org_id)
+    reach, frontier = {user.org_id}, [user.org_id]
+    while frontier:
+        below = children.get(frontier.pop(), [])
+        reach.update(below)
+        frontier.extend(below)
+    return reach
