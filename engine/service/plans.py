@@ -75,7 +75,7 @@ def create_plan(
         record = _named(
             source,
             "template",
-            lambda: find_template(tx.session, spec.template_name, spec.template_version),
+            lambda: find_template(tx, spec.template_name, spec.template_version),
         )
         assert record.id is not None
         workflow = workflow_by_id(rt, tx, record.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,13 @@ def test_a_taken_key_is_none_and_the_transaction_goes_on(database: Database) -> 
         assert insert_person(tx, username="chen", name="陈", org_id=county.id, email=None) is None
         assert insert_grant(tx, user_id=chen.id, role="drafter", at=AT) is not None
         assert insert_grant(tx, user_id=chen.id, role="drafter", at=AT) is None
-        template = {"name": "t", "version": 1, "title": "T", "source": "", "checksum": "0" * 64}
+        template: dict[str, Any] = {
+            "name": "t",
+            "version": 1,
+            "title": "T",
+            "source": "",
+            "checksum": "0" * 64,
+        }
         assert insert_template(tx, **template, loaded_at=AT) is not None
         assert insert_template(tx, **template, loaded_at=AT) is None
     with database.read() as tx:
