@@ -86,10 +86,8 @@ def _apply(ctx: WriteContext, decision: Decision) -> Change:
     if ctx.workflow.template.is_return(step.transition):
         _notify_return(ctx, task)
     if step.transition.score_required:
-        plan.assessment_score = decision.score
-        plan.assessment_comment = decision.comment
-    plan.state = step.dest.name
-    plan.state_entered_at = ctx.now
+        ctx.update_plan(assessment_score=decision.score, assessment_comment=decision.comment)
+    ctx.update_plan(state=step.dest.name, state_entered_at=ctx.now)
     enter_state(ctx, step.dest)
     detail: dict[str, Any] = {}
     if decision.score is not None:

@@ -93,7 +93,7 @@ def revoke_role(rt: Runtime, *, username: str, role: str) -> list[WriteResult]:
     one left waiting by a revocation made before this version), and says they do not hold it
     only when nothing does.
     """
-    with rt.database.write() as tx:
+    with rt.database.transaction() as tx:
         person = find_any_user(tx, username)
         revoked = delete_grant(tx, user_id=person.id, role=role)
         leaving = Leaving(
@@ -121,7 +121,7 @@ def deactivate_user(rt: Runtime, *, username: str) -> list[WriteResult]:
     signatures or reminders (`people.role_holders_up`, `role_holders_at`). Run again for
     someone already deactivated, it hands over what still waits on them, as `revoke_role` does.
     """
-    with rt.database.write() as tx:
+    with rt.database.transaction() as tx:
         person = find_any_user(tx, username)
         was_active = person.active
         held = roles_of(tx, user_id=person.id)
@@ -242,20 +242,23 @@ def hand_over_plan(
         if change is None:
             continue
         results.append(
-            _write(rt, tx, plan, change, partial(_reassign, change=change, leaving=leaving))
+            _write(rt, tx, plan.id, change, partial(_reassign, change=change, leaving=leaving))
         )
         if change.completes_round:
-            results.append(_write(rt, tx, plan, change, partial(_complete_round, change=change)))
+            results.append(_write(rt, tx, plan.id, change, partial(_complete_round, change=change)))
     return results
 
 
 def _write(
     rt: Runtime,
     tx: Transaction,
-    plan: PlanRecord,
+    plan_id: int,
     change: _Reassignment,
     apply: Callable[[WriteContext], Change],
 ) -> WriteResult:
+    # Read again (the lock is held already): the write before this one changed the row.
+    plan = lock_plan(tx, plan_id=plan_id)
+    assert plan is not None  # plans are never deleted
     fingerprint = request_fingerprint(
         {"plan": plan.id, "actor": None, "action": REASSIGN_ACTION, "task": change.task_id}
     )
@@ -396,8 +399,7 @@ def _complete_round(ctx: WriteContext, change: _Reassignment) -> Change:
         ctx.plan.state, COUNTERSIGN_TRIGGER, plan_facts(ctx.tx, ctx.plan_id, task)
     )
     leave_state(ctx, step.source, COUNTERSIGN_TRIGGER)
-    ctx.plan.state = step.dest.name
-    ctx.plan.state_entered_at = ctx.now
+    ctx.update_plan(state=step.dest.name, state_entered_at=ctx.now)
     enter_state(ctx, step.dest)
     return Change(
         action=COUNTERSIGN_TRIGGER,

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.core.audit_chain import CLOCK_TOLERANCE, AuditContent, detail_json, row_hash
@@ -34,7 +34,8 @@ IDEMPOTENCY_KEY_REUSED = "idempotency.key_reused"
 
 @dataclass
 class WriteContext:
-    """What a change may use; it mutates `plan` and writes through `tx`, never commits."""
+    """What a change may use: it writes through `tx` (never commits) and changes the plan's row
+    with `update_plan`, which `record_write` then saves with the version bump."""
 
     rt: Runtime
     tx: Transaction
@@ -48,6 +49,10 @@ class WriteContext:
     @property
     def plan_id(self) -> int:
         return self.plan.id
+
+    def update_plan(self, **changes: Any) -> None:
+        """Change columns of the plan's row (`PlanRecord` fields); saved with the write."""
+        self.plan = replace(self.plan, **changes)
 
     @property
     def session(self) -> Any:
@@ -159,16 +164,15 @@ def record_write(
     if expected_version is not None and plan.version != expected_version:
         raise Conflict(
             "plan #{plan_id} changed since you loaded it (you saw version {expected_version}, "
-            "it is now {version}); reload it and decide again",
+            "it is now {actual_version}); reload it and decide again",
             code="plan.version_conflict",
             plan_id=plan.id,
             expected_version=expected_version,
-            version=plan.version,
+            actual_version=plan.version,
         )
     ctx = WriteContext(rt, tx, plan, workflow, path, user, roles, rt.now())
     done = change(ctx)
-    plan.version += 1
-    plan.updated_at = ctx.now
+    plan = replace(ctx.plan, version=ctx.plan.version + 1, updated_at=ctx.now)
     save_plan(tx, plan=plan)
     audit = AuditContent(
         plan_id=plan.id,

@@ -119,7 +119,12 @@ def make_engine(
     try:
         engine = sa.create_engine(url, **kwargs)
     except (ArgumentError, NoSuchModuleError) as error:
-        raise ConfigurationError(f"PLANFLOW_DATABASE_URL {url!r} is not usable: {error}") from None
+        raise ConfigurationError(
+            "PLANFLOW_DATABASE_URL {url!r} is not usable: {reason}",
+            code="configuration.database_url",
+            url=url,
+            reason=str(error),
+        ) from None
     lock_timeout_ms = max(1, round(lock_timeout_seconds * 1000))
     if engine.dialect.name == "sqlite":
         _prepare_sqlite(engine, lock_timeout_ms)
@@ -190,6 +195,12 @@ class Database:
                 connection.rollback()
 
     write = transaction  # until every caller says `transaction()`
+
+    @staticmethod
+    def is_database_error(error: BaseException) -> bool:
+        """Whether `error` came from the database or its driver (whose one line says enough),
+        rather than from a bug (whose traceback is what someone needs)."""
+        return isinstance(error, sa.exc.SQLAlchemyError)
 
     def dispose(self) -> None:
         self.engine.dispose()

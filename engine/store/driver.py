@@ -4,7 +4,8 @@ SQLAlchemy still does everything but the last step. The statements are Core stat
 the SQLModel tables (`statements.py`), compiled by SQLAlchemy for the engine's dialect once and
 kept; the connection, its pool and its transaction (`BEGIN IMMEDIATE` on SQLite) are
 SQLAlchemy's; errors are raised as SQLAlchemy's exception classes; and an ORM session on the same
-connection is there for the writes that want one (`Transaction.session`). Only the execution
+connection is there for the store functions that want one (`Transaction.session`), kept
+consistent with the statements by the `Transaction` itself. Only the execution
 skips SQLAlchemy's per-call machinery: the compiled text goes straight to the DBAPI cursor.
 
 Why: an action is a dozen small statements, and on SQLite running one cached Core statement

@@ -1,8 +1,9 @@
 """The statements that hand over a person's open tasks when they lose a role or are deactivated,
 and that find open work left waiting on someone who can no longer act (the cycle's `stranded`).
 
-Run in the write transaction of `engine/service/leaving.py`, on the driver path like every plan
-write's (`statements.py`), so none uses an expanding `IN` list.
+Private to the store (`handovers.py`, `tasks.py` run them) in the write transaction of
+`engine/service/leaving.py`, on the driver path like every plan write's (`statements.py`), so
+none uses an expanding `IN` list.
 """
 
 from __future__ import annotations

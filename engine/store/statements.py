@@ -3,12 +3,12 @@
 An action is a dozen small statements. Built per call and run through the ORM, each cost several
 times what the database takes to run it (building the statement and its cache key, loading rows
 into objects, then the unit of work's flush); writes run these prebuilt ones on the driver's
-cursor (`driver.py`, and `benchmarks/actions.py` for the figures). Callers pass the `bindparam`
-names below; they differ from the column names because UPDATE and INSERT reserve those. None uses
-an expanding `IN` list, which the driver path cannot send.
-
-Rows read with these never become session objects, and writing with them does not update objects
-the session holds: no write loads a row through the session that it changes here.
+cursor (`driver.py`, and `benchmarks/actions.py` for the figures). Private to the store: its
+functions (`plans`, `tasks`, `reminders`, `audit`, …) pass the `bindparam` names below, which
+differ from the column names because UPDATE and INSERT reserve those, and turn the rows into
+records. None uses an expanding `IN` list, which the driver path cannot send. That these
+statements and an ORM session in the same transaction see one database is the `Transaction`'s
+business (`driver.py`).
 """
 
 from __future__ import annotations
