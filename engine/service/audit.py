@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, col, select
-
-from engine.core.audit_chain import AuditContent, ChainBreak, ChainedRow, first_break
+from engine.core.audit_chain import ChainBreak, first_break
 from engine.core.errors import NotFound
 from engine.service.runtime import Runtime
-from engine.store.audit_guard import guards_missing
-from engine.store.tables import AuditEvent, Plan
+from engine.store.audit import audit_chains, missing_audit_guards, plan_versions
 
 
 @dataclass(frozen=True)
@@ -37,15 +34,12 @@ class AuditVerification:
 
 def verify_audit(rt: Runtime, *, plan_id: int | None = None) -> AuditVerification:
     """Check the append-only guard and the chains of every plan (or of `plan_id`)."""
-    with rt.database.session() as session:
-        query = select(Plan.id, Plan.version).order_by(col(Plan.id))
-        if plan_id is not None:
-            query = query.where(Plan.id == plan_id)
-        versions = {pid: version for pid, version in session.exec(query) if pid is not None}
+    with rt.database.read() as tx:
+        versions = plan_versions(tx, plan_id=plan_id)
         if plan_id is not None and not versions:
-            raise NotFound(f"no plan #{plan_id}")
-        missing = guards_missing(session.connection())
-        chains = _chains(session, plan_id)
+            raise NotFound("no plan #{plan_id}", code="plan.not_found", plan_id=plan_id)
+        missing = missing_audit_guards(tx)
+        chains = audit_chains(tx, plan_id=plan_id)
         breaks: list[ChainBreak] = []
         heads: dict[int, str | None] = {}
         rows = 0
@@ -63,34 +57,3 @@ def verify_audit(rt: Runtime, *, plan_id: int | None = None) -> AuditVerificatio
         missing_guards=tuple(missing),
         heads=heads,
     )
-
-
-def _chains(session: Session, plan_id: int | None) -> dict[int, list[ChainedRow]]:
-    """Each plan's audit rows in id order, as the chain check reads them."""
-    query = select(AuditEvent).order_by(col(AuditEvent.plan_id), col(AuditEvent.id))
-    if plan_id is not None:
-        query = query.where(AuditEvent.plan_id == plan_id)
-    chains: dict[int, list[ChainedRow]] = {}
-    for event in session.exec(query):
-        assert event.id is not None
-        chains.setdefault(event.plan_id, []).append(
-            ChainedRow(
-                id=event.id,
-                content=AuditContent(
-                    plan_id=event.plan_id,
-                    plan_version=event.plan_version,
-                    actor_id=event.actor_id,
-                    at=event.at,
-                    action=event.action,
-                    from_state=event.from_state,
-                    to_state=event.to_state,
-                    comment=event.comment,
-                    idempotency_key=event.idempotency_key,
-                    request_hash=event.request_hash,
-                    detail=event.detail,
-                ),
-                prev_hash=event.prev_hash,
-                row_hash=event.row_hash,
-            )
-        )
-    return chains

@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from engine.service.cycle_failures import describe
 from engine.service.dispatch import Publish, SweepReport, publish_outbox, sweep_reminders
 from engine.service.escalations import EscalationOutcome, fire_due_escalations
@@ -125,7 +123,7 @@ def run_cycle(rt: Runtime, publish: Publish) -> CycleReport:
         failure = StepFailure(name, describe(error))
         failures.append(failure)
         # A bug's traceback is what someone needs to fix it; the database's one line is enough.
-        trace = None if isinstance(error, SQLAlchemyError) else error
+        trace = None if rt.database.is_database_error(error) else error
         log.warning("cycle step %s failed: %s", name, failure.error, exc_info=trace)
     return CycleReport(
         timers=timers,

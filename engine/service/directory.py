@@ -208,3 +208,36 @@ def org_path(tx: Transaction, org_id: int) -> list[int]:
 
 def roles_of(tx: Transaction, user_id: int) -> list[str]:
     return store_roles_of(tx, user_id=user_id)
+
+
+# Role holders for tasks (moved here from `actions`). The imports stand here, not at the top,
+# only because this block was appended by another change: move them up when convenient.
+from collections.abc import Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from engine.core.scope import candidate_orgs  # noqa: E402
+from engine.core.template.model import Role  # noqa: E402
+from engine.store.people import role_holders_up  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Holders:
+    """Who takes a task for a role: the organisation and its holders of the role."""
+
+    org_id: int
+    user_ids: list[int]  # in grant order
+
+
+def nearest_holders(tx: Transaction, role: Role, path: Sequence[int]) -> Holders | None:
+    """The nearest organisation within `role`'s scope of a plan at `path` that has holders of it.
+
+    None when there is none: the caller says what could not be done.
+    """
+    candidates = list(candidate_orgs(role.scope, path))
+    # One query over the plan's organisation and its ancestors, which hold every candidate; the
+    # nearest candidate with a holder takes the task.
+    holders = role_holders_up(tx, role=role.name, org_id=path[0])
+    org_id = next((c for c in candidates if any(h.org_id == c for h in holders)), None)
+    if org_id is None:
+        return None
+    return Holders(org_id=org_id, user_ids=[h.user_id for h in holders if h.org_id == org_id])

@@ -1,7 +1,7 @@
 """Escalations: an overdue task handed to a higher role, as a sweep like the timers'.
 
 When a task opens, each level of its `escalate` chain is stored as a reminder row of kind
-`TASK_ESCALATION` (see `actions._open_task`). `fire_due_escalations` finds the levels due now and
+`TASK_ESCALATION` (see `steps._open_task`). `fire_due_escalations` finds the levels due now and
 carries each out as the system, in one `write_plan` transaction under the plan's lock: it opens
 an escalation task for the level's role at the nearest organisation within that role's scope
 that has a holder (its holders may then act on the step as the task's own role), marks the level
@@ -23,7 +23,6 @@ from engine.core.errors import ActionRefused, PlanflowError
 from engine.core.messages import ReminderKind
 from engine.core.planning import PlannedTaskReminder
 from engine.core.template.model import SignMode
-from engine.service.actions import nearest_holders, store_task_reminders
 from engine.service.cycle_failures import (
     Failed,
     describe,
@@ -32,14 +31,19 @@ from engine.service.cycle_failures import (
     forget_stale_failures,
     record_failure,
 )
+from engine.service.directory import nearest_holders
 from engine.service.runtime import Runtime
+from engine.service.steps import store_task_reminders
 from engine.service.writes import Change, WriteContext, write_plan
-from engine.store import cycle_statements, statements
-from engine.store.cycle_statements import ESCALATION_STEP
+from engine.store.cycle import CycleStep
+from engine.store.people import org_by_id
+from engine.store.reminders import due_escalations, reminder_level, settle_reminder
 from engine.store.statuses import ReminderStatus, TaskStatus
-from engine.store.tables import Organisation
+from engine.store.tasks import insert_task, task_by_id
 
 log = logging.getLogger(__name__)
+
+ESCALATION_STEP = CycleStep.ESCALATION
 
 ESCALATE_ACTION = "escalate"
 
@@ -67,13 +71,10 @@ def fire_due_escalations(rt: Runtime, *, limit: int = 1000) -> list[EscalationOu
     left out of the outcomes: nothing happened to them here.
     """
     forget_stale_failures(rt, ESCALATION_STEP)
-    with rt.database.session() as session:
-        due = session.connection().execute(
-            cycle_statements.DUE_ESCALATIONS, {"now": rt.now(), "limit": limit}
-        )
+    with rt.database.read() as tx:
         levels = [
-            (_Level(row.id, row.plan_id, row.plan_version), row.failure_id is not None)
-            for row in due
+            (_Level(due.id, due.plan_id, due.plan_version), due.failed_before)
+            for due in due_escalations(tx, now=rt.now(), limit=limit)
         ]
     outcomes: list[EscalationOutcome] = []
     for level, failed_before in levels:
@@ -105,7 +106,7 @@ def _fire(rt: Runtime, level: _Level) -> EscalationOutcome | None:
         )
     except _AlreadySettled as settled:
         if settled.task_closed:
-            # Closing a task cancels its levels (`actions.leave_state`); a level left planned
+            # Closing a task cancels its levels (`steps.leave_state`); a level left planned
             # (stored before that rule) is cancelled here, so it is not looked at again.
             _settle(rt, reminder_id, ReminderStatus.CANCELLED, "the task closed before it was due")
         return None
@@ -134,10 +135,13 @@ def _record(rt: Runtime, level: _Level, message: str) -> None:
 
 
 def _escalate(ctx: WriteContext, reminder_id: int) -> Change:
-    level = ctx.tx.execute(statements.REMINDER_BY_ID, {"reminder_id": reminder_id}).one()
+    level = reminder_level(ctx.tx, reminder_id=reminder_id)
+    assert level is not None  # reminders are never deleted
     if level.status != ReminderStatus.PLANNED:
         raise _AlreadySettled(task_closed=False)
-    task = ctx.tx.execute(statements.TASK_BY_ID, {"task_id": level.task_id}).one()
+    assert level.task_id is not None and level.recipient_role is not None
+    task = task_by_id(ctx.tx, task_id=level.task_id)
+    assert task is not None  # tasks are never deleted
     if task.status != TaskStatus.OPEN:
         raise _AlreadySettled(task_closed=True)
     template = ctx.workflow.template
@@ -145,36 +149,35 @@ def _escalate(ctx: WriteContext, reminder_id: int) -> Change:
     role = template.roles[level.recipient_role]
     holders = nearest_holders(ctx.tx, role, ctx.path)
     if holders is None:
-        org = ctx.tx.get(Organisation, ctx.path[0])
+        org = org_by_id(ctx.tx, org_id=ctx.path[0])
         raise ActionRefused(
-            f"nobody holds the role {role.name} ({role.title}) for {org.name if org else '?'}, "
-            f"so the overdue step {step.title} ({step.name}) of plan #{ctx.plan_id} cannot be "
-            "escalated to it; grant the role (planflow user grant), then retry this reminder "
-            f"(planflow reminders retry {reminder_id})"
+            "nobody holds the role {role} ({role_title}) for {org}, so the overdue step "
+            "{state_title} ({state}) of plan #{plan_id} cannot be escalated to it; grant the "
+            "role (planflow user grant), then retry this reminder "
+            "(planflow reminders retry {reminder_id})",
+            code="escalation.no_holder",
+            role=role.name,
+            role_title=role.title,
+            org=org.name if org is not None else "?",
+            state=step.name,
+            state_title=step.title,
+            plan_id=ctx.plan_id,
+            reminder_id=reminder_id,
         )
-    escalation_task = ctx.tx.execute(
-        statements.INSERT_TASK,
-        {
-            "plan_id": ctx.plan_id,
-            "state": task.state,
-            "role": role.name,
-            "org_id": holders.org_id,
-            "sign": SignMode.ANY,  # a stand-in decides for the step alone
-            "status": TaskStatus.OPEN,
-            "opened_at": ctx.now,
-            # The step was due then; the inbox shows the escalation task as overdue from the start.
-            "due_at": task.due_at or ctx.now,
-            "escalated_from": task.id,
-        },
-    ).scalar_one()
-    ctx.tx.execute(
-        statements.SETTLE_REMINDER,
-        {
-            "reminder_id": reminder_id,
-            "new_status": ReminderStatus.SENT,
-            "at": ctx.now,
-            "error": None,
-        },
+    escalation_task = insert_task(
+        ctx.tx,
+        plan_id=ctx.plan_id,
+        state=task.state,
+        role=role.name,
+        org_id=holders.org_id,
+        sign=SignMode.ANY,  # a stand-in decides for the step alone
+        opened_at=ctx.now,
+        # The step was due then; the inbox shows the escalation task as overdue from the start.
+        due_at=task.due_at or ctx.now,
+        escalated_from=task.id,
+    )
+    settle_reminder(
+        ctx.tx, reminder_id=reminder_id, status=ReminderStatus.SENT, at=ctx.now, error=None
     )
     notice = PlannedTaskReminder(
         key=f"{level.key}:notice",
@@ -185,7 +188,7 @@ def _escalate(ctx: WriteContext, reminder_id: int) -> Change:
         fire_at=ctx.now,
     )
     store_task_reminders(ctx.tx, [notice], now=ctx.now)
-    org = ctx.tx.get(Organisation, holders.org_id)
+    org = org_by_id(ctx.tx, org_id=holders.org_id)
     assert org is not None
     return Change(
         action=ESCALATE_ACTION,
@@ -204,8 +207,5 @@ def _escalate(ctx: WriteContext, reminder_id: int) -> Change:
 
 def _settle(rt: Runtime, reminder_id: int, status: ReminderStatus, reason: str) -> None:
     """Record why a level was not carried out, in its own small transaction."""
-    with rt.database.session() as session:
-        session.connection().execute(
-            statements.SETTLE_REMINDER,
-            {"reminder_id": reminder_id, "new_status": status, "at": None, "error": reason},
-        )
+    with rt.database.transaction() as tx:
+        settle_reminder(tx, reminder_id=reminder_id, status=status, at=None, error=reason)

@@ -29,19 +29,14 @@ from functools import partial
 from typing import Any
 
 from engine.core.errors import ActionRefused, NotFound
+from engine.core.i18n import Message
 from engine.core.planning import task_handover_notice
 from engine.core.template.compile import Workflow
 from engine.core.template.model import COUNTERSIGN_TRIGGER, SignMode
-from engine.service.actions import (
-    OpenTask,
-    enter_state,
-    leave_state,
-    nearest_holders,
-    plan_facts,
-    store_task_reminders,
-)
-from engine.service.directory import find_any_user, org_path
+from engine.service.actions import plan_facts
+from engine.service.directory import find_any_user, nearest_holders, org_path
 from engine.service.runtime import Runtime
+from engine.service.steps import enter_state, leave_state, store_task_reminders
 from engine.service.templates import workflow_by_id
 from engine.service.writes import (
     Change,
@@ -50,13 +45,28 @@ from engine.service.writes import (
     record_write,
     request_fingerprint,
 )
-from engine.store import handover_statements as sql
-from engine.store import statements
-from engine.store.driver import Transaction
-from engine.store.people import Person
+from engine.store import Transaction
+from engine.store.handovers import (
+    deactivate_user as store_deactivate_user,
+)
+from engine.store.handovers import (
+    delete_grant,
+    open_any_tasks_at,
+    undecided_signatures,
+)
+from engine.store.people import Person, org_by_id, person_by_id, role_holders_at, roles_of
 from engine.store.plans import PlanRecord, lock_plan
+from engine.store.reminders import cancel_unsent_task_notices
 from engine.store.statuses import TaskStatus
-from engine.store.tables import Organisation
+from engine.store.tasks import (
+    OpenTask,
+    TaskRecord,
+    delete_signer,
+    insert_signers,
+    move_task,
+    signers,
+    task_by_id,
+)
 
 REASSIGN_ACTION = "reassign"
 
@@ -83,20 +93,24 @@ def revoke_role(rt: Runtime, *, username: str, role: str) -> list[WriteResult]:
     one left waiting by a revocation made before this version), and says they do not hold it
     only when nothing does.
     """
-    with rt.database.write() as tx:
+    with rt.database.transaction() as tx:
         person = find_any_user(tx, username)
-        revoked = tx.execute(sql.DELETE_GRANT, {"user_id": person.id, "role": role}).rowcount
+        revoked = delete_grant(tx, user_id=person.id, role=role)
         leaving = Leaving(
             person=person,
             roles=frozenset({role}),
             every_role=False,
             reason=f"the role {role} was revoked",
         )
-        results = _hand_over(
-            rt, tx, person, leaving, refusal=f"cannot revoke {role} from {username}"
-        )
+        refusal = Message.of("cannot revoke {role} from {username}", role=role, username=username)
+        results = _hand_over(rt, tx, person, leaving, refusal=refusal)
         if not revoked and not results:
-            raise NotFound(f"{username} does not hold the role {role}")
+            raise NotFound(
+                "{username} does not hold the role {role}",
+                code="role.not_held",
+                username=username,
+                role=role,
+            )
         return results
 
 
@@ -104,15 +118,15 @@ def deactivate_user(rt: Runtime, *, username: str) -> list[WriteResult]:
     """Deactivate `username`: they may no longer act, and every open task moves on without them.
 
     Their role grants stay on record; a deactivated user holds none of them for tasks,
-    signatures or reminders (`statements.ROLE_HOLDERS_UP`, `ROLE_HOLDERS_AT`). Run again for
+    signatures or reminders (`people.role_holders_up`, `role_holders_at`). Run again for
     someone already deactivated, it hands over what still waits on them, as `revoke_role` does.
     """
-    with rt.database.write() as tx:
+    with rt.database.transaction() as tx:
         person = find_any_user(tx, username)
         was_active = person.active
-        held = tx.execute(statements.ROLES_OF, {"user_id": person.id}).scalars()
+        held = roles_of(tx, user_id=person.id)
         if was_active:
-            tx.execute(sql.DEACTIVATE_USER, {"user_id": person.id})
+            store_deactivate_user(tx, user_id=person.id)
         leaving = Leaving(
             person=person,
             roles=frozenset(held),
@@ -120,22 +134,27 @@ def deactivate_user(rt: Runtime, *, username: str) -> list[WriteResult]:
             reason=f"{username} was deactivated",
         )
         # Run again, as for `revoke_role`.
-        results = _hand_over(rt, tx, person, leaving, refusal=f"cannot deactivate {username}")
+        refusal = Message.of("cannot deactivate {username}", username=username)
+        results = _hand_over(rt, tx, person, leaving, refusal=refusal)
         if not was_active and not results:
-            raise ActionRefused(f"{username} is already deactivated")
+            raise ActionRefused(
+                "{username} is already deactivated",
+                code="user.already_deactivated",
+                username=username,
+            )
         return results
 
 
 def _hand_over(
-    rt: Runtime, tx: Transaction, person: Person, leaving: Leaving, *, refusal: str
+    rt: Runtime, tx: Transaction, person: Person, leaving: Leaving, *, refusal: Message
 ) -> list[WriteResult]:
     """Every open task waiting on the person, plan by plan (locked in id order); all or nothing.
 
     Runs after the grant is gone (or the user inactive) in the same transaction, so the holder
     queries no longer find them.
     """
-    signatures = tx.execute(sql.UNDECIDED_SIGNATURES, {"user_id": person.id})
-    held_alone = tx.execute(sql.OPEN_ANY_TASKS_AT, {"org_id": person.org_id})
+    signatures = undecided_signatures(tx, user_id=person.id)
+    held_alone = open_any_tasks_at(tx, org_id=person.org_id)
     tasks: dict[int, set[int]] = {}
     for row in signatures:
         if leaving.signs_for(row.role):
@@ -144,7 +163,7 @@ def _hand_over(
         if row.role in leaving.roles:
             tasks.setdefault(row.plan_id, set()).add(row.task_id)
     results: list[WriteResult] = []
-    refusals: list[str] = []
+    refusals: list[Message] = []
     for plan_id in sorted(tasks):
         plan = lock_plan(tx, plan_id=plan_id)
         assert plan is not None  # plans are never deleted
@@ -152,18 +171,30 @@ def _hand_over(
             handovers = [(task_id, leaving) for task_id in sorted(tasks[plan_id])]
             results += hand_over_plan(rt, tx, plan, handovers)
         except ActionRefused as refused:  # go on: the refusal names every plan, then rolls back
-            refusals.append(f"{_plan_label(tx, plan)}: {refused.message}")
+            refusals.append(_plan_refusal(tx, plan, refused))
     if refusals:
+        # Each plan's reason is a sentence of its own, in the reader's language.
         raise ActionRefused(
-            f"{refusal}: " + "; ".join(refusals) + "; hand them over first (grant the "
-            "role to someone who can take the step, planflow user grant), then try again"
+            "{what}: {plans}; hand them over first (grant the role to someone who can take the "
+            "step, planflow user grant), then try again",
+            code="handover.refused",
+            what=refusal,
+            plans="; ".join(str(r) for r in refusals),
+            plan_ids=",".join(str(r.values["plan_id"]) for r in refusals),
         )
     return results
 
 
-def _plan_label(tx: Transaction, plan: PlanRecord) -> str:
-    org = tx.get(Organisation, plan.org_id)
-    return f"plan #{plan.id} ({org.name if org else '?'} {plan.year}, {plan.state})"
+def _plan_refusal(tx: Transaction, plan: PlanRecord, refused: ActionRefused) -> Message:
+    org = org_by_id(tx, org_id=plan.org_id)
+    return Message.of(
+        "plan #{plan_id} ({org} {year}, {state}): {reason}",
+        plan_id=plan.id,
+        org=org.name if org else "?",
+        year=plan.year,
+        state=plan.state,
+        reason=Message(refused.template, refused.fields),
+    )
 
 
 @dataclass(frozen=True)
@@ -203,27 +234,31 @@ def hand_over_plan(
     results: list[WriteResult] = []
     # In task id order: the step's own task first, as it was opened before its escalations.
     for task_id, leaving in handovers:
-        task = tx.execute(sql.TASK, {"task_id": task_id}).one()
+        task = task_by_id(tx, task_id=task_id)
+        assert task is not None  # tasks are never deleted
         if task.status != TaskStatus.OPEN:
             continue  # closed by the round completed just before, with the step
         change = _reassignment(tx, workflow, path, task, leaving)
         if change is None:
             continue
         results.append(
-            _write(rt, tx, plan, change, partial(_reassign, change=change, leaving=leaving))
+            _write(rt, tx, plan.id, change, partial(_reassign, change=change, leaving=leaving))
         )
         if change.completes_round:
-            results.append(_write(rt, tx, plan, change, partial(_complete_round, change=change)))
+            results.append(_write(rt, tx, plan.id, change, partial(_complete_round, change=change)))
     return results
 
 
 def _write(
     rt: Runtime,
     tx: Transaction,
-    plan: PlanRecord,
+    plan_id: int,
     change: _Reassignment,
     apply: Callable[[WriteContext], Change],
 ) -> WriteResult:
+    # Read again (the lock is held already): the write before this one changed the row.
+    plan = lock_plan(tx, plan_id=plan_id)
+    assert plan is not None  # plans are never deleted
     fingerprint = request_fingerprint(
         {"plan": plan.id, "actor": None, "action": REASSIGN_ACTION, "task": change.task_id}
     )
@@ -233,26 +268,26 @@ def _write(
 
 
 def _reassignment(
-    tx: Transaction, workflow: Workflow, path: list[int], task: Any, leaving: Leaving
+    tx: Transaction, workflow: Workflow, path: list[int], task: TaskRecord, leaving: Leaving
 ) -> _Reassignment | None:
     """What must change so that the task no longer waits on the person; None: nothing must."""
     signer_id = None
     if task.sign != SignMode.ANY:
-        signers = tx.execute(sql.SIGNERS, {"task_id": task.id}).all()
+        asked = signers(tx, task_id=task.id)
         person = leaving.person
         mine = next(
             (
                 s
-                for s in signers
+                for s in asked
                 if person is not None and s.user_id == person.id and s.decision is None
             ),
             None,
         )
         if mine is None:
             return None  # not asked, or signed already: their signature stands
-        others = [s for s in signers if s.id != mine.id]
+        others = [s for s in asked if s.id != mine.id]
         if others:  # the round goes on with the signers left, or is complete
-            turn = next(s for s in signers if s.decision is None)
+            turn = next(s for s in asked if s.decision is None)
             return _Reassignment(
                 task_id=task.id,
                 task_sign=task.sign,
@@ -263,7 +298,7 @@ def _reassignment(
                 passes_turn=task.sign == SignMode.SEQUENCE and turn.id == mine.id,
             )
         signer_id = mine.id
-    elif tx.execute(statements.ROLE_HOLDERS_AT, {"role": task.role, "org_id": task.org_id}).first():
+    elif role_holders_at(tx, role=task.role, org_id=task.org_id):
         return None  # others hold the role there: the task is theirs already
     to_org, user_ids = _new_holders(tx, workflow, path, task)
     return _Reassignment(
@@ -272,16 +307,22 @@ def _reassignment(
         role=task.role,
         signer_id=signer_id,
         to_org=to_org,
-        holders=[(i, tx.execute(sql.USERNAME, {"user_id": i}).scalar()) for i in user_ids],
+        holders=[(i, _username(tx, i)) for i in user_ids],
     )
 
 
+def _username(tx: Transaction, user_id: int) -> str:
+    person = person_by_id(tx, user_id=user_id)
+    assert person is not None  # users are never deleted
+    return person.username
+
+
 def _new_holders(
-    tx: Transaction, workflow: Workflow, path: list[int], task: Any
+    tx: Transaction, workflow: Workflow, path: list[int], task: TaskRecord
 ) -> tuple[int, list[int]]:
     """The other holders of the task's role at its organisation, else the nearest ones in scope."""
-    here = tx.execute(statements.ROLE_HOLDERS_AT, {"role": task.role, "org_id": task.org_id})
-    user_ids = list(dict.fromkeys(row.user_id for row in here))
+    here = role_holders_at(tx, role=task.role, org_id=task.org_id)
+    user_ids = list(dict.fromkeys(here))
     if user_ids:
         return task.org_id, user_ids
     template = workflow.template
@@ -289,11 +330,17 @@ def _new_holders(
     nearest = nearest_holders(tx, role, path)
     if nearest is None:
         step = template.states[task.state]
-        org = tx.get(Organisation, path[0])
+        org = org_by_id(tx, org_id=path[0])
         raise ActionRefused(
-            f"nobody else holds the role {role.name} ({role.title}) for "
-            f"{org.name if org else '?'}, so the step {step.title} ({step.name}) would have no "
-            "one to act"
+            "nobody else holds the role {role} ({role_title}) for {org}, so the step "
+            "{state_title} ({state}) would have no one to act",
+            code="task.no_other_holder",
+            role=role.name,
+            role_title=role.title,
+            org=org.name if org else "?",
+            state=step.name,
+            state_title=step.title,
+            plan_id=task.plan_id,
         )
     return nearest.org_id, list(dict.fromkeys(nearest.user_ids))
 
@@ -304,23 +351,19 @@ def _reassign(ctx: WriteContext, change: _Reassignment, leaving: Leaving) -> Cha
         detail["removed"] = leaving.person.username
     detail["reason"] = leaving.reason
     if change.signer_id is not None:
-        ctx.tx.execute(sql.DELETE_SIGNER, {"signer_id": change.signer_id})
+        delete_signer(ctx.tx, signer_id=change.signer_id)
     if change.to_org is None:
         detail["signers"] = list(change.remaining)
     else:
-        ctx.tx.execute(sql.MOVE_TASK, {"task_id": change.task_id, "to_org": change.to_org})
-        org = ctx.tx.get(Organisation, change.to_org)
+        move_task(ctx.tx, task_id=change.task_id, org_id=change.to_org)
+        org = org_by_id(ctx.tx, org_id=change.to_org)
         assert org is not None
         detail["org"] = org.code
         detail["holders"] = [username for _, username in change.holders]
         if change.task_sign != SignMode.ANY:
             # A new round for the new holders: they sign in grant order, as when a task opens.
-            ctx.tx.execute(
-                statements.INSERT_SIGNERS,
-                [
-                    {"task_id": change.task_id, "user_id": user_id, "position": position}
-                    for position, (user_id, _) in enumerate(change.holders)
-                ],
+            insert_signers(
+                ctx.tx, task_id=change.task_id, user_ids=[user_id for user_id, _ in change.holders]
             )
             detail["signers"] = detail["holders"]
     if change.announces:
@@ -336,9 +379,8 @@ def _reassign(ctx: WriteContext, change: _Reassignment, leaving: Leaving) -> Cha
 def _announce(ctx: WriteContext, change: _Reassignment) -> None:
     """Those who now hold the task hear of it as of a new task; a notice the one who left was to
     get, if still unsent, is dropped (it would reach the new holders too)."""
-    ctx.tx.execute(
-        statements.CANCEL_UNSENT_TASK_NOTICES,
-        {"of_task": change.task_id, "reason": "the task was handed over before it went out"},
+    cancel_unsent_task_notices(
+        ctx.tx, task_id=change.task_id, reason="the task was handed over before it went out"
     )
     notice = task_handover_notice(
         plan_id=ctx.plan_id,
@@ -357,8 +399,7 @@ def _complete_round(ctx: WriteContext, change: _Reassignment) -> Change:
         ctx.plan.state, COUNTERSIGN_TRIGGER, plan_facts(ctx.tx, ctx.plan_id, task)
     )
     leave_state(ctx, step.source, COUNTERSIGN_TRIGGER)
-    ctx.plan.state = step.dest.name
-    ctx.plan.state_entered_at = ctx.now
+    ctx.update_plan(state=step.dest.name, state_entered_at=ctx.now)
     enter_state(ctx, step.dest)
     return Change(
         action=COUNTERSIGN_TRIGGER,

@@ -17,12 +17,12 @@ from collections.abc import Callable, Collection
 from engine.core.guards import GUARDS
 from engine.core.template.compile import Workflow
 from engine.core.template.model import COUNTERSIGN_TRIGGER, SignMode
-from engine.service.actions import OpenTask, open_task, plan_facts
+from engine.service.actions import plan_facts
 from engine.service.reporting import reporting_open
 from engine.service.writes import owner_roles
-from engine.store import statements
-from engine.store.driver import Transaction
+from engine.store import Transaction
 from engine.store.people import Person
+from engine.store.tasks import OpenTask, escalations_at, open_task, signers
 
 EDIT = "plan edit"
 REPORT_ITEM = "report item"
@@ -45,7 +45,7 @@ def possible_now(
     template = workflow.template
     source = template.states[state]
     held = set(roles)
-    task = open_task(tx, plan_id) if source.task is not None else None
+    task = open_task(tx, plan_id=plan_id) if source.task is not None else None
     # The step's own role, when `user` may act as it through an escalation task they hold.
     stand_in_role = (
         source.task.role
@@ -82,8 +82,8 @@ def possible_now(
 
 def _holds_escalation(tx: Transaction, plan_id: int, user: Person, roles: set[str]) -> bool:
     """Whether `user` holds the role of an open escalation task of the plan at its organisation."""
-    rows = tx.execute(statements.ESCALATIONS_AT, {"plan_id": plan_id, "org_id": user.org_id})
-    return any(row.role in roles for row in rows)
+    escalations = escalations_at(tx, plan_id=plan_id, org_id=user.org_id)
+    return any(task.role in roles for task in escalations)
 
 
 def _signing_refusal(tx: Transaction, task: OpenTask | None, user: Person) -> Refuses | None:
@@ -92,11 +92,11 @@ def _signing_refusal(tx: Transaction, task: OpenTask | None, user: Person) -> Re
     `approve` when they are not a signer; None when the step is not countersigned."""
     if task is None or task.sign == SignMode.ANY:
         return None
-    signers = tx.execute(statements.SIGNERS, {"task_id": task.id}).all()
-    mine = next((s for s in signers if s.user_id == user.id), None)
+    asked = signers(tx, task_id=task.id)
+    mine = next((s for s in asked if s.user_id == user.id), None)
     if mine is None:
         return lambda trigger: trigger == COUNTERSIGN_TRIGGER
-    undecided = [s for s in signers if s.decision is None]
+    undecided = [s for s in asked if s.decision is None]
     waiting = task.sign == SignMode.SEQUENCE and undecided[0].user_id != user.id
     if mine.decision is not None or waiting:
         return lambda trigger: True

@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
-
 from engine.core.template.compile import Workflow
-from engine.store.tables import AuditEvent, User
+from engine.store import Transaction
+from engine.store.audit import last_state_change
 
 
 @dataclass(frozen=True)
@@ -32,36 +31,24 @@ class ReturnNote:
 
 
 def last_return(
-    session: Session, *, plan_id: int, state: str, workflow: Workflow
+    tx: Transaction, *, plan_id: int, state: str, workflow: Workflow
 ) -> ReturnNote | None:
     """The return the plan waits on, or None: it is not in its initial state, or its last change
     of state was not a return (it was created there, or withdrawn by its drafters)."""
     template = workflow.template
     if state != template.initial_state.name:
         return None
-    found = session.exec(
-        select(AuditEvent, User)
-        .join(User, col(User.id) == AuditEvent.actor_id, isouter=True)
-        .where(
-            AuditEvent.plan_id == plan_id,
-            col(AuditEvent.from_state).is_not(None),
-            col(AuditEvent.from_state) != "",
-            col(AuditEvent.from_state) != col(AuditEvent.to_state),
-        )
-        .order_by(col(AuditEvent.id).desc())
-        .limit(1)
-    ).first()
-    if found is None:
+    event = last_state_change(tx, plan_id=plan_id)
+    if event is None:
         return None
-    event, user = found
-    source = event.from_state or ""
+    source = event.from_state
     transition = template.transition(source, event.action)
     if transition is None or event.to_state != state or not template.is_return(transition):
         return None
     return ReturnNote(
         at=event.at,
-        by=user.name if user is not None else "system",
-        by_username=user.username if user is not None else None,
+        by=event.actor_name if event.actor_name is not None else "system",
+        by_username=event.actor_username,
         from_state=source,
         step_title=template.states[source].title if source in template.states else source,
         action=event.action,

@@ -10,7 +10,7 @@ holder of its role has any more, and hands each over exactly as the commands wou
 (`leaving.hand_over_plan`: the same `reassign` audit rows by the system, with a reason saying the
 sweep found it).
 
-One query finds them (`handover_statements.STRANDED`, anti-joins over the open tasks): with
+One query finds them (`store.handovers.stranded_work`, anti-joins over the open tasks): with
 nothing stranded that is all a cycle costs. Each plan is handed over in its own transaction,
 under its lock, re-checked there. A plan that cannot be handed over (nobody left to take a step,
 or anything else failing) is rolled back, recorded like the cycle's other failures
@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from engine.core.errors import PlanflowError
 from engine.service.cycle_failures import Failed, describe, forget_failure, record_failure
 from engine.service.leaving import Leaving, hand_over_plan
 from engine.service.runtime import Runtime
-from engine.store import handover_statements as sql
-from engine.store.cycle_statements import HANDOVER_STEP
-from engine.store.driver import Transaction
-from engine.store.people import Person
+from engine.store import Transaction
+from engine.store.cycle import CycleStep
+from engine.store.handovers import HandoverFailure, Stranded, stranded_in_plan, stranded_work
+from engine.store.people import Person, org_by_id
 from engine.store.plans import lock_plan
-from engine.store.tables import Organisation, Task
+from engine.store.tasks import task_by_id
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +48,17 @@ class HandoverOutcome:
 
 
 def handover_subject(plan_id: int) -> str:
-    return f"{HANDOVER_STEP}:{plan_id}"
+    return f"{CycleStep.HANDOVER}:{plan_id}"
 
 
 def hand_over_stranded(rt: Runtime) -> list[HandoverOutcome]:
     """Hand over every plan's stranded work, each plan in its own transaction, as the system."""
     stranded: dict[int, int] = {}  # plan id -> its version when found
-    failed: dict[int, Any] = {}  # plan id -> its handover failure record's row
-    with rt.database.session() as session:
-        for row in session.connection().execute(sql.STRANDED, {"now": rt.now()}):
-            if row.task_id is None:
-                failed[row.plan_id] = row
-            else:
-                stranded[row.plan_id] = row.plan_version
+    with rt.database.read() as tx:
+        found = stranded_work(tx, now=rt.now())
+    for task in found.tasks:
+        stranded[task.plan_id] = task.plan_version
+    failed: dict[int, HandoverFailure] = {failure.plan_id: failure for failure in found.failures}
     for plan_id in failed.keys() - stranded.keys():
         forget_failure(rt, handover_subject(plan_id))  # handed over, or settled otherwise
     outcomes = []
@@ -76,13 +73,11 @@ def hand_over_stranded(rt: Runtime) -> list[HandoverOutcome]:
 def _hand_over(rt: Runtime, plan_id: int, version: int, *, failed_before: bool) -> HandoverOutcome:
     subject = handover_subject(plan_id)
     try:
-        with rt.database.write() as tx:
+        with rt.database.transaction() as tx:
             plan = lock_plan(tx, plan_id=plan_id)
             assert plan is not None  # plans are never deleted
             # Re-checked under the lock: a concurrent sweep or command may have handed it over.
-            rows = tx.execute(sql.STRANDED_IN_PLAN, {"plan_id": plan_id}).all()
-            # By task (the step's own first), then signer: the same order whichever the database.
-            rows.sort(key=lambda row: (row.task_id, row.user_id or 0))
+            rows = stranded_in_plan(tx, plan_id=plan_id)
             handovers = [(row.task_id, _leaving(tx, row)) for row in rows]
             results = hand_over_plan(rt, tx, plan, handovers)
     except Exception as error:  # this plan only: the sweep goes on
@@ -92,18 +87,18 @@ def _hand_over(rt: Runtime, plan_id: int, version: int, *, failed_before: bool) 
             log.warning("hand-over of plan #%d refused: %s", plan_id, message)
         else:  # a bug or the database: the traceback is what someone needs
             log.exception("hand-over of plan #%d failed: %s", plan_id, message)
-        record_failure(rt, Failed(subject, HANDOVER_STEP, plan_id, version), message)
+        record_failure(rt, Failed(subject, CycleStep.HANDOVER, plan_id, version), message)
         return HandoverOutcome(plan_id, error=message)
     if failed_before:
         forget_failure(rt, subject)
     return HandoverOutcome(plan_id, writes=len(results))
 
 
-def _leaving(tx: Transaction, row: Any) -> Leaving:
+def _leaving(tx: Transaction, row: Stranded) -> Leaving:
     """Who the task waits on in vain, and why, as the audit row's reason says."""
     if row.user_id is None:  # a `sign: any` task whose holders are all gone
-        task = tx.get(Task, row.task_id)
-        org = tx.get(Organisation, task.org_id) if task else None
+        task = task_by_id(tx, task_id=row.task_id)
+        org = org_by_id(tx, org_id=task.org_id) if task else None
         return Leaving(
             person=None,
             roles=frozenset({row.role}),
@@ -111,6 +106,7 @@ def _leaving(tx: Transaction, row: Any) -> Leaving:
             reason=f"nobody at {org.code if org else '?'} holds the role {row.role} any more; "
             f"{FOUND_BY}",
         )
+    assert row.username is not None and row.name is not None and row.user_org_id is not None
     person = Person(id=row.user_id, username=row.username, name=row.name, org_id=row.user_org_id)
     gone = "was deactivated" if not row.active else f"no longer holds the role {row.role}"
     return Leaving(

@@ -15,10 +15,6 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-import sqlalchemy as sa
-from sqlalchemy import ColumnElement
-from sqlmodel import col, select
-
 from engine.core.durations import DurationUnit
 from engine.core.errors import Conflict, PlanflowError
 from engine.core.template.model import Transition
@@ -34,8 +30,8 @@ from engine.service.cycle_failures import (
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.timezones import plan_timezone
-from engine.store.cycle_statements import TIMER_STEP
-from engine.store.tables import CycleFailure, Plan, TemplateRecord
+from engine.store.cycle import CycleStep
+from engine.store.timers import template_ids, timer_candidates
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +72,16 @@ def timer_due_at(
     )
 
 
-def _candidates(now: dt.datetime, transition: Transition, tz: dt.tzinfo) -> ColumnElement[bool]:
-    """A SQL filter that keeps every plan whose timer may be due (exactly, for `at`).
+@dataclass(frozen=True)
+class _Window:
+    """Which plans' timer may be due (exactly, for `at`), for the store's query."""
+
+    year_at_most: int | None = None
+    entered_by: dt.datetime | None = None
+
+
+def _candidates(now: dt.datetime, transition: Transition, tz: dt.tzinfo) -> _Window:
+    """A pre-filter that keeps every plan whose timer may be due (exactly, for `at`).
 
     `at` timers are due in the plan's own year, so the newest due year follows from today.
     `after` timers: working days are at least as long as calendar days, so entering the state
@@ -87,7 +91,7 @@ def _candidates(now: dt.datetime, transition: Transition, tz: dt.tzinfo) -> Colu
     if transition.at is not None:
         today = now.astimezone(tz).date()
         reached = today >= transition.at.in_year(today.year)
-        return col(Plan.year) <= (today.year if reached else today.year - 1)
+        return _Window(year_at_most=today.year if reached else today.year - 1)
     assert transition.after is not None
     amount = transition.after.amount
     span = (
@@ -95,7 +99,7 @@ def _candidates(now: dt.datetime, transition: Transition, tz: dt.tzinfo) -> Colu
         if transition.after.unit is DurationUnit.HOURS
         else dt.timedelta(days=amount * (7 if transition.after.unit is DurationUnit.WEEKS else 1))
     )
-    return col(Plan.state_entered_at) <= now - span
+    return _Window(entered_by=now - span)
 
 
 def fire_due_timers(rt: Runtime, *, limit: int = 1000) -> list[TimerOutcome]:
@@ -107,39 +111,27 @@ def fire_due_timers(rt: Runtime, *, limit: int = 1000) -> list[TimerOutcome]:
     whose back-off has run out, the longest-waiting first. What is left over goes next cycle.
     """
     now = rt.now()
-    forget_stale_failures(rt, TIMER_STEP)
+    forget_stale_failures(rt, CycleStep.TIMER)
     due: list[_Due] = []
-    with rt.database.session() as session:
-        for record in session.exec(select(TemplateRecord)):
-            assert record.id is not None
-            workflow = workflow_by_id(rt, session, record.id)
+    with rt.database.read() as tx:
+        for template_id in template_ids(tx):
+            workflow = workflow_by_id(rt, tx, template_id)
             tz = plan_timezone(rt, workflow.template)
             for timer in (t for t in workflow.template.transitions if t.is_timer):
-                failure = sa.and_(
-                    col(CycleFailure.plan_id) == col(Plan.id),
-                    col(CycleFailure.step) == TIMER_STEP,
-                    col(CycleFailure.trigger) == timer.trigger,
-                )
-                rows = session.connection().execute(
-                    sa.select(
-                        col(Plan.id),
-                        col(Plan.year),
-                        col(Plan.state_entered_at),
-                        col(Plan.version),
-                        col(CycleFailure.last_failed_at),
-                    )
-                    .outerjoin(CycleFailure, failure)
-                    .where(
-                        col(Plan.template_id) == record.id,
-                        col(Plan.state).in_(timer.sources),
-                        _candidates(now, timer, tz),
-                        sa.or_(col(CycleFailure.id).is_(None), col(CycleFailure.retry_at) <= now),
-                    )
+                window = _candidates(now, timer, tz)
+                candidates = timer_candidates(
+                    tx,
+                    template_id=template_id,
+                    states=timer.sources,
+                    trigger=timer.trigger,
+                    now=now,
+                    year_at_most=window.year_at_most,
+                    entered_by=window.entered_by,
                 )
                 due.extend(
-                    _Due(row.id, timer.trigger, row.version, row.last_failed_at)
-                    for row in rows
-                    if timer_due_at(rt, row, timer, tz) <= now
+                    _Due(plan.id, timer.trigger, plan.version, plan.last_failed_at)
+                    for plan in candidates
+                    if timer_due_at(rt, plan, timer, tz) <= now
                 )
     due.sort(key=lambda d: (d.failed_at is not None, d.failed_at or now, d.plan_id))
     return [outcome for timer in due[:limit] if (outcome := _fire(rt, timer)) is not None]
@@ -167,7 +159,9 @@ def _fire(rt: Runtime, due: _Due) -> TimerOutcome | None:
             log.warning("timer %s of plan #%d refused: %s", due.trigger, due.plan_id, message)
         else:  # a bug or the database: the traceback is what someone needs
             log.exception("timer %s of plan #%d failed: %s", due.trigger, due.plan_id, message)
-        failed = Failed(subject, TIMER_STEP, due.plan_id, due.plan_version, trigger=due.trigger)
+        failed = Failed(
+            subject, CycleStep.TIMER, due.plan_id, due.plan_version, trigger=due.trigger
+        )
         record_failure(rt, failed, message)
         return TimerOutcome(due.plan_id, due.trigger, error=message)
     if due.failed_at is not None:

@@ -13,40 +13,29 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
-from sqlmodel import Session
-
 from engine.core.audit_chain import CLOCK_TOLERANCE, AuditContent, detail_json, row_hash
-from engine.core.errors import (
-    ActionRefused,
-    ConfigurationError,
-    Conflict,
-    NotFound,
-    PermissionDenied,
-    PlanBusy,
-    first_line,
-)
+from engine.core.errors import ConfigurationError, Conflict, NotFound, PermissionDenied
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.core.template.model import Template
 from engine.service.directory import find_user_with_roles, org_path, roles_of
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
-from engine.store import statements
-from engine.store.database import is_lock_timeout
-from engine.store.driver import Transaction
+from engine.store import Transaction
+from engine.store.audit import append_audit, audit_by_key, last_audit
 from engine.store.people import Person
 from engine.store.plans import PlanRecord, lock_plan, save_plan
 
-_AUDIT_FIELDS = tuple(field.name for field in fields(AuditContent))
+IDEMPOTENCY_KEY_REUSED = "idempotency.key_reused"
 
 
 @dataclass
 class WriteContext:
-    """What a change may use; it mutates `plan` and writes through `tx`, never commits."""
+    """What a change may use: it writes through `tx` (never commits) and changes the plan's row
+    with `update_plan`, which `record_write` then saves with the version bump."""
 
     rt: Runtime
     tx: Transaction
@@ -61,9 +50,14 @@ class WriteContext:
     def plan_id(self) -> int:
         return self.plan.id
 
+    def update_plan(self, **changes: Any) -> None:
+        """Change columns of the plan's row (`PlanRecord` fields); saved with the write."""
+        self.plan = replace(self.plan, **changes)
+
     @property
-    def session(self) -> Session:
-        """An ORM session in the write's transaction, for changes that work with objects."""
+    def session(self) -> Any:
+        """Transitional, for the changes of `plans`, `reporting` and `reminders` that still work
+        with ORM objects: goes once they write through store functions on `tx`."""
         return self.tx.session
 
 
@@ -103,7 +97,13 @@ def owner_roles(template: Template) -> set[str]:
 def require_owner(ctx: WriteContext, what: str) -> None:
     if not ctx.actor_roles & owner_roles(ctx.workflow.template):
         needed = ", ".join(sorted(owner_roles(ctx.workflow.template)))
-        raise PermissionDenied(f"only the plan's owners ({needed}) may {what}")
+        raise PermissionDenied(
+            "only the plan's owners ({roles}) may {what}",
+            code="plan.owners_only",
+            roles=needed,
+            what=what,
+            plan_id=ctx.plan_id,
+        )
 
 
 def write_plan(
@@ -118,15 +118,10 @@ def write_plan(
 ) -> WriteResult:
     """Apply `change` to the plan in one transaction with its audit row (see module doc)."""
     request_hash = request_fingerprint({"plan": plan_id, "actor": actor, **request})
-    with (
-        plan_busy(plan_id),
-        refused_by_database(),
-        idempotency_conflicts(idempotency_key),
-        rt.database.write() as tx,
-    ):
+    with rt.database.transaction(plan_id=plan_id, idempotency_key=idempotency_key) as tx:
         plan = lock_plan(tx, plan_id=plan_id)
         if plan is None:
-            raise NotFound(f"no plan #{plan_id}")
+            raise NotFound("no plan #{plan_id}", code="plan.not_found", plan_id=plan_id)
         if idempotency_key is not None:
             earlier = find_replay(tx, idempotency_key, request_hash)
             if earlier is not None:
@@ -164,20 +159,20 @@ def record_write(
         else frozenset()
     )
     if user is not None and not roles:
-        raise NotFound(f"no plan #{plan.id}")  # out of scope: do not reveal that it exists
+        # Out of scope: do not reveal that it exists.
+        raise NotFound("no plan #{plan_id}", code="plan.not_found", plan_id=plan.id)
     if expected_version is not None and plan.version != expected_version:
         raise Conflict(
-            f"plan #{plan.id} changed since you loaded it (you saw version {expected_version}, "
-            f"it is now {plan.version}); reload it and decide again"
+            "plan #{plan_id} changed since you loaded it (you saw version {expected_version}, "
+            "it is now {actual_version}); reload it and decide again",
+            code="plan.version_conflict",
+            plan_id=plan.id,
+            expected_version=expected_version,
+            actual_version=plan.version,
         )
     ctx = WriteContext(rt, tx, plan, workflow, path, user, roles, rt.now())
-    # Changes read with plain statements, which do not flush the session: make what the caller
-    # added through it (a new plan's content) visible to them.
-    tx.flush()
     done = change(ctx)
-    plan.version += 1
-    plan.updated_at = ctx.now
-    tx.flush()  # what the change left pending in the session: sections, goals, items, reports
+    plan = replace(ctx.plan, version=ctx.plan.version + 1, updated_at=ctx.now)
     save_plan(tx, plan=plan)
     audit = AuditContent(
         plan_id=plan.id,
@@ -193,22 +188,19 @@ def record_write(
         detail=detail_json(done.detail),
     )
     # Under the plan's lock (taken by the caller), so no other write can chain to the same row.
-    last = tx.execute(statements.LAST_AUDIT, {"plan_id": plan.id}).first()
+    last = last_audit(tx, plan_id=plan.id)
     prev_hash = last.row_hash if last is not None else None
     if last is not None and last.at - ctx.now > CLOCK_TOLERANCE:
         raise ConfigurationError(
-            f"plan #{plan.id}'s last recorded event is dated {last.at:%Y-%m-%d %H:%M} UTC, after "
-            f"this process's time ({ctx.now.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC): its clock is "
-            "behind, or PLANFLOW_REHEARSAL_TIME was used on this database; nothing was written"
+            "plan #{plan_id}'s last recorded event is dated {last_at:%Y-%m-%d %H:%M} UTC, after "
+            "this process's time ({now:%Y-%m-%d %H:%M} UTC): its clock is behind, or "
+            "PLANFLOW_REHEARSAL_TIME was used on this database; nothing was written",
+            code="audit.clock_behind",
+            plan_id=plan.id,
+            last_at=last.at.astimezone(dt.UTC),
+            now=ctx.now.astimezone(dt.UTC),
         )
-    tx.execute(
-        statements.INSERT_AUDIT,
-        {
-            **{name: getattr(audit, name) for name in _AUDIT_FIELDS},
-            "prev_hash": prev_hash,
-            "row_hash": row_hash(audit, prev_hash),
-        },
-    )
+    append_audit(tx, content=audit, prev_hash=prev_hash, row_hash=row_hash(audit, prev_hash))
     return WriteResult(
         plan_id=plan.id,
         action=done.action,
@@ -220,52 +212,40 @@ def record_write(
 
 
 @contextmanager
-def plan_busy(plan_id: int) -> Iterator[None]:
-    """A lock wait that ran out (`PLANFLOW_LOCK_TIMEOUT_SECONDS`) is a named, retryable conflict.
-
-    The transaction was rolled back, so nothing was written.
-    """
-    try:
-        yield
-    except DBAPIError as error:
-        if is_lock_timeout(error):
-            raise PlanBusy(plan_id) from None
-        raise
+def refused_by_database() -> Iterator[None]:
+    """Transitional, for `plans`: what the database refuses is the store's to name now
+    (`rt.database.transaction()`), so this only lets it through."""
+    yield
 
 
 @contextmanager
 def idempotency_conflicts(key: str | None) -> Iterator[None]:
-    """Two requests racing with one key on different plans: the loser gets a Conflict."""
+    """Transitional, for `plans`: names the key in the store's `Conflict` for a key reused by a
+    racing request (pass the key to `rt.database.transaction()` instead)."""
     try:
         yield
-    except IntegrityError as error:
-        if key is not None and "idempotency_key" in str(error.orig):
-            raise Conflict(
-                f"idempotency key {key!r} was already used for another request"
-            ) from None
-        raise
-
-
-@contextmanager
-def refused_by_database() -> Iterator[None]:
-    """A value the database will not store is a refusal in one line, never a traceback.
-
-    Validation in the core (`engine.core.limits`) keeps plan files, comments and notes within what
-    both databases hold; this catches what still gets through (a `PlanSpec` built by code).
-    """
-    try:
-        yield
-    except DataError as error:
-        raise ActionRefused(f"the database refused the change: {first_line(error.orig)}") from None
+    except Conflict as conflict:
+        if key is None or conflict.code != IDEMPOTENCY_KEY_REUSED or "key" in conflict.fields:
+            raise
+        raise Conflict(
+            "idempotency key {key!r} was already used for another request",
+            code=IDEMPOTENCY_KEY_REUSED,
+            key=key,
+        ) from None
 
 
 def find_replay(tx: Transaction, key: str, request_hash: str) -> WriteResult | None:
     """The first outcome of an earlier request with this key; a different request is a Conflict."""
-    event = tx.execute(statements.AUDIT_BY_KEY, {"key": key}).first()
+    event = audit_by_key(tx, key=key)
     if event is None:
         return None
     if event.request_hash != request_hash:
-        raise Conflict(f"idempotency key {key!r} was already used for a different request")
+        raise Conflict(
+            "idempotency key {key!r} was already used for a different request",
+            code="idempotency.request_differs",
+            key=key,
+            plan_id=event.plan_id,
+        )
     return WriteResult(
         plan_id=event.plan_id,
         action=event.action,

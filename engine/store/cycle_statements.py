@@ -12,13 +12,14 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam
 
 from engine.core.planning import TASK_ESCALATION
+from engine.store.cycle import CycleStep
 from engine.store.statements import table_of
 from engine.store.statuses import ReminderStatus
 from engine.store.tables import CycleFailure, Organisation, Plan, Reminder
 
-TIMER_STEP = "timer"
-ESCALATION_STEP = "escalation"
-HANDOVER_STEP = "handover"  # open work waiting on someone who can no longer act (`stranded`)
+TIMER_STEP = CycleStep.TIMER
+ESCALATION_STEP = CycleStep.ESCALATION
+HANDOVER_STEP = CycleStep.HANDOVER
 
 _FAILURE = table_of(CycleFailure)
 _PLAN = table_of(Plan)

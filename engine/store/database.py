@@ -7,8 +7,11 @@ queue instead of failing at once. PostgreSQL locks the plan row with `SELECT …
 Both waits are bounded by one setting (`PLANFLOW_LOCK_TIMEOUT_SECONDS`): SQLite's `busy_timeout`
 and PostgreSQL's `lock_timeout`, set once per connection; `is_lock_timeout` recognises either
 database's refusal, which the write path answers as `PlanBusy`.
-Plan writes run in `write()`, whose statements go to the driver's cursor (`driver.py`); reads
-and everything else use `session()`.
+Every unit of work is one `Transaction` (`transaction()` to write, `read()` to read), whose
+statements go to the driver's cursor (`driver.py`). What the database refuses in a write comes
+out as the domain's errors, never a driver's traceback: a value it will not store is an
+`ActionRefused`, an idempotency key another request took first a `Conflict`, and a plan's lock
+waited out a `PlanBusy`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlmodel import Session
 
-from engine.core.errors import ConfigurationError
+from engine.core.errors import ActionRefused, ConfigurationError, Conflict, PlanBusy, first_line
 from engine.store.driver import Transaction
 
 DEFAULT_LOCK_TIMEOUT_SECONDS = 10.0
@@ -38,6 +41,36 @@ def is_lock_timeout(error: sa.exc.DBAPIError) -> bool:
         return True
     # SQLite reports its `busy_timeout` running out as SQLITE_BUSY, "database is locked".
     return isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error.orig)
+
+
+def _refusal(
+    error: sa.exc.DBAPIError, *, plan_id: int | None, idempotency_key: str | None
+) -> Exception | None:
+    """The domain's error for what the database refused in a write, or None: not ours to name."""
+    if plan_id is not None and is_lock_timeout(error):
+        return PlanBusy(plan_id)
+    if isinstance(error, sa.exc.IntegrityError) and "idempotency_key" in str(error.orig):
+        # Two requests racing with one key on different plans: the loser gets a Conflict.
+        if idempotency_key is None:
+            return Conflict(
+                "this idempotency key was already used for another request",
+                code="idempotency.key_reused",
+            )
+        return Conflict(
+            "idempotency key {key!r} was already used for another request",
+            code="idempotency.key_reused",
+            key=idempotency_key,
+        )
+    if isinstance(error, sa.exc.DataError):
+        # Validation in the core (`engine.core.limits`) keeps plan files, comments and notes
+        # within what both databases hold; this catches what still gets through.
+        return ActionRefused(
+            "the database refused the change: {reason}",
+            code="database.refused",
+            reason=first_line(error.orig),
+            plan_id=plan_id,
+        )
+    return None
 
 
 def _prepare_postgresql(engine: Engine, lock_timeout_ms: int) -> None:
@@ -86,7 +119,12 @@ def make_engine(
     try:
         engine = sa.create_engine(url, **kwargs)
     except (ArgumentError, NoSuchModuleError) as error:
-        raise ConfigurationError(f"PLANFLOW_DATABASE_URL {url!r} is not usable: {error}") from None
+        raise ConfigurationError(
+            "PLANFLOW_DATABASE_URL {url!r} is not usable: {reason}",
+            code="configuration.database_url",
+            url=url,
+            reason=str(error),
+        ) from None
     lock_timeout_ms = max(1, round(lock_timeout_seconds * 1000))
     if engine.dialect.name == "sqlite":
         _prepare_sqlite(engine, lock_timeout_ms)
@@ -119,19 +157,29 @@ class Database:
             yield session
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(
+        self, *, plan_id: int | None = None, idempotency_key: str | None = None
+    ) -> Iterator[Transaction]:
         """One unit of work that may write: committed on success, else rolled back.
 
         On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`). What its session holds, if
-        it made one, is flushed before the commit.
+        it made one, is flushed before the commit. A write to `plan_id` that waited out the lock
+        timeout raises `PlanBusy`; a reused `idempotency_key`, a `Conflict`; a value the database
+        will not store, `ActionRefused` (see the module doc). Nothing was written then.
         """
-        with self.engine.connect() as connection, connection.begin():
-            tx = Transaction(connection)
-            try:
-                yield tx
-                tx.flush()
-            finally:
-                tx.close()
+        try:
+            with self.engine.connect() as connection, connection.begin():
+                tx = Transaction(connection)
+                try:
+                    yield tx
+                    tx.flush()
+                finally:
+                    tx.close()
+        except sa.exc.DBAPIError as error:
+            refusal = _refusal(error, plan_id=plan_id, idempotency_key=idempotency_key)
+            if refusal is None:
+                raise
+            raise refusal from None
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
@@ -147,6 +195,12 @@ class Database:
                 connection.rollback()
 
     write = transaction  # until every caller says `transaction()`
+
+    @staticmethod
+    def is_database_error(error: BaseException) -> bool:
+        """Whether `error` came from the database or its driver (whose one line says enough),
+        rather than from a bug (whose traceback is what someone needs)."""
+        return isinstance(error, sa.exc.SQLAlchemyError)
 
     def dispose(self) -> None:
         self.engine.dispose()

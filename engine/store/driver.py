@@ -4,7 +4,8 @@ SQLAlchemy still does everything but the last step. The statements are Core stat
 the SQLModel tables (`statements.py`), compiled by SQLAlchemy for the engine's dialect once and
 kept; the connection, its pool and its transaction (`BEGIN IMMEDIATE` on SQLite) are
 SQLAlchemy's; errors are raised as SQLAlchemy's exception classes; and an ORM session on the same
-connection is there for the writes that want one (`Transaction.session`). Only the execution
+connection is there for the store functions that want one (`Transaction.session`), kept
+consistent with the statements by the `Transaction` itself. Only the execution
 skips SQLAlchemy's per-call machinery: the compiled text goes straight to the DBAPI cursor.
 
 Why: an action is a dozen small statements, and on SQLite running one cached Core statement
@@ -46,6 +47,7 @@ class _Compiled:
     time_params: tuple[str, ...]  # parameters stored through UtcDateTime
     row_type: Any  # a namedtuple class over the result's columns, or None
     time_columns: tuple[int, ...]  # result positions of UtcDateTime columns
+    writes: bool  # INSERT, UPDATE or DELETE: objects a session holds may be stale after it
 
 
 class Rows:
@@ -141,11 +143,20 @@ class StatementCompiler:
         columns = list(getattr(statement, "exported_columns", ()))
         row_type = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
         time_columns = tuple(i for i, c in enumerate(columns) if isinstance(c.type, UtcDateTime))
-        return _Compiled(compiled.string, defaults, time_params, row_type, time_columns)
+        writes = isinstance(statement, sa.Insert | sa.Update | sa.Delete)
+        return _Compiled(compiled.string, defaults, time_params, row_type, time_columns, writes)
 
 
 class Transaction:
-    """One transaction on one connection: statements on its driver cursor, a session on demand."""
+    """One transaction on one connection: statements on its driver cursor, a session on demand.
+
+    The two paths see one database. Before a statement goes to the cursor, the session (if this
+    transaction has one) is flushed, so the statement sees what was added through it; after a
+    statement that writes, what the session holds is expired, so an object it loaded before is
+    read again rather than believed. No caller flushes, and a row loaded through the session may
+    be changed by a statement: both are this class's business, not a convention of its callers.
+    A transaction without a session (every action) pays one attribute test for it.
+    """
 
     def __init__(self, connection: sa.Connection, session: Session | None = None) -> None:
         self.connection = connection
@@ -176,10 +187,8 @@ class Transaction:
 
     @property
     def session(self) -> Session:
-        """An ORM session in this same transaction, made when first asked for.
-
-        Statements run here do not flush it: call `flush` before reading what it added.
-        """
+        """An ORM session in this same transaction, made when first asked for (see the class doc
+        for how it and the statements run here stay consistent)."""
         if self._session is None:
             self._session = Session(bind=self.connection, expire_on_commit=False)
             self._session.info.update(self.memo)
@@ -207,6 +216,9 @@ class Transaction:
         compiled = self._compiler.compiled(statement, list(batch[0]))
         bound = [self._bind(compiled, p) for p in batch]
         values: Any = bound if many else bound[0]
+        session = self._session
+        if session is not None:
+            session.flush()  # returns at once when nothing is pending
         cursor = self._cursor
         if self._events is not None:
             self._events[0](self.connection, cursor, compiled.text, values, None, many)
@@ -220,6 +232,8 @@ class Transaction:
             raise self._error(compiled.text, values, error) from error
         if self._events is not None:
             self._events[1](self.connection, cursor, compiled.text, values, None, many)
+        if session is not None and compiled.writes:
+            session.expire_all()
         return Rows(self._rows(compiled, raw), cursor.rowcount)
 
     def execute_together(self, *calls: tuple[Executable, Params]) -> list[Rows]:
@@ -236,6 +250,7 @@ class Transaction:
         for statement, params in calls:
             compiled = self._compiler.compiled(statement, list(params))
             prepared.append((compiled, self._bind(compiled, params)))
+        self.flush()
         driver = self._cursor.connection
         cursors = [driver.cursor() for _ in prepared]
         if self._events is not None:
@@ -261,6 +276,8 @@ class Transaction:
         if self._events is not None:
             for cursor, (compiled, values) in zip(cursors, prepared, strict=True):
                 self._events[1](self.connection, cursor, compiled.text, values, None, False)
+        if self._session is not None and any(compiled.writes for compiled, _ in prepared):
+            self._session.expire_all()
         return results
 
     def _error(self, text: str, values: Any, error: Exception) -> sa.exc.StatementError:

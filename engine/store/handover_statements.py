@@ -1,8 +1,9 @@
 """The statements that hand over a person's open tasks when they lose a role or are deactivated,
 and that find open work left waiting on someone who can no longer act (the cycle's `stranded`).
 
-Run in the write transaction of `engine/service/leaving.py`, on the driver path like every plan
-write's (`statements.py`), so none uses an expanding `IN` list.
+Private to the store (`handovers.py`, `tasks.py` run them) in the write transaction of
+`engine/service/leaving.py`, on the driver path like every plan write's (`statements.py`), so
+none uses an expanding `IN` list.
 """
 
 from __future__ import annotations
@@ -44,16 +45,6 @@ OPEN_ANY_TASKS_AT = sa.select(_TASK.c.id.label("task_id"), _TASK.c.plan_id, _TAS
     _TASK.c.org_id == bindparam("org_id"),
     _TASK.c.status == TaskStatus.OPEN,
     _TASK.c.sign == SignMode.ANY,
-)
-TASK = sa.select(
-    _TASK.c.id, _TASK.c.status, _TASK.c.state, _TASK.c.role, _TASK.c.org_id, _TASK.c.sign
-).where(_TASK.c.id == bindparam("task_id"))
-# The task's signers with their usernames, in signing order.
-SIGNERS = (
-    sa.select(_SIGNER.c.id, _SIGNER.c.user_id, _SIGNER.c.decision, _USER.c.username)
-    .join(_USER, _USER.c.id == _SIGNER.c.user_id)
-    .where(_SIGNER.c.task_id == bindparam("task_id"))
-    .order_by(_SIGNER.c.position)
 )
 DELETE_SIGNER = sa.delete(_SIGNER).where(_SIGNER.c.id == bindparam("signer_id"))
 MOVE_TASK = (

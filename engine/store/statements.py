@@ -3,12 +3,12 @@
 An action is a dozen small statements. Built per call and run through the ORM, each cost several
 times what the database takes to run it (building the statement and its cache key, loading rows
 into objects, then the unit of work's flush); writes run these prebuilt ones on the driver's
-cursor (`driver.py`, and `benchmarks/actions.py` for the figures). Callers pass the `bindparam`
-names below; they differ from the column names because UPDATE and INSERT reserve those. None uses
-an expanding `IN` list, which the driver path cannot send.
-
-Rows read with these never become session objects, and writing with them does not update objects
-the session holds: no write loads a row through the session that it changes here.
+cursor (`driver.py`, and `benchmarks/actions.py` for the figures). Private to the store: its
+functions (`plans`, `tasks`, `reminders`, `audit`, …) pass the `bindparam` names below, which
+differ from the column names because UPDATE and INSERT reserve those, and turn the rows into
+records. None uses an expanding `IN` list, which the driver path cannot send. That these
+statements and an ORM session in the same transaction see one database is the `Transaction`'s
+business (`driver.py`).
 """
 
 from __future__ import annotations
@@ -150,8 +150,16 @@ ESCALATIONS_AT = sa.select(_TASK.c.id, _TASK.c.role).where(
     _TASK.c.escalated_from.is_not(None),
     _TASK.c.org_id == bindparam("org_id"),
 )
+# A task as `tasks.TaskRecord` holds it, in its fields' order.
 TASK_BY_ID = sa.select(
-    _TASK.c.id, _TASK.c.status, _TASK.c.state, _TASK.c.role, _TASK.c.due_at
+    _TASK.c.id,
+    _TASK.c.plan_id,
+    _TASK.c.state,
+    _TASK.c.role,
+    _TASK.c.org_id,
+    _TASK.c.sign,
+    _TASK.c.status,
+    _TASK.c.due_at,
 ).where(_TASK.c.id == bindparam("task_id"))
 CLOSE_OPEN_TASKS = (
     sa.update(_TASK)
@@ -164,8 +172,16 @@ CLOSE_OPEN_TASKS = (
     )
 )
 INSERT_TASK = sa.insert(_TASK).returning(_TASK.c.id)
+# The task's signers with their usernames, in signing order (a `tasks.Signer`).
 SIGNERS = (
-    sa.select(_SIGNER.c.id, _SIGNER.c.user_id, _SIGNER.c.decision, _SIGNER.c.decided_at)
+    sa.select(
+        _SIGNER.c.id,
+        _SIGNER.c.user_id,
+        _USER.c.username,
+        _SIGNER.c.decision,
+        _SIGNER.c.decided_at,
+    )
+    .join(_USER, _USER.c.id == _SIGNER.c.user_id)
     .where(_SIGNER.c.task_id == bindparam("task_id"))
     .order_by(_SIGNER.c.position)
 )
@@ -264,3 +280,45 @@ SETTLE_REMINDER = (
     )
     .values(status=bindparam("new_status"), sent_at=bindparam("at"), last_error=bindparam("error"))
 )
+
+# --- the audit log, as its readers see it --------------------------------------------------------
+
+# The plan's newest change of state, with who made it (None: the system): what `returns` reads.
+LAST_STATE_CHANGE = (
+    sa.select(
+        _AUDIT.c.at,
+        _AUDIT.c.action,
+        _AUDIT.c.from_state,
+        _AUDIT.c.to_state,
+        _AUDIT.c.comment,
+        _USER.c.name.label("actor_name"),
+        _USER.c.username.label("actor_username"),
+    )
+    .outerjoin(_USER, _USER.c.id == _AUDIT.c.actor_id)
+    .where(
+        _AUDIT.c.plan_id == bindparam("plan_id"),
+        _AUDIT.c.from_state.is_not(None),
+        _AUDIT.c.from_state != "",
+        _AUDIT.c.from_state != _AUDIT.c.to_state,
+    )
+    .order_by(_AUDIT.c.id.desc())
+    .limit(1)
+)
+# Every audit row with its chain fields, by plan then id (`audit verify`).
+AUDIT_CHAIN_ROWS = sa.select(
+    _AUDIT.c.id,
+    _AUDIT.c.plan_id,
+    _AUDIT.c.plan_version,
+    _AUDIT.c.actor_id,
+    _AUDIT.c.at,
+    _AUDIT.c.action,
+    _AUDIT.c.from_state,
+    _AUDIT.c.to_state,
+    _AUDIT.c.comment,
+    _AUDIT.c.idempotency_key,
+    _AUDIT.c.request_hash,
+    _AUDIT.c.detail,
+    _AUDIT.c.prev_hash,
+    _AUDIT.c.row_hash,
+).order_by(_AUDIT.c.plan_id, _AUDIT.c.id)
+PLAN_VERSIONS = sa.select(_PLAN.c.id, _PLAN.c.version).order_by(_PLAN.c.id)

@@ -114,6 +114,38 @@ def test_what_the_session_holds_is_committed_with_the_statements(database: Datab
     assert codes == ["driver-org", "orm-org"]
 
 
+def test_a_statement_sees_what_the_session_added_without_a_flush(database: Database) -> None:
+    # The Transaction flushes its session before a statement goes to the cursor: no caller has
+    # to remember to.
+    with database.transaction() as tx:
+        tx.session.add(Organisation(code="orm-org", name="ORM"))
+        assert tx.execute(ORG_CODES).scalars() == ["orm-org"]
+        tx.execute(
+            sa.insert(_ORG), [{"code": f"o{i}", "name": "N", "parent_id": None} for i in (1, 2)]
+        )
+        tx.session.add(Organisation(code="later", name="Later"))
+        (together,) = tx.execute_together((ORG_CODES, {}))
+        assert together.scalars() == ["later", "o1", "o2", "orm-org"]
+
+
+def test_an_object_the_session_loaded_is_read_again_after_a_statement_changes_its_row(
+    database: Database,
+) -> None:
+    # A statement's write expires what the session holds, so no stale object is believed.
+    with database.transaction() as tx:
+        org_id = tx.execute(INSERT_ORG, {"code": "org", "name": "Before", "parent_id": None})
+        org = tx.session.get(Organisation, org_id.scalar_one())
+        assert org is not None and org.name == "Before"
+        tx.execute(sa.update(_ORG).where(_ORG.c.code == "org").values(name="After"))
+        assert org.name == "After"
+
+
+def test_a_write_without_a_session_makes_none(database: Database) -> None:
+    with database.transaction() as tx:
+        tx.execute(INSERT_ORG, {"code": "org", "name": "N", "parent_id": None})
+        assert tx._session is None  # the actions' path pays nothing for the session's rules
+
+
 def test_a_driver_error_is_raised_as_sqlalchemys_and_nothing_is_written(
     database: Database,
 ) -> None:

@@ -1,0 +1,78 @@
+"""The plans a timer transition may be due for, as the cycle's timer sweep reads them.
+
+One query per template and timer, on Core (its states are an `IN` list); the exact due time of
+each candidate is the service's to compute (`timers.timer_due_at`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from engine.store.cycle import CycleStep
+from engine.store.driver import Transaction
+from engine.store.statements import table_of
+from engine.store.tables import CycleFailure, Plan, TemplateRecord
+
+_PLAN = table_of(Plan)
+_FAILURE = table_of(CycleFailure)
+_TEMPLATE = table_of(TemplateRecord)
+
+
+@dataclass(frozen=True)
+class TimerCandidate:
+    """A plan in one of a timer's source states, with its last failed try of that timer."""
+
+    id: int
+    year: int
+    state_entered_at: dt.datetime
+    version: int
+    last_failed_at: dt.datetime | None  # None: never failed (or the plan changed since)
+
+
+def template_ids(tx: Transaction) -> list[int]:
+    """Every loaded template version's id."""
+    return list(tx.connection.execute(sa.select(_TEMPLATE.c.id).order_by(_TEMPLATE.c.id)).scalars())
+
+
+def timer_candidates(
+    tx: Transaction,
+    *,
+    template_id: int,
+    states: Sequence[str],
+    trigger: str,
+    now: dt.datetime,
+    year_at_most: int | None = None,
+    entered_by: dt.datetime | None = None,
+) -> list[TimerCandidate]:
+    """Plans of the template in `states` whose `trigger` timer may be due: of a year up to
+    `year_at_most` (an `at` timer), or in their state since `entered_by` (an `after` timer);
+    those whose last failure of it waits for its retry at `now` left out."""
+    failure = sa.and_(
+        _FAILURE.c.plan_id == _PLAN.c.id,
+        _FAILURE.c.step == CycleStep.TIMER,
+        _FAILURE.c.trigger == trigger,
+    )
+    query = (
+        sa.select(
+            _PLAN.c.id,
+            _PLAN.c.year,
+            _PLAN.c.state_entered_at,
+            _PLAN.c.version,
+            _FAILURE.c.last_failed_at,
+        )
+        .outerjoin(_FAILURE, failure)
+        .where(
+            _PLAN.c.template_id == template_id,
+            _PLAN.c.state.in_(states),
+            sa.or_(_FAILURE.c.id.is_(None), _FAILURE.c.retry_at <= now),
+        )
+    )
+    if year_at_most is not None:
+        query = query.where(_PLAN.c.year <= year_at_most)
+    if entered_by is not None:
+        query = query.where(_PLAN.c.state_entered_at <= entered_by)
+    return [TimerCandidate(*row) for row in tx.connection.execute(query)]
