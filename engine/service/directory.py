@@ -9,16 +9,19 @@ one acting (`find_user`, `find_user_with_roles`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from engine.core import limits
 from engine.core.errors import AlreadyExists, NotFound, PermissionDenied, PlanflowError
 from engine.core.limits import check_text
+from engine.core.scope import candidate_orgs
+from engine.core.template.model import Role
 from engine.core.yamlschema import suggestion
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_for
 from engine.store import Transaction, people
-from engine.store.people import DirectoryEntry, Grant, Org, Person
+from engine.store.people import DirectoryEntry, Grant, Org, Person, role_holders_up
 from engine.store.people import org_path as store_org_path
 from engine.store.people import roles_of as store_roles_of
 from engine.store.templates import all_templates
@@ -210,14 +213,7 @@ def roles_of(tx: Transaction, user_id: int) -> list[str]:
     return store_roles_of(tx, user_id=user_id)
 
 
-# Role holders for tasks (moved here from `actions`). The imports stand here, not at the top,
-# only because this block was appended by another change: move them up when convenient.
-from collections.abc import Sequence  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-from engine.core.scope import candidate_orgs  # noqa: E402
-from engine.core.template.model import Role  # noqa: E402
-from engine.store.people import role_holders_up  # noqa: E402
+# Role holders: who takes a task for a role.
 
 
 @dataclass(frozen=True)

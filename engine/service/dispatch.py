@@ -51,8 +51,7 @@ from engine.core.messages import (
 )
 from engine.core.planning import item_due_date
 from engine.core.template.model import Role, SignMode
-from engine.service.actions import nearest_holders
-from engine.service.directory import org_path
+from engine.service.directory import nearest_holders, org_path
 from engine.service.returns import last_return
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
@@ -305,7 +304,7 @@ def _decide(batch: _Batch, reminder: Record) -> tuple[Outcome, list[dict[str, An
     if kind is ReminderKind.PLAN_RETURNED:
         # To the plan's owners, while it still waits in draft because of this very return (the
         # notice is planned at the return's moment; see `returns.last_return`).
-        returned = last_return(batch.session, plan_id=plan.id, state=plan.state, workflow=workflow)
+        returned = last_return(batch.tx, plan_id=plan.id, state=plan.state, workflow=workflow)
         if returned is None or returned.at != reminder.fire_at:
             return (ReminderStatus.SKIPPED, "the plan was resubmitted before it went out"), []
         facts["returned"] = ReturnFacts(

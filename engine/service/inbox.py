@@ -125,7 +125,7 @@ def returned_plans(rt: Runtime, *, actor: str) -> list[ReturnedPlan]:
             if not roles & owner_roles(template):
                 continue
             # TODO(returns): `last_return(tx, …)` once it takes the Transaction.
-            returned = last_return(tx.session, plan_id=plan.id, state=plan.state, workflow=workflow)
+            returned = last_return(tx, plan_id=plan.id, state=plan.state, workflow=workflow)
             if returned is None:
                 continue
             actions = possible_now(

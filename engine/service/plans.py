@@ -10,19 +10,17 @@ from typing import Any, TypeVar
 from engine.core.errors import ActionRefused, AlreadyExists, NotFound, PermissionDenied
 from engine.core.i18n import Message
 from engine.core.planfile import PlanSpec
-from engine.service.actions import enter_state, plan_reminders
 from engine.service.directory import find_org, find_user, org_path
 from engine.service.runtime import Runtime
+from engine.service.steps import enter_state, plan_reminders
 from engine.service.templates import find_template, workflow_by_id
 from engine.service.writes import (
     Change,
     WriteContext,
     WriteResult,
     find_replay,
-    idempotency_conflicts,
     owner_roles,
     record_write,
-    refused_by_database,
     request_fingerprint,
     require_owner,
     roles_in_scope,
@@ -60,18 +58,13 @@ def create_plan(
 ) -> WriteResult:
     """Create a plan in its template's initial state, as one of its owners, in one transaction."""
     request_hash = request_fingerprint({"action": "create", "actor": actor, "spec": spec})
-    with (
-        refused_by_database(),
-        idempotency_conflicts(idempotency_key),
-        rt.database.transaction() as tx,
-    ):
+    with rt.database.transaction(idempotency_key=idempotency_key) as tx:
         if idempotency_key is not None:
             earlier = find_replay(tx, idempotency_key, request_hash)
             if earlier is not None:
                 return earlier
         user = find_user(tx, actor)
         org = _named(source, "org", lambda: find_org(tx, spec.org))
-        # TODO(templates): `find_template(tx, …)` once it takes the Transaction.
         record = _named(
             source,
             "template",
@@ -187,7 +180,7 @@ def edit_plan(
         items = items_of(ctx.tx, plan_id=plan_id)
         _detach_reminders(ctx.tx, items, "replaced by an edit of the plan")
         replace_content(ctx.tx, plan_id=plan_id, spec=spec)
-        ctx.plan.title = spec.title
+        ctx.update_plan(title=spec.title)
         return Change(action="edit", from_state=ctx.plan.state, to_state=ctx.plan.state)
 
     return write_plan(

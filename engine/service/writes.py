@@ -11,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -209,29 +208,6 @@ def record_write(
         version=plan.version,
         detail=done.detail,
     )
-
-
-@contextmanager
-def refused_by_database() -> Iterator[None]:
-    """Transitional, for `plans`: what the database refuses is the store's to name now
-    (`rt.database.transaction()`), so this only lets it through."""
-    yield
-
-
-@contextmanager
-def idempotency_conflicts(key: str | None) -> Iterator[None]:
-    """Transitional, for `plans`: names the key in the store's `Conflict` for a key reused by a
-    racing request (pass the key to `rt.database.transaction()` instead)."""
-    try:
-        yield
-    except Conflict as conflict:
-        if key is None or conflict.code != IDEMPOTENCY_KEY_REUSED or "key" in conflict.fields:
-            raise
-        raise Conflict(
-            "idempotency key {key!r} was already used for another request",
-            code=IDEMPOTENCY_KEY_REUSED,
-            key=key,
-        ) from None
 
 
 def find_replay(tx: Transaction, key: str, request_hash: str) -> WriteResult | None:
