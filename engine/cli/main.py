@@ -59,7 +59,7 @@ def init() -> None:
 @app.command()
 def demo() -> None:
     """Run a whole year of plans on a temporary database with a simulated clock."""
-    from engine.demo.run import run_demo
+    from engine.cli.demo import run_demo
 
     run_demo(echo=typer.echo)
 

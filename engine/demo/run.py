@@ -1,98 +1,77 @@
 """`planflow demo`: a whole year of plans, through the real service code, in seconds.
 
-On a fresh temporary SQLite database it builds a county federation with two townships and four
-grassroots unions, loads the bundled templates, creates the plans in `engine/demo/plans/`
-(written from the real plan documents in the seed), and drives them with a simulated clock:
-submission, a return and resubmission, a withdrawal, the county's countersign, a year of
-execution with monthly reporting, the 1 December timer into self-evaluation, and the county's
-assessment. It then prints the timeline from the audit log.
+On a fresh temporary SQLite database (`demo_runtime`) with a county federation, two townships and
+four grassroots unions, it creates the plans in `engine/demo/plans/` (written from the real plan
+documents in the seed) and drives them with a simulated clock: submission, a return and
+resubmission, a withdrawal, the county's countersign, a year of execution with monthly
+reporting, the 1 December timer into self-evaluation, and the county's assessment. It returns
+what the year left behind (the audit log as a timeline, the item reminders planned, the plans at
+the end) for the CLI to print (`engine/cli/demo.py`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import tempfile
-import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
 
-from sqlmodel import col, func, select
-
-from config.settings import Settings
-from engine.cli.output import table
 from engine.core.clock import SimulatedClock
+from engine.core.errors import PlanflowError
 from engine.core.planfile import ItemSpec, PlanSpec, parse_plan_file
 from engine.demo import plan_files
-from engine.demo.world import (
-    COUNTY_APPROVERS,
-    DRAFTER,
-    GRASSROOTS,
-    REVIEWER,
-    TOWNSHIPS,
-    build_world,
-)
-from engine.service import templates
+from engine.demo.runtime import demo_runtime, local
+from engine.demo.world import COUNTY_APPROVERS, DRAFTER, GRASSROOTS, REVIEWER, TOWNSHIPS
 from engine.service.actions import act
 from engine.service.plan_views import list_plans
 from engine.service.plans import create_plan, edit_plan
 from engine.service.reporting import report_goal, report_item
-from engine.service.runtime import Runtime, open_runtime
+from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.timers import fire_due_timers
-from engine.store.migrate import upgrade
+from engine.store.progress import plan_goals, plan_items
+from engine.store.schedule import item_reminder_times
 from engine.store.statuses import ItemStatus
-from engine.store.tables import AuditEvent, Goal, MonthlyItem, Organisation, Plan, Reminder, User
+from engine.store.timeline import TimelineEvent, timeline
 
-TZ = ZoneInfo("Asia/Shanghai")
 YEAR = 2027
-Echo = Callable[[str], object]
+ASSESSOR = COUNTY_APPROVERS[0]  # assesses every plan, and sees them all
 
 
-@dataclasses.dataclass
+@dataclass
 class DemoPlan:
     plan_id: int
     spec: PlanSpec
 
 
-def local(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
-    return dt.datetime(year, month, day, hour, minute, tzinfo=TZ)
+@dataclass(frozen=True)
+class PlanAtYearEnd:
+    id: int
+    union: str
+    state: str
+    assessment_score: float | None
+    assessment_comment: str | None
 
 
-@contextmanager
-def demo_runtime(clock: SimulatedClock) -> Iterator[Runtime]:
-    """A fresh temporary SQLite database with the bundled templates and the demo's world.
+@dataclass(frozen=True)
+class DemoYear:
+    """What the demo's year left behind, for printing."""
 
-    Shared by `planflow demo` and `planflow simulate`; the database is removed on leaving.
-    """
-    with tempfile.TemporaryDirectory(prefix="planflow-demo-") as folder:
-        rt = open_runtime(
-            Settings(database_url=f"sqlite:///{Path(folder) / 'demo.db'}"), clock=clock
-        )
-        try:
-            upgrade(rt.database)
-            templates.load_bundled_templates(rt)
-            build_world(rt)
-            yield rt
-        finally:
-            rt.database.dispose()
+    year: int
+    timeline: list[TimelineEvent]  # every audit row, oldest first
+    state_titles: dict[int, dict[str, str]]  # per template id: each state's title by its name
+    item_reminders: list[dt.datetime]  # when each item reminder planned falls due
+    plans: list[PlanAtYearEnd]  # in plan order
 
 
-def run_demo(*, echo: Echo = print) -> None:
-    started = time.perf_counter()
+def demo_year() -> DemoYear:
+    """Drive the demo's plans through the year on a temporary database; see the module doc."""
     clock = SimulatedClock(local(YEAR - 1, 11, 2))
     with demo_runtime(clock) as rt:
-        echo(f"Planflow demo: a county federation's {YEAR} work plans, on a simulated clock\n")
         plans = _create_plans(rt, clock)
         _review_and_approve(rt, clock, plans)
         _execute_year(rt, clock, plans)
         _evaluate_and_assess(rt, clock, plans)
-        _print_timeline(rt, echo)
-        _print_summary(rt, echo)
-    echo(f"\ndone in {time.perf_counter() - started:.1f} s (wall clock)")
+        return _what_the_year_left(rt)
 
 
 def _create_plans(rt: Runtime, clock: SimulatedClock) -> dict[str, DemoPlan]:
@@ -184,15 +163,10 @@ def _send_back_and_resubmit(
     act(rt, plan_id=plan.plan_id, trigger="submit", actor=drafter)
 
 
-def _items(rt: Runtime, plan_id: int, month: int) -> list[MonthlyItem]:
-    with rt.database.session() as session:
-        return list(
-            session.exec(
-                select(MonthlyItem).where(
-                    MonthlyItem.plan_id == plan_id, MonthlyItem.month == month
-                )
-            )
-        )
+def _items(rt: Runtime, plan_id: int, month: int) -> list[int]:
+    """The numbers of the plan's items of `month`, as a report names them."""
+    with rt.database.read() as tx:
+        return [item.position for item in plan_items(tx, plan_id=plan_id, month=month)]
 
 
 def _execute_year(rt: Runtime, clock: SimulatedClock, plans: dict[str, DemoPlan]) -> None:
@@ -200,35 +174,40 @@ def _execute_year(rt: Runtime, clock: SimulatedClock, plans: dict[str, DemoPlan]
     for month in range(1, 12):
         clock.set(local(YEAR, month, 28, 17))
         for org, plan in plans.items():
-            for item in _items(rt, plan.plan_id, month):
-                partly = (item.position + month) % 7 == 0
+            for number in _items(rt, plan.plan_id, month):
+                partly = (number + month) % 7 == 0
                 report_item(
                     rt,
                     plan_id=plan.plan_id,
                     actor=DRAFTER[org],
-                    item_number=item.position,
+                    item_number=number,
                     status=ItemStatus.PARTLY if partly else ItemStatus.DONE,
                     note="受场地限制，部分完成" if partly else None,
                 )
     clock.set(local(YEAR, 12, 1, 0, 5))
     for outcome in fire_due_timers(rt):
         if outcome.error is not None:
-            raise RuntimeError(f"timer on plan #{outcome.plan_id} failed: {outcome.error}")
+            raise PlanflowError(
+                "the 1 December timer failed on plan #{plan_id}: {error}",
+                code="demo.timer_failed",
+                plan_id=outcome.plan_id,
+                error=outcome.error,
+            )
 
 
 def _evaluate_and_assess(rt: Runtime, clock: SimulatedClock, plans: dict[str, DemoPlan]) -> None:
     clock.set(local(YEAR, 12, 10, 15))
     for org, plan in plans.items():
-        for item in _items(rt, plan.plan_id, 12):
+        for number in _items(rt, plan.plan_id, 12):
             report_item(
                 rt,
                 plan_id=plan.plan_id,
                 actor=DRAFTER[org],
-                item_number=item.position,
+                item_number=number,
                 status=ItemStatus.DONE,
             )
-        with rt.database.session() as session:
-            goals = list(session.exec(select(Goal).where(Goal.plan_id == plan.plan_id)))
+        with rt.database.read() as tx:
+            goals = plan_goals(tx, plan_id=plan.plan_id)
         for goal in goals:
             reached = goal.target * 1.05 if goal.comparator == ">=" else goal.target
             report_goal(
@@ -248,7 +227,7 @@ def _evaluate_and_assess(rt: Runtime, clock: SimulatedClock, plans: dict[str, De
             rt,
             plan_id=plan.plan_id,
             trigger="assess",
-            actor="wang-county",
+            actor=ASSESSOR,
             score=float(score),
             comment="全年计划落实较好，继续加强会员发展工作"
             if score >= 90
@@ -256,59 +235,31 @@ def _evaluate_and_assess(rt: Runtime, clock: SimulatedClock, plans: dict[str, De
         )
 
 
-def _print_timeline(rt: Runtime, echo: Echo) -> None:
-    echo("Timeline, from the audit log (item and goal reports are counted per month below)")
-    with rt.database.session() as session:
-        names = {u.id: u.name for u in session.exec(select(User))}
-        plans = {
-            p.id: (p, o) for p, o in session.exec(select(Plan, Organisation).join(Organisation))
-        }
-        events = list(
-            session.exec(select(AuditEvent).order_by(col(AuditEvent.at), col(AuditEvent.id)))
-        )
+def _what_the_year_left(rt: Runtime) -> DemoYear:
+    with rt.database.read() as tx:
+        events = timeline(tx)
         titles = {
-            plan_id: workflow_by_id(rt, session, plan.template_id).template.states
-            for plan_id, (plan, _) in plans.items()
+            template_id: {
+                name: state.title
+                for name, state in workflow_by_id(rt, tx, template_id).template.states.items()
+            }
+            for template_id in {event.template_id for event in events}
         }
-    reports: Counter[str] = Counter()
-    rows = []
-    for event in events:
-        when = event.at.astimezone(TZ)
-        if event.action in {"report_item", "report_goal"}:
-            reports[f"{when:%Y-%m}"] += 1
-            continue
-        states = titles[event.plan_id]
-        before = states[event.from_state].title if event.from_state else "·"
-        after = states[event.to_state or ""].title
-        move = f"{before} → {after}" if event.from_state != event.to_state else f"（仍在{after}）"
-        rows.append(
-            (
-                f"{when:%Y-%m-%d %H:%M}",
-                plans[event.plan_id][1].name,
-                names.get(event.actor_id, "?") if event.actor_id else "系统(定时)",
-                event.action,
-                move,
-                event.comment or "",
-            )
+        reminders = item_reminder_times(tx)
+    plans = [
+        PlanAtYearEnd(
+            id=plan.id or 0,
+            union=org.name,
+            state=plan.state,
+            assessment_score=plan.assessment_score,
+            assessment_comment=plan.assessment_comment,
         )
-    table(["time", "union", "who", "action", "state", "comment"], rows, echo=echo, indent="  ")
-    echo("\nReports filed per month: " + ", ".join(f"{m}: {n}" for m, n in sorted(reports.items())))
-
-
-def _print_summary(rt: Runtime, echo: Echo) -> None:
-    per_month: Counter[str] = Counter()
-    with rt.database.session() as session:
-        for fire_at, count in session.exec(
-            select(Reminder.fire_at, func.count())
-            .where(col(Reminder.item_id).is_not(None))  # not task reminders and notices
-            .group_by(col(Reminder.fire_at))
-        ):
-            per_month[f"{fire_at.astimezone(TZ):%Y-%m}"] += count
-    echo("Item reminders planned while the plans were live, by month they fall due:")
-    echo("  " + ", ".join(f"{m}: {n}" for m, n in sorted(per_month.items())))
-    echo("\nPlans at the end of the year")
-    rows = [
-        (plan.id, org.name, plan.state, f"{plan.assessment_score:g}", plan.assessment_comment)
-        for plan, org in sorted(list_plans(rt, actor="wang-county"), key=lambda r: r[0].id or 0)
+        for plan, org in list_plans(rt, actor=ASSESSOR)
     ]
-    table(["#", "union", "state", "score", "assessment"], rows, echo=echo, indent="  ")
+    return DemoYear(
+        year=YEAR,
+        timeline=events,
+        state_titles=titles,
+        item_reminders=reminders,
+        plans=sorted(plans, key=lambda plan: plan.id),
+    )

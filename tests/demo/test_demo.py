@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from engine.cli.demo import run_demo
 from engine.core.planfile import parse_plan_file
 from engine.demo import plan_files
-from engine.demo.run import run_demo
 
 
 def test_the_demo_runs_the_whole_chain() -> None:

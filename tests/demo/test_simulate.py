@@ -12,11 +12,13 @@ from collections import Counter
 import pytest
 from sqlmodel import col, select
 
+from engine.cli.simulate import run
 from engine.core.clock import SimulatedClock
 from engine.core.messages import Message, Recipient, ReminderKind
 from engine.core.planning import TASK_ESCALATION
-from engine.demo.run import TZ
-from engine.demo.simulate import Downtime, Simulation, sent_by_kind, simulate, simulate_year
+from engine.demo.replay import Downtime, Simulation
+from engine.demo.runtime import TZ
+from engine.demo.simulate import simulate_year
 from engine.service.runtime import Runtime
 from engine.store.statuses import DeliveryStatus, ItemStatus, ReminderStatus
 from engine.store.tables import AuditEvent, Delivery, MonthlyItem, Plan, Reminder
@@ -86,7 +88,7 @@ def test_a_year_of_seven_plans_counts_what_the_database_holds(
     opened = [r for r in reminders if r.kind == ReminderKind.TASK_OPENED]
     assert len({r.task_id for r in opened}) == len(opened) > 0
     assert {r.status for r in opened} <= {ReminderStatus.SENT, ReminderStatus.SKIPPED}
-    per_kind = sent_by_kind(rt, result.plan_ids)
+    per_kind = result.sent_by_kind
     assert sum(per_kind.values()) == result.total.reminders
     assert per_kind[ReminderKind.TASK_OPENED] == sum(
         r.status == ReminderStatus.SENT for r in opened
@@ -141,7 +143,7 @@ def test_the_command_prints_a_month_by_month_table_and_is_repeatable() -> None:
     runs = []
     for _ in range(2):
         lines: list[str] = []
-        result = simulate(year=YEAR, plans=2, seed=5, send=Recorder(), echo=lines.append)
+        result = run(year=YEAR, plans=2, seed=5, downtime=None, send=Recorder(), echo=lines.append)
         runs.append((result.months, result.cycles))
     assert runs[0] == runs[1]  # the same seed replays the same year
     text = "\n".join(lines)
