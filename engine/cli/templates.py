@@ -99,11 +99,25 @@ def diagram(
         if actor is None:
             raise typer.BadParameter("--plan needs --as USER (or PLANFLOW_USER)", param_hint="--as")
         row = show_plan(rt, plan_id=plan, actor=actor).plan
-        runs_on = f"plan #{plan} runs on {row.template_name} version {row.template_version}"
         if name != row.template_name:
-            raise ActionRefused(f"{runs_on}, not {name}; name its template or leave out --plan")
+            raise ActionRefused(
+                "plan #{plan_id} runs on {template} version {version}, not {name}; "
+                "name its template or leave out --plan",
+                code="template.not_the_plans",
+                plan_id=plan,
+                template=row.template_name,
+                version=row.template_version,
+                name=name,
+            )
         if version not in (None, row.template_version):
-            raise ActionRefused(f"{runs_on}, not version {version}")
+            raise ActionRefused(
+                "plan #{plan_id} runs on {template} version {version}, not version {asked}",
+                code="template.not_the_plans",
+                plan_id=plan,
+                template=row.template_name,
+                version=row.template_version,
+                asked=version,
+            )
         version, current = row.template_version, row.state
     workflow = workflow_for(rt, templates.get_template(rt, name, version))
     typer.echo(mermaid(workflow.template, current_state=current))

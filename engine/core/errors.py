@@ -165,6 +165,21 @@ class ConfigurationError(PlanflowError):
     code = "configuration.invalid"
 
 
+class SettingsError(ConfigurationError):
+    """One or more `PLANFLOW_*` settings are unusable; the message lists each, one a line.
+
+    The lines name the variable, its value and the form expected; what pydantic says of a value
+    stays English (the settings are read by operators).
+    """
+
+    def __init__(self, problems: list[str | Message]) -> None:
+        self.problems = problems
+        super().__init__(N_("{count} setting(s) cannot be used"), count=len(problems))
+
+    def render(self, language: Language | None = None) -> str:
+        return "\n".join(p.render(language) if isinstance(p, Message) else p for p in self.problems)
+
+
 class DeliveryError(PlanflowError):
     """A channel could not deliver a message.
 

@@ -41,6 +41,12 @@ def set_language(language: Language) -> None:
     _process_language = language
 
 
+def language_named(name: str | None) -> Language:
+    """The language `name` stands for; the default for none or one Planflow does not speak
+    (the settings refuse those: this is for the moment before they are read)."""
+    return next((language for language in LANGUAGES if language == name), DEFAULT_LANGUAGE)
+
+
 @contextmanager
 def use_language(language: Language) -> Iterator[None]:
     token = _current.set(language)
