@@ -65,6 +65,8 @@ def _catalogue(language: Language) -> gettext.NullTranslations:
 
 def translate(template: str, language: Language | None = None) -> str:
     """The template in `language` (default: the current one); itself when it has no entry."""
+    if not template:  # gettext's "" is the catalogue's header
+        return ""
     return _catalogue(language or current_language()).gettext(template)
 
 
@@ -86,8 +88,6 @@ def render(template: str, values: Mapping[str, Any], language: Language | None =
     braces as they are.
     """
     language = language or current_language()
-    if not template:  # gettext's "" is the catalogue's header
-        return ""
     if not values:
         return translate(template, language)
     filled = {

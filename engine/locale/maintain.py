@@ -1,7 +1,7 @@
 """Keeping the catalogue: extract the message ids from the code, merge, compile and check them.
 
 Message ids are the literal English templates in the code, found by Babel's Python extractor
-with these keywords: `_` and `N_` (engine.core.i18n), `Message.of`, and every `PlanflowError`
+with these keywords: `_` and `N_` (engine.core.i18n), `Message.of` (`of`), and every `PlanflowError`
 subclass, whose first argument is its template. The class list is computed from the class tree
 (every module of `engine`, `workers` and `config` imported), so a new error class is never
 missed; a test checks that each construction passes a literal.
@@ -19,6 +19,7 @@ This module imports Babel, a development dependency; the run time reads the `.mo
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import pkgutil
@@ -42,7 +43,7 @@ LANGUAGE = "zh_CN"
 TEMPLATE = LOCALE_DIR / f"{DOMAIN}.pot"
 PO = LOCALE_DIR / LANGUAGE / "LC_MESSAGES" / f"{DOMAIN}.po"
 MO = PO.with_suffix(".mo")
-HEADER = "Planflow's messages in Chinese, as a township official reads them."
+HEADER = "# Planflow's messages in Chinese, as a township official reads them."
 
 
 def error_classes() -> list[type[PlanflowError]]:
@@ -64,7 +65,9 @@ def error_classes() -> list[type[PlanflowError]]:
 
 def keywords() -> dict[str, None]:
     """Babel's keywords: each call whose first argument is a message id."""
-    names = ["_", "N_", "Message.of", *(cls.__name__ for cls in error_classes())]
+    # Babel's Python extractor names a call by its last name: `Message.of(…)` is `of`. Other
+    # `.of(…)` calls (`Problem.of`) pass no string literal first and yield nothing.
+    names = ["_", "N_", "of", *(cls.__name__ for cls in error_classes())]
     return dict.fromkeys(names)
 
 
@@ -72,17 +75,21 @@ def extract() -> Catalog:
     """The message ids the code holds now, with the files they are in."""
     catalog = Catalog(domain=DOMAIN, header_comment=HEADER, project="Planflow", fuzzy=False)
     words = keywords()
-    for package in PACKAGES:
-        found = extract_from_dir(
-            ROOT / package,
-            method_map=[("**.py", "python")],
-            keywords=words,
-            comment_tags=(),
-            strip_comment_tags=True,
-        )
-        for filename, lineno, message, _comments, context in found:
-            if isinstance(message, str) and message:
-                catalog.add(message, locations=[(f"{package}/{filename}", lineno)], context=context)
+    # Babel warns on stderr of every f-string inside a keyword's call, values included
+    # (`Message.of("…{x}", x=f"{n:04x}")`); a template that is no literal is a test's to catch.
+    with contextlib.redirect_stderr(io.StringIO()):
+        for package in PACKAGES:
+            found = extract_from_dir(
+                ROOT / package,
+                method_map=[("**.py", "python")],
+                keywords=words,
+                comment_tags=(),
+                strip_comment_tags=True,
+            )
+            for filename, lineno, message, _comments, context in found:
+                if isinstance(message, str) and message:
+                    where = [(f"{package}/{filename}", lineno)]
+                    catalog.add(message, locations=where, context=context)
     return catalog
 
 
@@ -110,7 +117,10 @@ def update() -> Catalog:
     catalog = read_catalogue() if PO.exists() else Catalog(locale=LANGUAGE, domain=DOMAIN)
     catalog.update(template, no_fuzzy_matching=True, update_header_comment=True)
     catalog.header_comment = HEADER
-    catalog.language_team = "Planflow"
+    catalog.project, catalog.version = "Planflow", ""
+    catalog.language_team = catalog.last_translator = "Planflow"
+    catalog.msgid_bugs_address = ""
+    catalog.fuzzy = False
     catalog.obsolete.clear()
     return catalog
 
