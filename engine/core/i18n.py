@@ -76,7 +76,7 @@ def N_(template: str) -> str:
     return template
 
 
-def _(template: str, **values: Any) -> str:
+def _(template: str, /, **values: Any) -> str:
     """Translate now, and fill in `values` when given."""
     return render(template, values)
 
@@ -107,7 +107,7 @@ class Message(NamedTuple):
     values: Mapping[str, Any] = {}
 
     @classmethod
-    def of(cls, template: str, **values: Any) -> Message:
+    def of(cls, template: str, /, **values: Any) -> Message:
         return cls(template, values)
 
     def render(self, language: Language | None = None) -> str:

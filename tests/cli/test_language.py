@@ -6,6 +6,7 @@ the process its English back afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -85,3 +86,25 @@ def test_chinese_is_the_default(empty: Path) -> None:
         check=False,
     )
     assert (done.returncode, done.stderr) == (1, f"错误：{empty}: 文件是空的\n")
+
+
+def test_states_and_roles_are_shown_by_their_titles_with_the_id_beside(
+    cli: Cli, chinese: None
+) -> None:
+    setup_directory(cli)
+    created = cli("plan", "create", "--file", school_plan(), "--as", "chen")
+    assert created.out == "计划 #1：create：已创建，处于草稿 (draft)，第 1 版\n"
+    submitted = cli("act", "1", "submit", "--as", "chen")
+    assert submitted.out.startswith("计划 #1：submit：草稿 (draft) → 镇工会审核 (township_review)")
+    listed = cli("plan", "list", "--as", "chen").out.splitlines()
+    assert listed[0].split() == ["#", "单位", "年度", "状态", "名称"]
+    assert "镇工会审核 (township_review)" in listed[2]
+    shown = cli("plan", "show", "1", "--as", "chen").out
+    assert "待办任务：镇工会审核人 (township_reviewer)" in shown
+
+
+def test_json_keeps_the_ids_alone_in_every_language(cli: Cli, chinese: None) -> None:
+    setup_directory(cli)
+    assert cli("plan", "create", "--file", school_plan(), "--as", "chen").code == 0
+    listed = json.loads(cli("plan", "list", "--as", "chen", "--json").out)
+    assert [p["state"] for p in listed] == ["draft"]
