@@ -10,6 +10,7 @@ import typer
 from engine.cli.context import JsonFlag, OptionalActingUser, runtime
 from engine.cli.output import as_json, table
 from engine.core.errors import ActionRefused, InputError, Problem, TemplateError
+from engine.core.i18n import _
 from engine.core.template.diagram import mermaid
 from engine.core.template.validate import load_template as parse_template
 from engine.core.yamlsource import read_source
@@ -69,7 +70,7 @@ def list_(json_: JsonFlag = False) -> None:
         )
         return
     table(
-        ["name", "version", "title", "checksum"],
+        [_("name"), _("version"), _("title"), _("checksum")],
         [(r.name, r.version, r.title, r.checksum[:12]) for r in records],
     )
 
