@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         default="Asia/Shanghai",
         description="Time zone used where a template names none; times are stored in UTC.",
     )
+    lang: Literal["zh_CN", "en"] = Field(
+        default="zh_CN",
+        description="Language of messages and the CLI's tables: zh_CN (Chinese, for people) or "
+        "en (English, for operators' logs and scripts).",
+    )
     extra_holidays: Annotated[
         list[dt.date], NoDecode, BeforeValidator(_json(list[dt.date], DATES_FORM))
     ] = Field(
@@ -239,6 +244,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "not a known time zone (expected an IANA name such as Asia/Shanghai)"
             ) from None
+        return value
+
+    @field_validator("lang", mode="before")
+    @classmethod
+    def _known_language(cls, value: Any) -> Any:
+        # engine.core.i18n.LANGUAGES; the Literal checks again, this says it in one sentence.
+        if value not in ("zh_CN", "en"):
+            raise ValueError("not a language of Planflow (expected zh_CN for people or en)")
         return value
 
     @model_validator(mode="after")

@@ -17,10 +17,16 @@ from sqlmodel import SQLModel
 from config.settings import Settings
 from engine.core.calendar import WorkCalendar
 from engine.core.clock import SimulatedClock
+from engine.core.i18n import set_language
 from engine.service.runtime import Runtime
 from engine.store.database import Database
 from engine.store.migrate import upgrade
 from tests.services import POSTGRES_ADMIN_URL, unavailable
+
+# The suite reads English: tests assert the English message ids, in this process and in every
+# `planflow` subprocess it starts (they inherit the environment). Tests of Chinese ask for it.
+os.environ["PLANFLOW_LANG"] = "en"
+set_language("en")
 
 START = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 

@@ -30,6 +30,7 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from config.settings import BROKER_VISIBILITY_TIMEOUT_SECONDS, Settings, get_settings
+from engine.core.i18n import set_language
 from engine.service.runtime import Runtime, open_runtime
 from workers.sending import ChannelSender
 
@@ -101,6 +102,7 @@ def worker_resources() -> WorkerResources:
             # A copy inherited from the parent is dropped unclosed: disposing of it here would
             # close the parent's sockets.
             settings = get_settings()
+            set_language(settings.lang)  # the workers' edge: delivery errors in this language
             _resources = WorkerResources(
                 pid=os.getpid(), runtime=open_runtime(settings), send=ChannelSender(settings)
             )

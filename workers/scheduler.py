@@ -301,7 +301,10 @@ def build_scheduler(rt: Runtime) -> Scheduler:
         )
     except ValueError as error:
         raise ConfigurationError(
-            f"PLANFLOW_BROKER_URL must be a Redis URL (redis://host:port/db): {error}"
+            "PLANFLOW_BROKER_URL must be a Redis URL (redis://host:port/db): {reason}",
+            code="configuration.broker_url",
+            field="broker_url",
+            reason=str(error),
         ) from None
     app = create_app(settings)
     return Scheduler(

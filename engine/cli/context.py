@@ -12,7 +12,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
 from config.settings import Settings, describe_invalid, get_settings
-from engine.core.errors import ConfigurationError, first_line
+from engine.core.errors import ConfigurationError, SettingsError, first_line
+from engine.core.i18n import Message, set_language
 from engine.core.yamlschema import did_you_mean
 from engine.service.rehearsal import refuse_going_back, rehearsal_clock
 from engine.service.runtime import Runtime, open_runtime
@@ -42,13 +43,14 @@ def settings() -> Settings:
     A `PLANFLOW_*` variable that is no setting (a misspelling) is refused too: pydantic-settings
     would ignore it, and the deployment would run on the default it meant to change.
     """
-    problems = _unknown_variables()
+    problems: list[str | Message] = [*_unknown_variables()]
     try:
         configured = get_settings()
     except ValidationError as error:
         problems += describe_invalid(error)
     if problems:
-        raise ConfigurationError("\n".join(problems))
+        raise SettingsError(problems)
+    set_language(configured.lang)
     return configured
 
 
@@ -57,10 +59,14 @@ _OTHER_VARIABLES = {"PLANFLOW_USER"}
 _OTHER_PREFIXES = ("PLANFLOW_TEST_",)
 
 
-def _unknown_variables() -> list[str]:
+def _unknown_variables() -> list[Message]:
     known = {f"PLANFLOW_{name.upper()}" for name in Settings.model_fields} | _OTHER_VARIABLES
     return [
-        f"{name} is not a Planflow setting{did_you_mean(name.upper(), known)}"
+        Message.of(
+            "{variable} is not a Planflow setting{hint}",
+            variable=name,
+            hint=did_you_mean(name.upper(), known),
+        )
         for name in sorted(os.environ)
         if name.upper().startswith("PLANFLOW_")
         and name.upper() not in known
@@ -85,11 +91,13 @@ def runtime(*, require_schema: bool = True, creating: bool = False) -> Runtime:
         try:
             current = current_revision(rt.database)
         except OperationalError as error:
-            raise ConfigurationError(_unreachable(rt.database.engine.url, error)) from None
+            raise _unreachable(rt.database.engine.url, error) from None
         if current != head_revision():
             raise ConfigurationError(
-                f"the database {rt.database.engine.url!r} is not initialised or is older than "
-                "this Planflow; run `planflow init`"
+                "the database {database} is not initialised or is older than "
+                "this Planflow; run `planflow init`",
+                code="database.not_initialised",
+                database=repr(rt.database.engine.url),
             )
         refuse_going_back(rt)
     return rt
@@ -101,18 +109,32 @@ def _refuse_missing_sqlite_file(url: URL) -> None:
         return
     path = Path(url.database or "")
     if not path.exists():
-        raise ConfigurationError(f"no database at {path}; run `planflow init` to create it")
+        raise ConfigurationError(
+            "no database at {path}; run `planflow init` to create it",
+            code="database.missing",
+            path=str(path),
+        )
 
 
-def _unreachable(url: URL, error: OperationalError) -> str:
+def _unreachable(url: URL, error: OperationalError) -> ConfigurationError:
     # A connection refused for a missing database carries no SQLSTATE (3D000) in psycopg, only
     # the server's message.
     missing = getattr(error.orig, "sqlstate", None) == "3D000" or (
         f'database "{url.database}" does not exist' in str(error.orig)
     )
     if missing:
-        return (
-            f"the database {url.database!r} does not exist on {url.host}:{url.port or 5432}; "
-            f"create it (createdb {url.database}), then run `planflow init`"
+        return ConfigurationError(
+            "the database {name} does not exist on {host}:{port}; "
+            "create it (createdb {database}), then run `planflow init`",
+            code="database.missing",
+            name=repr(url.database),
+            database=url.database,
+            host=url.host,
+            port=url.port or 5432,
         )
-    return f"cannot reach the database {url!r}: {first_line(error.orig)}"
+    return ConfigurationError(
+        "cannot reach the database {database}: {reason}",
+        code="database.unreachable",
+        database=repr(url),
+        reason=first_line(error.orig),
+    )

@@ -6,6 +6,7 @@ import typer
 
 from engine.cli.context import JsonFlag, runtime
 from engine.cli.output import as_json, local, table
+from engine.core.i18n import _
 from engine.service.cycle_failures import list_failures
 
 app = typer.Typer(
@@ -41,11 +42,20 @@ def failures(json_: JsonFlag = False) -> None:
         )
         return
     if not views:
-        typer.echo("nothing is failing")
+        typer.echo(_("nothing is failing"))
         return
     tz = rt.default_timezone
     table(
-        ["step", "plan", "org", "what", "tries", "since", "next try", "error"],
+        [
+            _("step"),
+            _("plan"),
+            _("org"),
+            _("what"),
+            _("tries"),
+            _("since"),
+            _("next try"),
+            _("error"),
+        ],
         [
             (
                 v.step,

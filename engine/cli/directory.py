@@ -8,6 +8,7 @@ import typer
 
 from engine.cli.context import JsonFlag, runtime
 from engine.cli.output import as_json, table
+from engine.core.i18n import _
 from engine.service import directory, leaving
 from engine.service.writes import WriteResult
 
@@ -23,19 +24,19 @@ def org_create(
 ) -> None:
     """Add an organisation under its parent."""
     org = directory.create_org(runtime(), code=code, name=name, parent=parent)
-    typer.echo(f"organisation {org.code} ({org.name}) created")
+    typer.echo(_("organisation {code} ({name}) created", code=org.code, name=org.name))
 
 
 @orgs.command("list")
 def org_list(json_: JsonFlag = False) -> None:
     """All organisations, with their parents."""
     records = directory.list_orgs(runtime())
-    codes = {o.id: o.code for o in records}
+    codes: dict[int | None, str] = {o.id: o.code for o in records}
     rows = [(o.code, o.name, codes.get(o.parent_id, "")) for o in records]
     if json_:
         as_json([{"code": c, "name": n, "parent": p or None} for c, n, p in rows])
     else:
-        table(["code", "name", "parent"], rows)
+        table([_("code"), _("name"), _("parent")], rows)
 
 
 @users.command("create")
@@ -50,21 +51,21 @@ def user_create(
     user = directory.create_user(
         runtime(), username=username, name=name, org=org, roles=role or [], email=email
     )
-    typer.echo(f"user {user.username} ({user.name}) created")
+    typer.echo(_("user {username} ({name}) created", username=user.username, name=user.name))
 
 
 @users.command("grant")
 def user_grant(username: str, role: str) -> None:
     """Grant a role a loaded template defines; its scope counts from the user's organisation."""
     directory.grant_role(runtime(), username=username, role=role)
-    typer.echo(f"{username} now holds {role}")
+    typer.echo(_("{username} now holds {role}", username=username, role=role))
 
 
 @users.command("revoke")
 def user_revoke(username: str, role: str) -> None:
     """Take a role away; their open tasks for it move on without them, or it is refused."""
     handed_over = leaving.revoke_role(runtime(), username=username, role=role)
-    typer.echo(f"{username} no longer holds {role}")
+    typer.echo(_("{username} no longer holds {role}", username=username, role=role))
     _echo_handed_over(handed_over)
 
 
@@ -72,7 +73,7 @@ def user_revoke(username: str, role: str) -> None:
 def user_deactivate(username: str) -> None:
     """Deactivate a user: they can no longer act, and their open tasks move on without them."""
     handed_over = leaving.deactivate_user(runtime(), username=username)
-    typer.echo(f"{username} deactivated")
+    typer.echo(_("{username} deactivated", username=username))
     _echo_handed_over(handed_over)
 
 
@@ -92,7 +93,14 @@ def _echo_handed_over(results: list[WriteResult]) -> None:
 def user_list(json_: JsonFlag = False) -> None:
     """All users with their organisation and roles."""
     rows = [
-        (u.username, u.name, o.code, ",".join(roles), u.email or "", "yes" if u.active else "no")
+        (
+            u.username,
+            u.name,
+            o.code,
+            ",".join(roles),
+            u.email or "",
+            _("yes") if u.active else _("no"),
+        )
         for u, o, roles in directory.list_users(runtime())
     ]
     if json_:
@@ -104,10 +112,10 @@ def user_list(json_: JsonFlag = False) -> None:
                     "org": c,
                     "roles": d.split(",") if d else [],
                     "email": e or None,
-                    "active": f == "yes",
+                    "active": f == _("yes"),
                 }
                 for a, b, c, d, e, f in rows
             ]
         )
     else:
-        table(["username", "name", "org", "roles", "email", "active"], rows)
+        table([_("username"), _("name"), _("org"), _("roles"), _("email"), _("active")], rows)

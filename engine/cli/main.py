@@ -1,11 +1,12 @@
 """The `planflow` command: wiring of the sub-commands and the one place errors become exit codes.
 
-Exit codes: 0 success, 1 a user error (one message on stderr, never a traceback), 2 a usage
-error (Click's own).
+Exit codes: 0 success, 1 a user error (one message on stderr, in the language of
+`PLANFLOW_LANG`, never a traceback), 2 a usage error (Click's own).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -15,12 +16,13 @@ from sqlalchemy.exc import OperationalError
 from engine.cli import audit, cycle, directory, plans, processes, reminders, simulate, templates
 from engine.cli.context import runtime
 from engine.core.errors import PlanflowError, first_line
+from engine.core.i18n import N_, _, language_named, set_language
 from engine.store.database import is_lock_timeout
 from engine.store.migrate import upgrade
 
 # PLANFLOW_LOCK_TIMEOUT_SECONDS ran out on a write that is not a plan's (a directory change, a
 # plan being created): nothing was written.
-DATABASE_BUSY = "the database is busy with another change; try again"
+DATABASE_BUSY = N_("the database is busy with another change; try again")
 
 app = typer.Typer(
     help="Planflow: workflow and approval engine for annual work plans.",
@@ -64,20 +66,33 @@ def demo() -> None:
     run_demo(echo=typer.echo)
 
 
+def exit_code(error: PlanflowError) -> int:
+    """The exit code of a user error: 1 for every one (scripts that must tell cases apart read
+    the error's code from the service, not the shell); 2 stays Click's usage error."""
+    return 1
+
+
+def _fail(message: str) -> None:
+    typer.echo(_("error: {message}", message=message), err=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code; user errors become one line on stderr."""
+    # The language before the settings are read (help, usage errors); `settings()` sets it again
+    # from the settings, and refuses a language Planflow does not speak.
+    set_language(language_named(os.environ.get("PLANFLOW_LANG")))
     try:
         app(args=list(argv) if argv is not None else None, prog_name="planflow")
     except SystemExit as finished:  # Click ends every run, even a successful one, this way
         return finished.code if isinstance(finished.code, int) else 1
     except PlanflowError as error:
-        typer.echo(f"error: {error.message}", err=True)
-        return 1
+        _fail(error.message)
+        return exit_code(error)
     except OperationalError as error:
         if is_lock_timeout(error):  # a write outside a plan's (those answer PlanBusy) waited out
-            typer.echo(f"error: {DATABASE_BUSY}", err=True)
+            _fail(_(DATABASE_BUSY))
         else:
-            typer.echo(f"error: the database failed: {first_line(error.orig)}", err=True)
+            _fail(_("the database failed: {reason}", reason=first_line(error.orig)))
         return 1
     return 0
 

@@ -10,13 +10,17 @@ from zoneinfo import ZoneInfo
 import typer
 
 from engine.cli.context import ActingUser, JsonFlag, runtime
+from engine.cli.labels import Titles, titles
 from engine.cli.output import as_json, local, number, table
+from engine.core.errors import PlanflowError
+from engine.core.i18n import _, current_language
 from engine.core.planfile import PlanSpec, parse_plan_file
 from engine.core.planning import item_due_date
 from engine.service import inbox as inbox_service
 from engine.service import plan_views, plans, reporting
 from engine.service.actions import act as act_service
 from engine.service.returns import ReturnNote
+from engine.service.runtime import Runtime
 from engine.service.writes import WriteResult
 from engine.store.statuses import ItemStatus
 
@@ -36,20 +40,43 @@ def _spec(path: Path) -> PlanSpec:
     return parse_plan_file(path)  # reads no more than the size limit allows
 
 
-def _done(result: WriteResult) -> None:
+def _done(result: WriteResult, rt: Runtime, actor: str) -> None:
+    names = _plan_titles(rt, result.plan_id, actor)
+    before, after = names.state(result.from_state or ""), names.state(result.to_state)
     if not result.from_state:
-        moved = f"created in {result.to_state}"
+        moved = _("created in {state}", state=after)
     elif result.from_state != result.to_state:
-        moved = f"{result.from_state} → {result.to_state}"
+        moved = f"{before} → {after}"
     else:
-        moved = f"still {result.to_state}"
+        moved = _("still {state}", state=after)
     extra = ""
     if result.detail and "signed" in result.detail:
-        extra = f" (signed {result.detail['signed']} of {result.detail['of']})"
-    again = " (repeated request: nothing changed)" if result.replayed else ""
+        extra = _(
+            " (signed {signed} of {of})", signed=result.detail["signed"], of=result.detail["of"]
+        )
+    again = _(" (repeated request: nothing changed)") if result.replayed else ""
     typer.echo(
-        f"plan #{result.plan_id}: {result.action}: {moved}{extra}, version {result.version}{again}"
+        _(
+            "plan #{plan_id}: {action}: {moved}{extra}, version {version}{again}",
+            plan_id=result.plan_id,
+            action=result.action,
+            moved=moved,
+            extra=extra,
+            version=result.version,
+            again=again,
+        )
     )
+
+
+def _plan_titles(rt: Runtime, plan_id: int, actor: str) -> Titles:
+    """The titles of the plan's template (an extra read, made only when titles are shown)."""
+    if current_language() == "en":
+        return Titles(None)
+    try:
+        plan = plan_views.show_plan(rt, plan_id=plan_id, actor=actor).plan
+    except PlanflowError:  # out of the actor's sight now (a hand-over): ids say it too
+        return Titles(None)
+    return titles(rt, plan.template_name, plan.template_version)
 
 
 @app.command("create")
@@ -59,10 +86,11 @@ def create(
     key: Key = None,
 ) -> None:
     """Create a plan from a plan file."""
+    rt = runtime()
     _done(
-        plans.create_plan(
-            runtime(), spec=_spec(file), actor=actor, source=str(file), idempotency_key=key
-        )
+        plans.create_plan(rt, spec=_spec(file), actor=actor, source=str(file), idempotency_key=key),
+        rt,
+        actor,
     )
 
 
@@ -75,15 +103,18 @@ def edit(
     key: Key = None,
 ) -> None:
     """Replace a draft plan's content, or amend a live plan's monthly items (reminders follow)."""
+    rt = runtime()
     _done(
         plans.edit_plan(
-            runtime(),
+            rt,
             plan_id=plan_id,
             spec=_spec(file),
             actor=actor,
             idempotency_key=key,
             expected_version=expect_version,
-        )
+        ),
+        rt,
+        actor,
     )
 
 
@@ -156,30 +187,52 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
             }
         )
         return
+    names = titles(rt, p.template_name, p.template_version)
     typer.echo(f"#{p.id} {p.title}  [{view.org.name} · {p.year}]")
     typer.echo(
-        f"state: {view.state_title} ({p.state})  version {p.version}  "
-        f"template {p.template_name} v{p.template_version}"
+        _(
+            "state: {title} ({state})  version {version}  template {template} v{template_version}",
+            title=view.state_title,
+            state=p.state,
+            version=p.version,
+            template=p.template_name,
+            template_version=p.template_version,
+        )
     )
     for task in view.tasks:
         if task.status == "open":
-            typer.echo(f"open task: {task.role} (sign {task.sign}), due {local(task.due_at, tz)}")
+            typer.echo(
+                _(
+                    "open task: {role} (sign {sign}), due {due}",
+                    role=names.role(task.role),
+                    sign=task.sign,
+                    due=local(task.due_at, tz),
+                )
+            )
             for user, signer in view.signers.get(task.id or 0, []):
-                typer.echo(f"  signer {user.name}: {signer.decision or 'waiting'}")
+                decision = signer.decision or _("waiting")
+                typer.echo(_("  signer {name}: {decision}", name=user.name, decision=decision))
     if view.returned is not None:
         typer.echo(_returned_line(view.returned, tz))
-    typer.echo(f"you may now: {', '.join(view.possible) or 'nothing'}")
+    possible = ", ".join(view.possible) or _("nothing")
+    typer.echo(_("you may now: {actions}", actions=possible))
     if p.assessment_score is not None:
-        typer.echo(f"assessment: {number(p.assessment_score)} — {p.assessment_comment}")
+        typer.echo(
+            _(
+                "assessment: {score} — {comment}",
+                score=number(p.assessment_score),
+                comment=p.assessment_comment,
+            )
+        )
     typer.echo("")
     table(
-        ["goal", "title", "target", "actual"],
+        [_("goal"), _("title"), _("target"), _("actual")],
         [
             (
                 g.key,
                 g.title,
                 f"{g.comparator} {number(g.target)} {g.unit}"
-                + (" (negative allowed)" if g.allow_negative else ""),
+                + (_(" (negative allowed)") if g.allow_negative else ""),
                 f"{number(g.actual)} {g.unit}" if g.actual is not None else "",
             )
             for g in view.goals
@@ -187,7 +240,7 @@ def show(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None:
     )
     typer.echo("")
     table(
-        ["#", "month", "due", "item", "status"],
+        ["#", _("month"), _("due"), _("item"), _("status")],
         [
             (i.position, f"{i.month}月", _due(p.year, i.month, i.due_day), i.title, i.status or "")
             for i in view.items
@@ -213,7 +266,8 @@ def list_(
     json_: JsonFlag = False,
 ) -> None:
     """Plans within your scope, newest first."""
-    rows = plan_views.list_plans(runtime(), actor=actor, year=year, state=state, limit=limit)
+    rt = runtime()
+    rows = plan_views.list_plans(rt, actor=actor, year=year, state=state, limit=limit)
     if json_:
         as_json(
             [
@@ -229,9 +283,23 @@ def list_(
             ]
         )
     else:
+        names: dict[tuple[str, int], Titles] = {}
+        for p, _o in rows:
+            key = (p.template_name, p.template_version)
+            if key not in names:
+                names[key] = titles(rt, *key)
         table(
-            ["#", "org", "year", "state", "title"],
-            [(p.id, o.name, p.year, p.state, p.title) for p, o in rows],
+            ["#", _("org"), _("year"), _("state"), _("title")],
+            [
+                (
+                    p.id,
+                    o.name,
+                    p.year,
+                    names[(p.template_name, p.template_version)].state(p.state),
+                    p.title,
+                )
+                for p, o in rows
+            ],
         )
 
 
@@ -261,14 +329,16 @@ def history(plan_id: PlanId, actor: ActingUser, json_: JsonFlag = False) -> None
         )
         return
     tz = rt.default_timezone
+    names = _plan_titles(rt, plan_id, actor)
     table(
-        ["at", "who", "action", "from → to", "comment", "detail"],
+        [_("at"), _("who"), _("action"), _("from → to"), _("comment"), _("detail")],
         [
             (
                 local(e.event.at, tz),
                 e.actor,
                 e.event.action,
-                f"{e.event.from_state or '·'} → {e.event.to_state}",
+                f"{names.state(e.event.from_state) if e.event.from_state else '·'} → "
+                f"{names.state(e.event.to_state or '')}",
                 e.event.comment or "",
                 e.summary,
             )
@@ -287,9 +357,10 @@ def act(
     key: Key = None,
 ) -> None:
     """Act on a plan: submit, approve, return, withdraw, assess, …"""
+    rt = runtime()
     _done(
         act_service(
-            runtime(),
+            rt,
             plan_id=plan_id,
             trigger=trigger,
             actor=actor,
@@ -297,7 +368,9 @@ def act(
             score=score,
             idempotency_key=key,
             expected_version=expect_version,
-        )
+        ),
+        rt,
+        actor,
     )
 
 
@@ -340,7 +413,7 @@ def inbox(actor: ActingUser, json_: JsonFlag = False) -> None:
         return
     tz = rt.default_timezone
     table(
-        ["plan", "org", "step", "due", "flags", "actions"],
+        [_("plan"), _("org"), _("step"), _("due"), _("flags"), _("actions")],
         [
             (
                 e.plan.id,
@@ -362,14 +435,19 @@ def inbox(actor: ActingUser, json_: JsonFlag = False) -> None:
         ],
     )
     for r in returned:
-        typer.echo(f"plan #{r.plan.id}: {_returned_line(r.returned, tz)}")
+        typer.echo(
+            _("plan #{plan_id}: {line}", plan_id=r.plan.id, line=_returned_line(r.returned, tz))
+        )
 
 
 def _returned_line(returned: ReturnNote, tz: ZoneInfo) -> str:
     """Who returned the plan, when, from which step, and why."""
-    return (
-        f"returned by {returned.by} on {local(returned.at, tz)} from {returned.step_title}: "
-        f"{returned.reason}"
+    return _(
+        "returned by {by} on {at} from {step}: {reason}",
+        by=returned.by,
+        at=local(returned.at, tz),
+        step=returned.step_title,
+        reason=returned.reason,
     )
 
 
@@ -397,16 +475,19 @@ def report_goal(
     key: Key = None,
 ) -> None:
     """Report the actual value reached for a goal."""
+    rt = runtime()
     _done(
         reporting.report_goal(
-            runtime(),
+            rt,
             plan_id=plan_id,
             actor=actor,
             goal_key=goal,
             actual=actual,
             note=note,
             idempotency_key=key,
-        )
+        ),
+        rt,
+        actor,
     )
 
 
@@ -420,14 +501,17 @@ def report_item(
     key: Key = None,
 ) -> None:
     """Report what became of a monthly item."""
+    rt = runtime()
     _done(
         reporting.report_item(
-            runtime(),
+            rt,
             plan_id=plan_id,
             actor=actor,
             item_number=item,
             status=status,
             note=note,
             idempotency_key=key,
-        )
+        ),
+        rt,
+        actor,
     )

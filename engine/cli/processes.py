@@ -20,13 +20,14 @@ import typer
 
 from engine.cli.context import runtime, settings
 from engine.core.errors import ConfigurationError, PlanflowError
+from engine.core.i18n import N_
 from engine.http.health import check_database
 from engine.service.runtime import Runtime
 
 log = logging.getLogger("planflow")
 
 LogLevel = Annotated[str, typer.Option("--loglevel", "-l", help="DEBUG, INFO, WARNING or ERROR.")]
-WORKER_NEEDS_BROKER = (
+WORKER_NEEDS_BROKER = N_(
     "the worker needs PLANFLOW_BROKER_URL; without it reminders are delivered in-process by "
     "`planflow scheduler`/`planflow serve`"
 )
@@ -42,7 +43,7 @@ def worker(
     """Deliver reminders: a Celery worker for the queue the scheduler publishes to."""
     configured = settings()
     if configured.broker_url is None:
-        raise ConfigurationError(WORKER_NEEDS_BROKER)
+        raise ConfigurationError(WORKER_NEEDS_BROKER, code="configuration.no_broker")
     from workers.celery_app import app  # reads the settings; only this command needs it
 
     argv = ["worker", f"--loglevel={loglevel.upper()}", "--queues", configured.celery_queue]
@@ -82,8 +83,10 @@ def run_once(loglevel: LogLevel = "INFO") -> None:
     typer.echo(f"cycle: {report.summary()}")
     if report.failed:
         raise PlanflowError(
-            f"{report.failed} of this cycle's steps or plans failed; "
-            "`planflow cycle failures` says which and why"
+            "{failed} of this cycle's steps or plans failed; "
+            "`planflow cycle failures` says which and why",
+            code="cycle.failed",
+            failed=report.failed,
         )
 
 
@@ -114,7 +117,8 @@ def serve(
     if no_scheduler and settings().broker_url is None:
         raise ConfigurationError(
             "--no-scheduler needs PLANFLOW_BROKER_URL: in embedded mode this process is the one "
-            "that sends the reminders"
+            "that sends the reminders",
+            code="configuration.no_broker",
         )
     configure_logging(loglevel)
     rt = service_runtime()
@@ -164,7 +168,12 @@ def configure_logging(level: str) -> None:
     """One line per record on stderr, with time, level and logger."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
-        raise ConfigurationError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
+        raise ConfigurationError(
+            "unknown log level {value}; use DEBUG, INFO, WARNING or ERROR",
+            code="configuration.log_level",
+            field="loglevel",
+            value=repr(level),
+        )
     logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # APScheduler logs every job run at INFO, Alembic every revision check (each /healthz),
     # transitions every state callback of a timer; the cycle logs what mattered.

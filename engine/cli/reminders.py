@@ -8,6 +8,7 @@ import typer
 
 from engine.cli.context import JsonFlag, OptionalActingUser, runtime
 from engine.cli.output import as_json, local, table
+from engine.core.i18n import _
 from engine.service import reminders
 from engine.service.publishing import publishing_backlog
 from engine.service.reminders import RetryOutcome
@@ -85,7 +86,18 @@ def list_(
         return
     tz = rt.default_timezone
     table(
-        ["id", "plan", "org", "kind", "about", "role", "fires", "status", "retries", "last error"],
+        [
+            _("id"),
+            _("plan"),
+            _("org"),
+            _("kind"),
+            _("about"),
+            _("role"),
+            _("fires"),
+            _("status"),
+            _("retries"),
+            _("last error"),
+        ],
         [
             (
                 v.id,

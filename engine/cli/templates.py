@@ -10,6 +10,7 @@ import typer
 from engine.cli.context import JsonFlag, OptionalActingUser, runtime
 from engine.cli.output import as_json, table
 from engine.core.errors import ActionRefused, InputError, Problem, TemplateError
+from engine.core.i18n import _
 from engine.core.template.diagram import mermaid
 from engine.core.template.validate import load_template as parse_template
 from engine.core.yamlsource import read_source
@@ -69,7 +70,7 @@ def list_(json_: JsonFlag = False) -> None:
         )
         return
     table(
-        ["name", "version", "title", "checksum"],
+        [_("name"), _("version"), _("title"), _("checksum")],
         [(r.name, r.version, r.title, r.checksum[:12]) for r in records],
     )
 
@@ -99,11 +100,25 @@ def diagram(
         if actor is None:
             raise typer.BadParameter("--plan needs --as USER (or PLANFLOW_USER)", param_hint="--as")
         row = show_plan(rt, plan_id=plan, actor=actor).plan
-        runs_on = f"plan #{plan} runs on {row.template_name} version {row.template_version}"
         if name != row.template_name:
-            raise ActionRefused(f"{runs_on}, not {name}; name its template or leave out --plan")
+            raise ActionRefused(
+                "plan #{plan_id} runs on {template} version {version}, not {name}; "
+                "name its template or leave out --plan",
+                code="template.not_the_plans",
+                plan_id=plan,
+                template=row.template_name,
+                version=row.template_version,
+                name=name,
+            )
         if version not in (None, row.template_version):
-            raise ActionRefused(f"{runs_on}, not version {version}")
+            raise ActionRefused(
+                "plan #{plan_id} runs on {template} version {version}, not version {asked}",
+                code="template.not_the_plans",
+                plan_id=plan,
+                template=row.template_name,
+                version=row.template_version,
+                asked=version,
+            )
         version, current = row.template_version, row.state
     workflow = workflow_for(rt, templates.get_template(rt, name, version))
     typer.echo(mermaid(workflow.template, current_state=current))

@@ -11,10 +11,10 @@ HTTP to a status code and a JSON body, workers to retry-or-not through `retryabl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any
 
-from engine.core.i18n import Language, render
+from engine.core.i18n import N_, Language, Message, render
 
 
 class PlanflowError(Exception):
@@ -22,11 +22,12 @@ class PlanflowError(Exception):
 
     `message` is an English `str.format` template whose placeholders are among `fields`; give the
     code of the case (`code="action.comment_required"`) unless the class's own says it all.
+    The template is a literal (a test checks every construction), so the catalogue's extraction
+    finds it; how an edge answers (an HTTP status, an exit code) is the edge's mapping, not here.
     """
 
     code: str = "planflow.error"
     retryable: bool = False
-    http_status: ClassVar[int] = 400
 
     def __init__(self, message: str, /, *, code: str | None = None, **fields: Any) -> None:
         super().__init__(message)
@@ -49,27 +50,59 @@ class PlanflowError(Exception):
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One thing wrong with an input file, located as precisely as we can."""
+    """One thing wrong with an input file, located as precisely as we can.
+
+    `message` is the English sentence (what problems are ordered and compared by, and what
+    `str()` shows, as an operator's log reads it); `text`, when given, is the same sentence as a
+    `Message` to read in another language (`render`). Build one with `Problem.of`.
+    """
 
     file: str
     line: int  # 1-based; 0 when the problem concerns the whole file
     column: int  # 1-based; 0 when unknown
     message: str
+    text: Message | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, file: str, line: int, column: int, message: str | Message) -> Problem:
+        if isinstance(message, Message):
+            return cls(file, line, column, _one_line(message.render("en")), message)
+        return cls(file, line, column, _one_line(message))
+
+    def said(self, language: Language | None = None) -> str:
+        """The sentence alone, in `language` (default: the current one)."""
+        if self.text is None:
+            return self.message
+        return _one_line(self.text.render(language))
+
+    def render(self, language: Language | None = None) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}: {self.said(language)}"
+        return f"{self.file}: {self.said(language)}"
 
     def __str__(self) -> str:
-        if self.line:
-            return f"{self.file}:{self.line}:{self.column}: {self.message}"
-        return f"{self.file}: {self.message}"
+        return self.render("en")
+
+
+def _one_line(message: str) -> str:
+    """Problems are printed one per line; a key or tag quoted in a message may hold a newline."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 class InputError(PlanflowError):
-    """An input file (template or plan) has one or more problems; all of them are listed."""
+    """An input file (template or plan) has one or more problems; all of them are listed.
+
+    Its message is the list, one located problem a line, each in the reader's language.
+    """
 
     code = "input.invalid"
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+        super().__init__(N_("the file has {count} problem(s)"), count=len(self.problems))
+
+    def render(self, language: Language | None = None) -> str:
+        return "\n".join(p.render(language) for p in self.problems)
 
 
 class TemplateError(InputError):
@@ -84,35 +117,30 @@ class NotFound(PlanflowError):
     """A named object does not exist, or is outside the caller's scope (we do not say which)."""
 
     code = "not_found"
-    http_status = 404
 
 
 class AlreadyExists(PlanflowError):
     """Creating something whose identity is already taken."""
 
     code = "already_exists"
-    http_status = 409
 
 
 class PermissionDenied(PlanflowError):
     """The actor holds no role that allows this action on this plan."""
 
     code = "permission_denied"
-    http_status = 403
 
 
 class ActionRefused(PlanflowError):
     """The action is not possible now: wrong state, a guard said no, a comment is missing."""
 
     code = "action.refused"
-    http_status = 422
 
 
 class Conflict(PlanflowError):
     """Someone else changed the plan first; reload and decide again."""
 
     code = "conflict"
-    http_status = 409
     retryable = True
 
 
@@ -126,7 +154,7 @@ class PlanBusy(Conflict):
 
     def __init__(self, plan_id: int) -> None:
         super().__init__(
-            "plan #{plan_id} is being changed by someone else; try again", plan_id=plan_id
+            N_("plan #{plan_id} is being changed by someone else; try again"), plan_id=plan_id
         )
         self.plan_id = plan_id
 
@@ -135,6 +163,21 @@ class ConfigurationError(PlanflowError):
     """The deployment's settings are unusable (bad URL, unknown time zone, …)."""
 
     code = "configuration.invalid"
+
+
+class SettingsError(ConfigurationError):
+    """One or more `PLANFLOW_*` settings are unusable; the message lists each, one a line.
+
+    The lines name the variable, its value and the form expected; what pydantic says of a value
+    stays English (the settings are read by operators).
+    """
+
+    def __init__(self, problems: list[str | Message]) -> None:
+        self.problems = problems
+        super().__init__(N_("{count} setting(s) cannot be used"), count=len(problems))
+
+    def render(self, language: Language | None = None) -> str:
+        return "\n".join(p.render(language) if isinstance(p, Message) else p for p in self.problems)
 
 
 class DeliveryError(PlanflowError):
@@ -146,7 +189,6 @@ class DeliveryError(PlanflowError):
     """
 
     code = "delivery.failed"
-    http_status = 502
 
     def __init__(self, message: str, /, *, retryable: bool, **fields: Any) -> None:
         super().__init__(message, **fields)

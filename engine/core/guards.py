@@ -2,13 +2,16 @@
 
 YAML names a guard; it can never name Python code. Each guard looks at `PlanFacts`, a plain
 snapshot the service builds from the database, and returns `None` to allow or a sentence saying
-why not, written for the person who tried (as Prefect's orchestration rules do).
+why not (a `Message`, read in their language), written for the person who tried (as Prefect's
+orchestration rules do).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from engine.core.i18n import Message
 
 
 @dataclass(frozen=True)
@@ -22,34 +25,47 @@ class PlanFacts:
     current_task_touched: bool = False  # someone already decided on the open task
 
 
-Guard = Callable[[PlanFacts], str | None]
+Guard = Callable[[PlanFacts], Message | None]
 
 
-def _has_items(facts: PlanFacts) -> str | None:
-    return None if facts.item_count else "the plan has no monthly items; add at least one"
+def _has_items(facts: PlanFacts) -> Message | None:
+    if facts.item_count:
+        return None
+    return Message.of("the plan has no monthly items; add at least one")
 
 
-def _has_goals(facts: PlanFacts) -> str | None:
-    return None if facts.goal_count else "the plan has no goals; add at least one"
+def _has_goals(facts: PlanFacts) -> Message | None:
+    return None if facts.goal_count else Message.of("the plan has no goals; add at least one")
 
 
-def _untouched(facts: PlanFacts) -> str | None:
+def _untouched(facts: PlanFacts) -> Message | None:
     if facts.current_task_touched:
-        return "a reviewer has already decided on this step, so it can no longer be withdrawn"
+        return Message.of(
+            "a reviewer has already decided on this step, so it can no longer be withdrawn"
+        )
     return None
 
 
-def _listing(kind: str, names: tuple[str, ...]) -> str:
-    shown = "、".join(names[:5]) + ("…" if len(names) > 5 else "")
-    return f"{len(names)} {kind} not reported yet: {shown}"
+def _shown(names: tuple[str, ...]) -> str:
+    return "、".join(names[:5]) + ("…" if len(names) > 5 else "")
 
 
-def _all_goals_reported(facts: PlanFacts) -> str | None:
-    return _listing("goal(s)", facts.unreported_goals) if facts.unreported_goals else None
+def _all_goals_reported(facts: PlanFacts) -> Message | None:
+    names = facts.unreported_goals
+    if not names:
+        return None
+    return Message.of(
+        "{count} goal(s) not reported yet: {names}", count=len(names), names=_shown(names)
+    )
 
 
-def _all_items_reported(facts: PlanFacts) -> str | None:
-    return _listing("monthly item(s)", facts.unreported_items) if facts.unreported_items else None
+def _all_items_reported(facts: PlanFacts) -> Message | None:
+    names = facts.unreported_items
+    if not names:
+        return None
+    return Message.of(
+        "{count} monthly item(s) not reported yet: {names}", count=len(names), names=_shown(names)
+    )
 
 
 GUARDS: dict[str, Guard] = {

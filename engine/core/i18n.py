@@ -24,16 +24,27 @@ DEFAULT_LANGUAGE: Language = "zh_CN"
 DOMAIN = "planflow"
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 
-_current: ContextVar[Language] = ContextVar("planflow_language", default=DEFAULT_LANGUAGE)
+# The process's language, set once by its edge; a context (a request, a test) may override it.
+# Not a context variable alone: threads (the scheduler's, the delivery pool's) start with an empty
+# context and would read the default, not what the edge chose.
+_process_language: Language = DEFAULT_LANGUAGE
+_current: ContextVar[Language | None] = ContextVar("planflow_language", default=None)
 
 
 def current_language() -> Language:
-    return _current.get()
+    return _current.get() or _process_language
 
 
 def set_language(language: Language) -> None:
-    """The language of this context from now on (an edge sets it from `PLANFLOW_LANG`)."""
-    _current.set(language)
+    """The language of this process from now on (each edge sets it from `PLANFLOW_LANG`)."""
+    global _process_language
+    _process_language = language
+
+
+def language_named(name: str | None) -> Language:
+    """The language `name` stands for; the default for none or one Planflow does not speak
+    (the settings refuse those: this is for the moment before they are read)."""
+    return next((language for language in LANGUAGES if language == name), DEFAULT_LANGUAGE)
 
 
 @contextmanager
@@ -54,10 +65,18 @@ def _catalogue(language: Language) -> gettext.NullTranslations:
 
 def translate(template: str, language: Language | None = None) -> str:
     """The template in `language` (default: the current one); itself when it has no entry."""
+    if not template:  # gettext's "" is the catalogue's header
+        return ""
     return _catalogue(language or current_language()).gettext(template)
 
 
-def _(template: str, **values: Any) -> str:
+def N_(template: str) -> str:
+    """Mark a template for extraction where it is not passed straight to a keyword (`_`,
+    `Message.of`, an error class): `super().__init__(N_("…"), …)`."""
+    return template
+
+
+def _(template: str, /, **values: Any) -> str:
     """Translate now, and fill in `values` when given."""
     return render(template, values)
 
@@ -88,7 +107,7 @@ class Message(NamedTuple):
     values: Mapping[str, Any] = {}
 
     @classmethod
-    def of(cls, template: str, **values: Any) -> Message:
+    def of(cls, template: str, /, **values: Any) -> Message:
         return cls(template, values)
 
     def render(self, language: Language | None = None) -> str:

@@ -13,6 +13,7 @@ import math
 from decimal import Decimal
 
 from engine.core.errors import ActionRefused
+from engine.core.i18n import N_, Message
 
 # Lengths in characters (code points), as PostgreSQL's varchar(n) counts them.
 ORG_CODE = 64
@@ -46,50 +47,76 @@ MAX_TARGET = Decimal(10) ** 12
 SIGNIFICANT_DIGITS = 15
 
 
-def unstorable(value: str) -> str | None:
+def unstorable(value: str) -> Message | None:
     """Why no database can store `value` as text (a NUL, a lone surrogate), or None."""
     if "\0" in value:
-        return "contains a NUL character (\\u0000), which cannot be stored; remove it"
+        return Message.of("contains a NUL character (\\u0000), which cannot be stored; remove it")
     lone = next((char for char in value if "\ud800" <= char <= "\udfff"), None)
     if lone is not None:
-        return (
-            f"contains a lone UTF-16 surrogate (\\u{ord(lone):04x}), which is not a character; "
-            "write the character itself or its full surrogate pair"
+        return Message.of(
+            "contains a lone UTF-16 surrogate (\\u{code_point}), which is not a character; "
+            "write the character itself or its full surrogate pair",
+            code_point=f"{ord(lone):04x}",
         )
     return None
 
 
-def text_complaint(value: str, max_chars: int) -> str | None:
+def text_complaint(value: str, max_chars: int) -> Message | None:
     """Why `value` cannot be stored in a text of at most `max_chars`, or None if it can."""
     complaint = unstorable(value)
     if complaint is not None:
         return complaint
     if len(value) > max_chars:
-        return f"is {len(value)} characters long; the limit is {max_chars}"
-    return None
-
-
-def target_complaint(target: Decimal) -> str | None:
-    """Why a goal target cannot be stored exactly, or None if it can."""
-    if not target.is_finite() or abs(target) > MAX_TARGET:
-        return f"must be at most {MAX_TARGET:,} in size, got {target:.6g}"
-    digits = len(target.normalize().as_tuple().digits)
-    if digits > SIGNIFICANT_DIGITS:
-        return (
-            f"has {digits} significant digits; a stored target keeps {SIGNIFICANT_DIGITS}, "
-            "so round it"
+        return Message.of(
+            "is {length} characters long; the limit is {limit}", length=len(value), limit=max_chars
         )
     return None
 
 
+def target_complaint(target: Decimal) -> Message | None:
+    """Why a goal target cannot be stored exactly, or None if it can."""
+    if not target.is_finite() or abs(target) > MAX_TARGET:
+        return Message.of(
+            "must be at most {limit} in size, got {value}",
+            limit=f"{MAX_TARGET:,}",
+            value=f"{target:.6g}",
+        )
+    digits = len(target.normalize().as_tuple().digits)
+    if digits > SIGNIFICANT_DIGITS:
+        return Message.of(
+            "has {digits} significant digits; a stored target keeps {kept}, so round it",
+            digits=digits,
+            kept=SIGNIFICANT_DIGITS,
+        )
+    return None
+
+
+# What the service's checks name (`check_text("comment", …)`), in the catalogue.
+FIELD_NAMES = (
+    N_("comment"),
+    N_("note"),
+    N_("score"),
+    N_("actual"),
+    N_("organisation's name"),
+    N_("user's name"),
+    N_("email address"),
+)
+
+
 def check_text(what: str, value: str | None, max_chars: int) -> None:
-    """Refuse a text given on its own (`what` names it: a comment, a name) that cannot be
-    stored in `max_chars`."""
+    """Refuse a text given on its own (`what` names it in English: a comment, a name; see
+    `FIELD_NAMES`) that cannot be stored in `max_chars`."""
     if value is None:
         return
     complaint = text_complaint(value, max_chars)
     if complaint is not None:
-        raise ActionRefused(f"the {what} {complaint}")
+        raise ActionRefused(
+            "the {what} {complaint}",
+            code="input.text_unstorable",
+            field=what,
+            what=Message(what),
+            complaint=complaint,
+        )
 
 
 def check_comment(what: str, value: str | None) -> None:
@@ -100,4 +127,10 @@ def check_comment(what: str, value: str | None) -> None:
 def check_finite(what: str, value: float | None) -> None:
     """Refuse infinity and NaN: SQLite keeps NaN as NULL, and JSON has neither."""
     if value is not None and not math.isfinite(value):
-        raise ActionRefused(f"the {what} must be a finite number, got {value}")
+        raise ActionRefused(
+            "the {what} must be a finite number, got {value}",
+            code="input.not_finite",
+            field=what,
+            what=Message(what),
+            value=value,
+        )

@@ -20,7 +20,9 @@ from pydantic import AfterValidator, Field, PlainValidator, field_validator
 
 from engine.core import limits
 from engine.core.errors import PlanFileError, Problem
+from engine.core.i18n import N_, Message
 from engine.core.yamlschema import (
+    Complaint,
     Describer,
     DocModel,
     Text,
@@ -28,6 +30,7 @@ from engine.core.yamlschema import (
     at_most,
     at_most_entries,
     between,
+    complain,
     fits,
     show,
     validate,
@@ -99,7 +102,9 @@ GOAL_KEY = re.compile(r"[a-z0-9_-]+")
 
 def _goal_key(value: str) -> str:
     if not GOAL_KEY.fullmatch(value):
-        raise ValueError(f"must be lowercase letters, digits, '_' and '-', got {show(value)}")
+        raise complain(
+            "must be lowercase letters, digits, '_' and '-', got {value}", value=show(value)
+        )
     return value
 
 
@@ -115,10 +120,10 @@ def _number(value: Any) -> Decimal:
         except InvalidOperation:
             number = None
     if number is None or number.is_nan():
-        raise ValueError(f"must be a number like 300 or 98.5, got {show(value)}")
+        raise complain("must be a number like 300 or 98.5, got {value}", value=show(value))
     complaint = limits.target_complaint(number)
     if complaint is not None:
-        raise ValueError(complaint)
+        raise Complaint(complaint)
     return number
 
 
@@ -157,14 +162,14 @@ class PlanDoc(DocModel):
     title: Annotated[Text, AfterValidator(fits(limits.PLAN_TITLE))]
     template: TemplateRefDoc
     sections: Annotated[
-        list[SectionDoc], AfterValidator(at_most_entries(limits.MAX_SECTIONS, "section"))
+        list[SectionDoc], AfterValidator(at_most_entries(limits.MAX_SECTIONS, N_("sections")))
     ] = Field(default_factory=list)
-    goals: Annotated[list[GoalDoc], AfterValidator(at_most_entries(limits.MAX_GOALS, "goal"))] = (
-        Field(default_factory=list)
-    )
-    items: Annotated[list[ItemDoc], AfterValidator(at_most_entries(limits.MAX_ITEMS, "item"))] = (
-        Field(default_factory=list)
-    )
+    goals: Annotated[
+        list[GoalDoc], AfterValidator(at_most_entries(limits.MAX_GOALS, N_("goals")))
+    ] = Field(default_factory=list)
+    items: Annotated[
+        list[ItemDoc], AfterValidator(at_most_entries(limits.MAX_ITEMS, N_("items")))
+    ] = Field(default_factory=list)
 
     @field_validator("template", mode="before")
     @classmethod
@@ -173,7 +178,9 @@ class PlanDoc(DocModel):
         if isinstance(value, str):
             return {"name": value}
         if not isinstance(value, dict):
-            raise ValueError(f"must be a template name or {{name, version}}, got {show(value)}")
+            raise complain(
+                "must be a template name or {{name, version}}, got {value}", value=show(value)
+            )
         return value
 
     def to_spec(self) -> PlanSpec:
@@ -195,7 +202,7 @@ class PlanDoc(DocModel):
 
 
 DESCRIBE = Describer(
-    entries={"sections": "section", "goals": "goal", "items": "item"},
+    entries={"sections": N_("section"), "goals": N_("goal"), "items": N_("item")},
     labels={"sections": "heading", "goals": "key", "items": "title"},
 )
 
@@ -226,14 +233,15 @@ def _duplicate_goal_keys(loaded: LoadedYaml) -> list[Problem]:
             continue
         line = loaded.where(("goals", i, "key")).line
         if key in first_line:
-            message = f"duplicate goal key '{key}' (first used at line {first_line[key]})"
+            message = Message.of(
+                "duplicate goal key '{key}' (first used at line {line})",
+                key=key,
+                line=first_line[key],
+            )
             problems.append(loaded.problem(("goals", i, "key"), message))
         else:
             first_line[key] = line
     return problems
-
-
-_NON_NEGATIVE = "actuals are 0 or more unless the goal sets 'allow_negative: true'"
 
 
 def _targets_that_decide_nothing(loaded: LoadedYaml) -> list[Problem]:
@@ -258,12 +266,22 @@ def _targets_that_decide_nothing(loaded: LoadedYaml) -> list[Problem]:
         except ValueError:
             continue  # the schema reports it
         if comparator == Comparator.AT_LEAST and target <= 0:
-            outcome = f"is met by every actual ({_NON_NEGATIVE}); set a target above 0"
+            message = Message.of(
+                "'target' {target} with comparator '{comparator}' is met by every actual "
+                "(actuals are 0 or more unless the goal sets 'allow_negative: true'); "
+                "set a target above 0",
+                target=str(target),
+                comparator=comparator,
+            )
         elif comparator in (Comparator.AT_MOST, Comparator.EQUAL) and target < 0:
-            outcome = f"can never be met ({_NON_NEGATIVE})"
+            message = Message.of(
+                "'target' {target} with comparator '{comparator}' can never be met "
+                "(actuals are 0 or more unless the goal sets 'allow_negative: true')",
+                target=str(target),
+                comparator=comparator,
+            )
         else:
             continue
-        message = f"'target' {target} with comparator '{comparator}' {outcome}"
         problems.append(loaded.problem(("goals", i, "target"), message))
     return problems
 
@@ -279,10 +297,11 @@ def _duplicate_items(loaded: LoadedYaml) -> list[Problem]:
             continue
         identity = (month, title.strip())
         if identity in first_line:
-            message = (
-                f"duplicate item '{ItemSpec(*identity).label}' (first at line "
-                f"{first_line[identity]}); items are matched by month and title when a plan is "
-                "amended, so no two may share both"
+            message = Message.of(
+                "duplicate item '{item}' (first at line {line}); items are matched by month "
+                "and title when a plan is amended, so no two may share both",
+                item=ItemSpec(*identity).label,
+                line=first_line[identity],
             )
             problems.append(loaded.problem(("items", i, "title"), message))
         else:

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
 from engine.core.errors import Problem
+from engine.core.i18n import N_, Message
 from engine.core.limits import text_complaint
 from engine.core.yamlsource import LoadedYaml, YamlPath
 
@@ -28,44 +29,71 @@ class DocModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def show(value: Any) -> str:
+def show(value: Any) -> Message | str:
     """A value as an administrator would recognise it in the file, for "got …" in messages."""
     if value is None:
-        return "an empty value"
+        return Message.of("an empty value")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return repr(_shortened(value))
     if isinstance(value, dict):
-        return "a mapping"
+        return Message.of("a mapping")
     if isinstance(value, list):
-        return "a list" if value else "an empty list"
+        return Message.of("a list") if value else Message.of("an empty list")
     return str(value)
+
+
+class Complaint(ValueError):
+    """A validator's refusal as a sentence to translate ("must be …, got …").
+
+    Pydantic keeps the exception in the error's context; `_complaint` reads the `Message` back.
+    """
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message.render("en"))
+        self.message = message
+
+
+def complain(template: str, **values: Any) -> Complaint:
+    """`raise complain("must be {low} or more, got {value}", low=…, value=…)`."""
+    return Complaint(Message.of(template, **values))
 
 
 def _shortened(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """The hint "; did you mean 'x'?" when one of `choices` is close to `word`, else ""."""
+def did_you_mean(word: str, choices: Iterable[str]) -> Message | str:
+    """The hint "; did you mean 'x'?" when one of `choices` is close to `word`, else "".
+
+    A `Message` (a field value of an error, read in the reader's language), or the empty string,
+    which is falsy: `hint or …` still works.
+    """
     close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return Message.of("; did you mean '{choice}'?", choice=close[0]) if close else ""
 
 
-def suggestion(word: str, choices: Iterable[str], *, listing: str) -> str:
-    """`did_you_mean`, else "; {listing}: a, b, c" while that list is short enough to read."""
+def suggestion(word: str, choices: Iterable[str], *, listing: str | Message) -> Message | str:
+    """`did_you_mean`, else "; {listing}: a, b, c" while that list is short enough to read.
+
+    `listing` is an English phrase ("allowed keys"), translated when read: mark it `N_("…")`.
+    """
     options = list(dict.fromkeys(choices))
     near = did_you_mean(word, options)
     if near or not options or len(options) > 12:
         return near
-    return f"; {listing}: {', '.join(options)}"
+    return Message.of(
+        "; {listing}: {options}",
+        listing=Message(listing) if isinstance(listing, str) else listing,
+        options=", ".join(options),
+    )
 
 
 def _stripped_text(value: str) -> str:
     value = value.strip()
     if not value:
-        raise ValueError("must not be empty")
+        raise complain("must not be empty")
     return value
 
 
@@ -78,18 +106,24 @@ def fits(max_chars: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         complaint = text_complaint(value, max_chars)
         if complaint is not None:
-            raise ValueError(complaint)
+            raise Complaint(complaint)
         return value
 
     return check
 
 
 def at_most_entries(limit: int, noun: str) -> Callable[[list[Any]], list[Any]]:
-    """An after-validator keeping a list to `limit` entries (`noun`: what one entry is)."""
+    """An after-validator keeping a list to `limit` entries (`noun`: what entries are, plural,
+    marked `N_("…")` for the catalogue)."""
 
     def check(value: list[Any]) -> list[Any]:
         if len(value) > limit:
-            raise ValueError(f"holds {len(value)} {noun}s; the limit is {limit}")
+            raise complain(
+                "holds {count} {noun}; the limit is {limit}",
+                count=len(value),
+                noun=Message(noun),
+                limit=limit,
+            )
         return value
 
     return check
@@ -100,7 +134,9 @@ def between(low: int, high: int) -> Callable[[int], int]:
 
     def check(value: int) -> int:
         if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}, got {value}")
+            raise complain(
+                "must be between {low} and {high}, got {value}", low=low, high=high, value=value
+            )
         return value
 
     return check
@@ -111,7 +147,7 @@ def at_least(low: int) -> Callable[[int], int]:
 
     def check(value: int) -> int:
         if value < low:
-            raise ValueError(f"must be {low} or more, got {value}")
+            raise complain("must be {low} or more, got {value}", low=low, value=value)
         return value
 
     return check
@@ -122,7 +158,11 @@ def at_most(high: int) -> Callable[[int], int]:
 
     def check(value: int) -> int:
         if value > high:
-            raise ValueError(f"must be {high:,} or less, got {_shortened(str(value))}")
+            raise complain(
+                "must be {high} or less, got {value}",
+                high=f"{high:,}",
+                value=_shortened(str(value)),
+            )
         return value
 
     return check
@@ -132,43 +172,53 @@ def at_most(high: int) -> Callable[[int], int]:
 class Describer:
     """Names places in a document for messages: "in state 'draft'", "transition 3 (approve)".
 
-    `entries` maps each top-level collection to the noun for one of its entries; `labels` names
-    the field that identifies a list entry (a transition by its trigger, a goal by its key).
+    `entries` maps each top-level collection to the noun for one of its entries (English, marked
+    `N_("…")` for the catalogue); `labels` names the field that identifies a list entry (a
+    transition by its trigger, a goal by its key).
     """
 
     entries: Mapping[str, str]
     labels: Mapping[str, str]
 
-    def _entry(self, data: Mapping[str, Any], path: YamlPath) -> str | None:
+    def _entry(self, data: Mapping[str, Any], path: YamlPath) -> Message | None:
         if len(path) < 2 or path[0] not in self.entries:
             return None
-        noun, name = self.entries[str(path[0])], path[1]
+        noun, name = Message(self.entries[str(path[0])]), path[1]
         if isinstance(name, str):
-            return f"{noun} '{name}'"
+            return Message.of("{noun} '{name}'", noun=noun, name=name)
         entries = data.get(str(path[0]))
         entry = entries[name] if isinstance(entries, list) and name < len(entries) else None
         label = entry.get(self.labels.get(str(path[0]), "")) if isinstance(entry, dict) else None
         if isinstance(label, str) and label.strip():
-            return f"{noun} {name + 1} ({_shortened(label.strip())})"
-        return f"{noun} {name + 1}"
+            return Message.of(
+                "{noun} {position} ({label})",
+                noun=noun,
+                position=name + 1,
+                label=_shortened(label.strip()),
+            )
+        return Message.of("{noun} {position}", noun=noun, position=name + 1)
 
-    def context(self, data: Mapping[str, Any], path: YamlPath) -> str:
+    def context(self, data: Mapping[str, Any], path: YamlPath) -> Message:
         """Where a key lives: "at the top level", "in state 'x'", "in 'task' of state 'x'"."""
         if not path:
-            return "at the top level"
+            return Message.of("at the top level")
         entry = self._entry(data, path)
         if entry is None:
-            return f"in '{_dotted(path)}'"
-        return f"in '{_dotted(path[2:])}' of {entry}" if path[2:] else f"in {entry}"
+            return Message.of("in '{key}'", key=_dotted(path))
+        if path[2:]:
+            return Message.of("in '{key}' of {entry}", key=_dotted(path[2:]), entry=entry)
+        return Message.of("in {entry}", entry=entry)
 
-    def subject(self, data: Mapping[str, Any], path: YamlPath) -> str:
+    def subject(self, data: Mapping[str, Any], path: YamlPath) -> Message | str:
         """What a value is called: "'due'", "state 'x'", "value 2 of 'remind'"."""
         entry = self._entry(data, path)
         if entry is not None and len(path) == 2:
             return entry
-        if path and isinstance(path[-1], int):
-            return f"value {path[-1] + 1} of '{path[-2]}'" if len(path) > 1 else "the document"
-        return f"'{path[-1]}'" if path else "the document"
+        if path and isinstance(path[-1], int) and len(path) > 1:
+            return Message.of("value {position} of '{key}'", position=path[-1] + 1, key=path[-2])
+        if path and not isinstance(path[-1], int):
+            return f"'{path[-1]}'"
+        return Message.of("the document")
 
 
 def _dotted(path: YamlPath) -> str:
@@ -228,47 +278,71 @@ def _located(
     data, kind = loaded.data, detail["type"]
     if kind == "extra_forbidden":
         key, parent = str(path[-1]), path[:-1]
-        hint = suggestion(key, _allowed_keys(model, inner[:-1]), listing="allowed keys")
-        message = f"unknown key '{key}' {describe.context(data, parent)}{hint}"
+        hint = suggestion(key, _allowed_keys(model, inner[:-1]), listing=N_("allowed keys"))
+        message = Message.of(
+            "unknown key '{key}' {where}{hint}",
+            key=key,
+            where=describe.context(data, parent),
+            hint=hint,
+        )
         return loaded.problem(path, message, at_key=True)
     if kind == "missing":
-        message = f"missing key '{path[-1]}' {describe.context(data, path[:-1])}"
+        message = Message.of(
+            "missing key '{key}' {where}", key=path[-1], where=describe.context(data, path[:-1])
+        )
         return loaded.problem(path[:-1], message, at_key=True)
     complaint = _complaint(detail, _annotation_at(model, inner))
-    return loaded.problem(path, f"{describe.subject(data, path)} {complaint}")
+    subject = describe.subject(data, path)
+    return loaded.problem(
+        path, Message.of("{subject} {complaint}", subject=subject, complaint=complaint)
+    )
 
 
 _EXPECTED = {
-    "string_type": "must be text",
-    "int_type": "must be a whole number",
-    "bool_type": "must be true or false",
-    "float_type": "must be a number",
-    "decimal_type": "must be a number",
-    "finite_number": "must be a finite number",
-    "dict_type": "must be a mapping of 'key: value' entries",
-    "model_type": "must be a mapping of 'key: value' entries",
-    "list_type": "must be a list, like [a, b]",
+    "string_type": N_("must be text"),
+    "int_type": N_("must be a whole number"),
+    "bool_type": N_("must be true or false"),
+    "float_type": N_("must be a number"),
+    "decimal_type": N_("must be a number"),
+    "finite_number": N_("must be a finite number"),
+    "dict_type": N_("must be a mapping of 'key: value' entries"),
+    "model_type": N_("must be a mapping of 'key: value' entries"),
+    "list_type": N_("must be a list, like [a, b]"),
 }
 
 
-def _complaint(detail: ErrorDetails, annotation: Any) -> str:
+def _complaint(detail: ErrorDetails, annotation: Any) -> Message | str:
     """The "must be …, got …" part of a message."""
     kind, got = detail["type"], detail["input"]
     ctx = detail.get("ctx") or {}
     if kind in ("value_error", "assertion_error") and "error" in ctx:
-        return str(ctx["error"])
+        error = ctx["error"]
+        return error.message if isinstance(error, Complaint) else str(error)
     if kind == "literal_error":
         choices = [str(choice) for choice in get_args(annotation)]
         hint = did_you_mean(got, choices) if isinstance(got, str) else ""
-        return f"must be {ctx.get('expected', 'one of the listed words')}, got {show(got)}{hint}"
+        expected = ctx.get("expected")
+        return Message.of(
+            "must be {expected}, got {value}{hint}",
+            expected=expected if expected is not None else Message.of("one of the listed words"),
+            value=show(got),
+            hint=hint,
+        )
     if kind in ("too_short", "string_too_short"):
-        return "must not be empty"
+        return Message.of("must not be empty")
     expected = _EXPECTED.get(kind)
     if expected is None:
-        return f"is not valid ({detail['msg']}), got {show(got)}"
+        return Message.of(
+            "is not valid ({reason}), got {value}", reason=detail["msg"], value=show(got)
+        )
     if kind == "string_type" and isinstance(got, int | float) and not isinstance(got, bool):
-        return f'{expected}, got {show(got)}; put it in quotes: "{got}"'
-    return f"{expected}, got {show(got)}"
+        return Message.of(
+            '{expected}, got {value}; put it in quotes: "{quoted}"',
+            expected=Message(expected),
+            value=show(got),
+            quoted=got,
+        )
+    return Message.of("{expected}, got {value}", expected=Message(expected), value=show(got))
 
 
 def _unwrap(annotation: Any) -> Any:

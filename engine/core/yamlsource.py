@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from engine.core.errors import InputError, Problem
+from engine.core.i18n import Message
 from engine.core.limits import unstorable
 
 MAX_BYTES = 1024 * 1024  # templates and plans are a few KiB; anything near this is a mistake
@@ -94,9 +95,9 @@ class LoadedYaml:
         """Where the key of the entry at `path` is written (list entries: where they start)."""
         return self.keys.get(path) or self.where(path)
 
-    def problem(self, path: YamlPath, message: str, *, at_key: bool = False) -> Problem:
+    def problem(self, path: YamlPath, message: str | Message, *, at_key: bool = False) -> Problem:
         line, column = self.where_key(path) if at_key else self.where(path)
-        return Problem(self.source, line, column, _one_line(message))
+        return Problem.of(self.source, line, column, message)
 
     def get(self, path: YamlPath) -> Any:
         """The value at `path`, or None where the path leads nowhere."""
@@ -112,11 +113,6 @@ class LoadedYaml:
 
     def is_unreadable(self, path: YamlPath) -> bool:
         return any(path[:end] in self.unreadable for end in range(len(path) + 1))
-
-
-def _one_line(message: str) -> str:
-    """Problems are printed one per line; a key or tag quoted in a message may hold a newline."""
-    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def load_yaml(
@@ -137,7 +133,7 @@ def load_yaml(
     try:
         root = _compose(_decode(raw, max_bytes), max_values)
     except _Fatal as fatal:
-        raise error([Problem(source, *fatal.where, fatal.message)]) from None
+        raise error([Problem.of(source, *fatal.where, fatal.message)]) from None
     builder = _Builder(source)
     data = builder.build(root, ())
     return LoadedYaml(
@@ -166,38 +162,52 @@ def read_source(path: str | Path, *, error: type[InputError] = InputError) -> by
             return stream.read(MAX_BYTES + 1)
     except OSError as failure:
         reason = failure.strerror or str(failure)
-        raise error([Problem(str(path), 0, 0, f"cannot read the file: {reason}")]) from None
+        message = Message.of("cannot read the file: {reason}", reason=reason)
+        raise error([Problem.of(str(path), 0, 0, message)]) from None
 
 
 # --------------------------------------------------------------------------- reading the text
 
 
 _WHOLE_FILE = Location(0, 0)
-_TOO_DEEP = f"lists and mappings are nested more than {MAX_DEPTH} levels deep"
+_TOO_DEEP = Message.of(
+    "lists and mappings are nested more than {depth} levels deep", depth=MAX_DEPTH
+)
 
 
 class _Fatal(Exception):
     """A problem that leaves nothing to read; `where` is (0, 0) when it concerns the whole file."""
 
-    def __init__(self, message: str, where: Location = _WHOLE_FILE) -> None:
-        super().__init__(message)
+    def __init__(self, message: Message, where: Location = _WHOLE_FILE) -> None:
+        super().__init__(message.template)
         self.message = message
         self.where = where
 
 
 def _decode(raw: bytes, max_bytes: int) -> str:
     if len(raw) > max_bytes:
-        raise _Fatal(f"the file is larger than the limit of {_size(max_bytes)}")
+        raise _Fatal(
+            Message.of("the file is larger than the limit of {size}", size=_size(max_bytes))
+        )
     nul = raw.find(b"\0")
     if nul >= 0:
-        raise _Fatal(f"binary data: NUL byte at byte offset {nul}; save the file as UTF-8 text")
+        raise _Fatal(
+            Message.of(
+                "binary data: NUL byte at byte offset {offset}; save the file as UTF-8 text",
+                offset=nul,
+            )
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as bad:
         byte = raw[bad.start]
         raise _Fatal(
-            f"not UTF-8 text: invalid byte 0x{byte:02x} at byte offset {bad.start}; "
-            "save the file as UTF-8"
+            Message.of(
+                "not UTF-8 text: invalid byte 0x{byte} at byte offset {offset}; "
+                "save the file as UTF-8",
+                byte=f"{byte:02x}",
+                offset=bad.start,
+            )
         ) from None
     text = text.removeprefix("\ufeff")
     if text.lstrip().startswith("{"):
@@ -225,7 +235,10 @@ def _single_node(text: str) -> yaml.Node | None:
         raise _syntax_problem(bad) from None
     except yaml.reader.ReaderError as bad:
         where = _offset_location(text, bad.position)
-        message = f"YAML syntax: control character U+{bad.character:04X} is not allowed"
+        message = Message.of(
+            "YAML syntax: control character U+{character} is not allowed",
+            character=f"{bad.character:04X}",
+        )
         raise _Fatal(message, where) from None
     except RecursionError:  # the composer recurses; past Python's limit there is no location
         raise _Fatal(_TOO_DEEP) from None
@@ -234,16 +247,19 @@ def _single_node(text: str) -> yaml.Node | None:
 def _compose(text: str, max_values: int) -> yaml.MappingNode:
     root = _single_node(text)
     if root is None or (root.tag == _NULL and not root.value):
-        raise _Fatal("the file is empty")
+        raise _Fatal(Message.of("the file is empty"))
     if not isinstance(root, yaml.MappingNode):
-        kind = "a list" if isinstance(root, yaml.SequenceNode) else f"{root.value!r}"
-        message = f"the top level must be a mapping of 'key: value' lines, got {kind}"
+        kind = Message.of("a list") if isinstance(root, yaml.SequenceNode) else f"{root.value!r}"
+        message = Message.of(
+            "the top level must be a mapping of 'key: value' lines, got {kind}", kind=kind
+        )
         raise _Fatal(message, _at(root))
     _check_expansion(root, max_values)
     return root
 
 
 # PyYAML's token names mean little to an administrator; say what they stand for.
+# PyYAML's own sentences stay English (they come from the parser), with its token names in words.
 _TOKEN_WORDS = {
     "'<stream end>'": "the end of the file",
     "'<block end>'": "the end of an indented block",
@@ -256,30 +272,30 @@ _TOKEN_WORDS = {
 
 # Errors worth a sentence of their own: (test on the error, message, point at the context mark:
 # where the unclosed quote or the first document began rather than where PyYAML gave up).
-_SYNTAX_MESSAGES: tuple[tuple[Callable[[yaml.MarkedYAMLError], bool], str, bool], ...] = (
+_SYNTAX_MESSAGES: tuple[tuple[Callable[[yaml.MarkedYAMLError], bool], Message, bool], ...] = (
     (
         lambda bad: bad.context == "expected a single document in the stream",
-        "more than one YAML document ('---'); a file holds exactly one",
+        Message.of("more than one YAML document ('---'); a file holds exactly one"),
         False,
     ),
     (
         lambda bad: "'\\t'" in (bad.problem or ""),
-        "YAML syntax: tab character; indent with spaces, not tabs",
+        Message.of("YAML syntax: tab character; indent with spaces, not tabs"),
         False,
     ),
     (
         lambda bad: (bad.problem or "").startswith("expected <block end>"),
-        "YAML syntax: bad indentation; this line does not line up with its block",
+        Message.of("YAML syntax: bad indentation; this line does not line up with its block"),
         False,
     ),
     (
         lambda bad: bad.context == "while scanning a quoted scalar",
-        "YAML syntax: this quoted value is never closed",
+        Message.of("YAML syntax: this quoted value is never closed"),
         True,
     ),
     (
         lambda bad: bad.context == "while scanning a block scalar",
-        "YAML syntax: a value starting with '>' or '|' must be quoted, e.g. \">=\"",
+        Message.of("YAML syntax: a value starting with '>' or '|' must be quoted, e.g. \">=\""),
         True,
     ),
 )
@@ -291,13 +307,17 @@ def _syntax_problem(bad: yaml.MarkedYAMLError) -> _Fatal:
             return _Fatal(
                 message, _mark((bad.context_mark if at_context else None) or bad.problem_mark)
             )
+    where = _mark(bad.problem_mark or bad.context_mark)
     problem = bad.problem or bad.context or "unreadable YAML"
     if problem.startswith("found undefined alias"):
         name = problem.split()[-1].strip("'")
-        problem = f"alias *{name} has no anchor &{name} before it"
+        return _Fatal(
+            Message.of("YAML syntax: alias *{name} has no anchor &{name} before it", name=name),
+            where,
+        )
     for token, words in _TOKEN_WORDS.items():
         problem = problem.replace(token, words)
-    return _Fatal(f"YAML syntax: {problem}", _mark(bad.problem_mark or bad.context_mark))
+    return _Fatal(Message.of("YAML syntax: {problem}", problem=problem), where)
 
 
 def _mark(mark: yaml.Mark | None) -> Location:
@@ -335,7 +355,9 @@ def _check_expansion(root: yaml.Node, limit: int) -> None:
         if id(node) in sizes:
             return sizes[id(node)]
         if id(node) in open_nodes:
-            raise _Fatal("an alias here refers to the value that contains it", _at(node))
+            raise _Fatal(
+                Message.of("an alias here refers to the value that contains it"), _at(node)
+            )
         if len(open_nodes) >= MAX_DEPTH:
             raise _Fatal(_TOO_DEEP, _at(node))
         open_nodes.add(id(node))
@@ -343,8 +365,11 @@ def _check_expansion(root: yaml.Node, limit: int) -> None:
         open_nodes.discard(id(node))
         if total > limit:
             raise _Fatal(
-                f"more than {limit} values once aliases are expanded; "
-                "is this an alias bomb (billion laughs)?",
+                Message.of(
+                    "more than {limit} values once aliases are expanded; "
+                    "is this an alias bomb (billion laughs)?",
+                    limit=limit,
+                ),
                 _at(node),
             )
         sizes[id(node)] = total
@@ -371,17 +396,17 @@ class _Builder:
         # A refused tag on the root mapping leaves no value; that problem is already recorded.
         return value if isinstance(value, dict) else {}
 
-    def _note(self, node: yaml.Node, message: str) -> None:
-        self.problems.append(Problem(self.source, *_at(node), _one_line(message)))
+    def _note(self, node: yaml.Node, message: Message) -> None:
+        self.problems.append(Problem.of(self.source, *_at(node), message))
 
-    def _refuse(self, node: yaml.Node, path: YamlPath, message: str) -> None:
+    def _refuse(self, node: yaml.Node, path: YamlPath, message: Message) -> None:
         self._note(node, message)
         self.unreadable.add(path)
 
     def _value(self, node: yaml.Node, path: YamlPath) -> Any:
         self.values[path] = _at(node)
         if node.tag not in _ALLOWED_TAGS:
-            self._refuse(node, path, f"tags that build objects are not allowed: {_tag(node)}")
+            self._refuse(node, path, _tag_refused(node))
             return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
@@ -390,13 +415,19 @@ class _Builder:
         try:
             value = _scalar(node.tag, node.value)
         except ValueError:
-            self._refuse(node, path, f"cannot read {_shown(node.value)} as {_tag(node)}")
+            message = Message.of(
+                "cannot read {value} as {tag}", value=_shown(node.value), tag=_tag(node)
+            )
+            self._refuse(node, path, message)
             return None
         if isinstance(value, str):
             value = joined_surrogates(value)
             complaint = unstorable(value)
             if complaint is not None:
-                self._refuse(node, path, f"{_named(path)} {complaint}")
+                message = Message.of(
+                    "{subject} {complaint}", subject=_named(path), complaint=complaint
+                )
+                self._refuse(node, path, message)
                 return None
         return value
 
@@ -409,8 +440,13 @@ class _Builder:
             entry = (*path, key)
             first = self.keys.get(entry)
             if first is not None:
-                where = f"line {first.line}, column {first.column}"
-                self._note(key_node, f"duplicate key '{key}' (first written at {where})")
+                message = Message.of(
+                    "duplicate key '{key}' (first written at line {line}, column {column})",
+                    key=key,
+                    line=first.line,
+                    column=first.column,
+                )
+                self._note(key_node, message)
                 continue
             self.keys[entry] = _at(key_node)
             result[key] = self._value(value_node, entry)
@@ -418,13 +454,13 @@ class _Builder:
 
     def _key(self, node: yaml.Node) -> str | None:
         if not isinstance(node, yaml.ScalarNode):
-            self._note(node, "a key must be a plain name, not a list or mapping")
+            self._note(node, Message.of("a key must be a plain name, not a list or mapping"))
         elif node.tag not in _ALLOWED_TAGS:
-            self._note(node, f"tags that build objects are not allowed: {_tag(node)}")
+            self._note(node, _tag_refused(node))
         elif node.value == "<<" and node.style is None:
-            self._note(node, "merge keys ('<<') are not supported; write the keys out")
+            self._note(node, Message.of("merge keys ('<<') are not supported; write the keys out"))
         elif (complaint := unstorable(joined_surrogates(node.value))) is not None:
-            self._note(node, f"a key {complaint}")
+            self._note(node, Message.of("a key {complaint}", complaint=complaint))
         else:
             return joined_surrogates(str(node.value))
         return None
@@ -447,18 +483,22 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
 
 
-def _named(path: YamlPath) -> str:
+def _named(path: YamlPath) -> Message | str:
     """The value at `path` as messages name it: "'title'", "value 2 of 'remind'"."""
-    if not path:
-        return "the document"
+    if not path or (isinstance(path[-1], int) and len(path) == 1):
+        return Message.of("the document")
     if isinstance(path[-1], int):
-        return f"value {path[-1] + 1} of '{path[-2]}'" if len(path) > 1 else "the document"
+        return Message.of("value {position} of '{key}'", position=path[-1] + 1, key=path[-2])
     return f"'{path[-1]}'"
 
 
 def _shown(text: str, limit: int = 40) -> str:
     """A scalar quoted in a message, shortened: a 5,000-digit number need not be printed whole."""
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _tag_refused(node: yaml.Node) -> Message:
+    return Message.of("tags that build objects are not allowed: {tag}", tag=_tag(node))
 
 
 def _tag(node: yaml.Node) -> str:

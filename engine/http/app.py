@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Response
 from starlette.concurrency import run_in_threadpool
 
+from engine.core.i18n import set_language
+from engine.http import errors
 from engine.http.health import Health, SchedulerHealth, check_database, check_publishing
 from engine.service.cycle_failures import list_failures
 from engine.service.runtime import Runtime
@@ -38,7 +40,9 @@ def create_app(rt: Runtime, *, scheduler: Scheduler | None = None) -> FastAPI:
             if scheduler is not None:
                 await run_in_threadpool(scheduler.stop)
 
+    set_language(rt.settings.lang)  # the HTTP edge's language, for every request for now
     app = FastAPI(title="Planflow", lifespan=lifespan)
+    errors.install(app)
     app.state.runtime = rt
     app.state.scheduler = scheduler
 

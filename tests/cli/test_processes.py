@@ -42,6 +42,7 @@ def env(monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> Iterator[dict[str, 
             monkeypatch.delenv(name)
     monkeypatch.setenv("PLANFLOW_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("PLANFLOW_SWEEP_INTERVAL_SECONDS", "0.2")
+    monkeypatch.setenv("PLANFLOW_LANG", "en")  # the suite reads English (tests/conftest.py)
     get_settings.cache_clear()
     yield dict(os.environ)
     get_settings.cache_clear()

@@ -447,12 +447,14 @@ def test_list_entries_are_named_by_position_and_label() -> None:
         "f.yaml:5:13: 'title' must not be empty",
     ]
     loaded = load(text)
-    assert DESCRIBE.context(loaded.data, ("steps", 0)) == "in step 1 (第一步)"
-    assert DESCRIBE.context(loaded.data, ("steps", 1)) == "in step 2"
-    assert DESCRIBE.context(loaded.data, ("steps", 0, "task")) == "in 'task' of step 1 (第一步)"
-    assert DESCRIBE.subject(loaded.data, ("steps", 0)) == "step 1 (第一步)"
-    assert DESCRIBE.subject(loaded.data, ("name", 2)) == "value 3 of 'name'"
-    assert DESCRIBE.context(loaded.data, ("other", "x")) == "in 'other.x'"
+    assert str(DESCRIBE.context(loaded.data, ("steps", 0))) == "in step 1 (第一步)"
+    assert str(DESCRIBE.context(loaded.data, ("steps", 1))) == "in step 2"
+    assert (
+        str(DESCRIBE.context(loaded.data, ("steps", 0, "task"))) == "in 'task' of step 1 (第一步)"
+    )
+    assert str(DESCRIBE.subject(loaded.data, ("steps", 0))) == "step 1 (第一步)"
+    assert str(DESCRIBE.subject(loaded.data, ("name", 2))) == "value 3 of 'name'"
+    assert str(DESCRIBE.context(loaded.data, ("other", "x"))) == "in 'other.x'"
 
 
 def test_errors_under_a_refused_tag_are_not_repeated() -> None:
@@ -487,12 +489,12 @@ def test_validate_can_check_one_part_of_a_document() -> None:
     ],
 )
 def test_show_writes_values_as_the_administrator_wrote_them(value: Any, shown: str) -> None:
-    assert show(value) == shown
+    assert str(show(value)) == shown
 
 
 def test_suggestions() -> None:
-    assert did_you_mean("reviwer", ["drafter", "reviewer"]) == "; did you mean 'reviewer'?"
-    assert did_you_mean("zzz", ["drafter"]) == ""
-    assert suggestion("zzz", ["b", "a", "b"], listing="known roles") == "; known roles: b, a"
-    assert suggestion("zzz", [], listing="known roles") == ""
-    assert suggestion("zzz", [str(i) for i in range(20)], listing="known") == ""
+    assert str(did_you_mean("reviwer", ["drafter", "reviewer"])) == "; did you mean 'reviewer'?"
+    assert str(did_you_mean("zzz", ["drafter"])) == ""
+    assert str(suggestion("zzz", ["b", "a", "b"], listing="known roles")) == "; known roles: b, a"
+    assert str(suggestion("zzz", [], listing="known roles")) == ""
+    assert str(suggestion("zzz", [str(i) for i in range(20)], listing="known")) == ""

@@ -57,7 +57,9 @@ def channel_from_settings(name: str, settings: Settings) -> Channel:
     if name == ChannelName.EMAIL:
         if not settings.smtp_host:
             raise ConfigurationError(
-                "the email channel needs an SMTP server; set PLANFLOW_SMTP_HOST"
+                "the email channel needs an SMTP server; set PLANFLOW_SMTP_HOST",
+                code="configuration.channel",
+                channel=name,
             )
         return EmailChannel(
             host=settings.smtp_host,
@@ -70,7 +72,11 @@ def channel_from_settings(name: str, settings: Settings) -> Channel:
         )
     if name == ChannelName.WEBHOOK:
         if not settings.webhook_url:
-            raise ConfigurationError("the webhook channel needs a URL; set PLANFLOW_WEBHOOK_URL")
+            raise ConfigurationError(
+                "the webhook channel needs a URL; set PLANFLOW_WEBHOOK_URL",
+                code="configuration.channel",
+                channel=name,
+            )
         return WebhookChannel(
             url=settings.webhook_url,
             format=WebhookFormat(settings.webhook_format),
@@ -78,4 +84,9 @@ def channel_from_settings(name: str, settings: Settings) -> Channel:
             timeout=settings.send_timeout_seconds,
         )
     known = ", ".join(channel.value for channel in ChannelName)
-    raise ConfigurationError(f"unknown channel {name!r}; choose one of {known}")
+    raise ConfigurationError(
+        "unknown channel {channel}; choose one of {known}",
+        code="configuration.channel",
+        channel=repr(name),
+        known=known,
+    )

@@ -57,7 +57,7 @@ class EmailChannel:
 
     def send(self, recipient: Recipient, message: Message) -> None:
         email = self.compose(recipient, message)
-        where = f"SMTP server {self.host}:{self.port}"
+        where = f"SMTP server {self.host}:{self.port}"  # named alike in every language
         try:
             with self._connect() as smtp:
                 if self.user:
@@ -68,19 +68,38 @@ class EmailChannel:
             replies = error.recipients.values()
             refusals = "; ".join(f"{code} {_text(reply)}" for code, reply in replies)
             raise DeliveryError(
-                f"{where} refused {recipient.email} (user {recipient.username}): {refusals}",
+                "{server} refused {email} (user {username}): {refusals}",
+                code="delivery.refused",
                 retryable=all(400 <= code < 500 for code, _ in replies),
+                server=where,
+                email=recipient.email,
+                username=recipient.username,
+                refusals=refusals,
             ) from error
         except smtplib.SMTPResponseException as error:  # sender, data or login refused
             raise DeliveryError(
-                f"{where} answered {error.smtp_code} {_text(error.smtp_error)}",
+                "{server} answered {status} {reason}",
+                code="delivery.refused",
                 retryable=400 <= error.smtp_code < 500,
+                server=where,
+                status=error.smtp_code,
+                reason=_text(error.smtp_error),
             ) from error
         except smtplib.SMTPNotSupportedError as error:  # e.g. a login the server does not offer
-            raise DeliveryError(f"{where}: {error}", retryable=False) from error
+            raise DeliveryError(
+                "{server}: {reason}",
+                code="delivery.unsupported",
+                retryable=False,
+                server=where,
+                reason=str(error),
+            ) from error
         except (smtplib.SMTPException, OSError) as error:  # refused, timed out, disconnected
             raise DeliveryError(
-                f"{where} could not be reached: {error or type(error).__name__}", retryable=True
+                "{server} could not be reached: {reason}",
+                code="delivery.unreachable",
+                retryable=True,
+                server=where,
+                reason=str(error or type(error).__name__),
             ) from error
 
     def _connect(self) -> smtplib.SMTP:
@@ -102,17 +121,23 @@ class EmailChannel:
         """The email for `recipient`; DeliveryError (not retryable) without a usable address."""
         if not recipient.email:
             raise DeliveryError(
-                f"user {recipient.username} ({recipient.name}) has no email address; "
+                "user {username} ({name}) has no email address; "
                 "add one or send their reminders through another channel",
+                code="delivery.no_address",
                 retryable=False,
+                username=recipient.username,
+                name=recipient.name,
             )
         try:
             to = Address(display_name=recipient.name, addr_spec=recipient.email)
         except (ValueError, IndexError, MessageError):
             raise DeliveryError(
-                f"user {recipient.username} ({recipient.name}) has an unusable email address "
-                f"{recipient.email!r}",
+                "user {username} ({name}) has an unusable email address {email}",
+                code="delivery.bad_address",
                 retryable=False,
+                username=recipient.username,
+                name=recipient.name,
+                email=repr(recipient.email),
             ) from None
         email = EmailMessage()
         email["From"] = self.sender

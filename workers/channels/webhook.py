@@ -68,12 +68,17 @@ class WebhookChannel:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(
-                f"webhook URL must be http:// or https:// with a host, got {parts.scheme}:…"
+                "webhook URL must be http:// or https:// with a host, got {scheme}:…",
+                code="configuration.webhook_url",
+                field="webhook_url",
+                scheme=parts.scheme,
             )
         if secret is not None and format is not WebhookFormat.DINGTALK:
             raise ConfigurationError(
                 "a webhook secret signs DingTalk robot requests (加签); set "
-                "PLANFLOW_WEBHOOK_FORMAT=dingtalk or leave PLANFLOW_WEBHOOK_SECRET unset"
+                "PLANFLOW_WEBHOOK_FORMAT=dingtalk or leave PLANFLOW_WEBHOOK_SECRET unset",
+                code="configuration.webhook_secret",
+                field="webhook_secret",
             )
         self.url = url
         self.format = format
@@ -127,8 +132,12 @@ class WebhookChannel:
         status, reason, reply = self._post(data, headers)
         if status >= 400:
             raise DeliveryError(
-                f"{self._where} answered HTTP {status} {reason}",
+                "{server} answered HTTP {status} {reason}",
+                code="delivery.refused",
                 retryable=status >= 500 or status in _RETRYABLE_HTTP_4XX,
+                server=self._where,
+                status=status,
+                reason=reason,
             )
         if self.format is not WebhookFormat.PLAIN:
             self._check_robot_reply(reply)
@@ -151,7 +160,11 @@ class WebhookChannel:
                     connection.connect()
                 except OSError as error:  # refused, unknown host, timeout while connecting
                     raise DeliveryError(
-                        f"{self._where} could not be reached: {error}", retryable=True
+                        "{server} could not be reached: {reason}",
+                        code="delivery.unreachable",
+                        retryable=True,
+                        server=self._where,
+                        reason=str(error),
                     ) from error
             connection.request("POST", path, body=data, headers=headers)
             response = connection.getresponse()
@@ -159,7 +172,11 @@ class WebhookChannel:
         except (OSError, http.client.HTTPException) as error:  # timeout or drop mid-answer
             connection.close()
             raise DeliveryError(
-                f"{self._where} did not answer: {error or type(error).__name__}", retryable=True
+                "{server} did not answer: {reason}",
+                code="delivery.no_answer",
+                retryable=True,
+                server=self._where,
+                reason=str(error or type(error).__name__),
             ) from error
         except BaseException:
             connection.close()
@@ -204,12 +221,20 @@ class WebhookChannel:
             answer = None
         if not isinstance(answer, dict) or not isinstance(answer.get("errcode"), int):
             raise DeliveryError(
-                f"{self._where} did not answer like a {self.format} robot: {reply[:200]!r}",
+                "{server} did not answer like a {format} robot: {reply}",
+                code="delivery.bad_answer",
                 retryable=True,
+                server=self._where,
+                format=str(self.format),
+                reply=repr(reply[:200]),
             )
         errcode: int = answer["errcode"]
         if errcode != 0:
             raise DeliveryError(
-                f"{self._where} refused the message: errcode {errcode} {answer.get('errmsg', '')}",
+                "{server} refused the message: errcode {errcode} {reason}",
+                code="delivery.refused",
                 retryable=errcode in _BUSY_ERRCODES[self.format],
+                server=self._where,
+                errcode=errcode,
+                reason=answer.get("errmsg", ""),
             )

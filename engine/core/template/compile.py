@@ -20,6 +20,7 @@ from transitions import EventData, Machine
 
 from engine.core.errors import ActionRefused, PermissionDenied
 from engine.core.guards import GUARDS, PlanFacts
+from engine.core.i18n import Message
 from engine.core.template.model import State, Template, Transition
 
 
@@ -48,7 +49,14 @@ def _guard_condition(name: str) -> Callable[[EventData], bool]:
         facts: PlanFacts = event.kwargs["facts"]
         reason = guard(facts)
         if reason is not None:
-            raise ActionRefused(f"'{event.event.name}' refused: {reason}")
+            raise ActionRefused(
+                "'{trigger}' refused: {reason}",
+                code="action.guard_failed",
+                trigger=event.event.name,
+                state=event.state.name,
+                guard=name,
+                reason=reason,
+            )
         return True
 
     condition.__name__ = f"guard_{name}"
@@ -122,42 +130,92 @@ class Workflow:
             # What this actor's roles allow here, not every trigger: a reviewer is not offered
             # the drafter's `withdraw` (the service's `possible_now` checks the rest).
             allowed = self.human_triggers(state, None if by_system else actor_roles)
-            possible = ", ".join(allowed) or "none"
             raise ActionRefused(
-                f"'{trigger}' is not possible while the plan is in {source.title} ({state}); "
-                f"possible now: {possible}"
+                "'{trigger}' is not possible while the plan is in {title} ({state}); "
+                "possible now: {possible}",
+                code="action.not_allowed",
+                trigger=trigger,
+                state=state,
+                title=source.title,
+                possible=", ".join(allowed) or Message.of("none"),
             )
         if by_system != transition.is_timer:
-            who = "the scheduler" if by_system else "a person"
-            raise PermissionDenied(f"'{trigger}' in {source.title} ({state}) is not for {who}")
-        if not by_system and not set(transition.roles) & set(actor_roles):
-            needed = ", ".join(transition.roles)
             raise PermissionDenied(
-                f"you may not '{trigger}' this plan in {source.title} ({state}): "
-                f"it needs the role {needed} with this plan in your scope"
+                "'{trigger}' in {title} ({state}) is not for {who}",
+                code="action.wrong_actor",
+                trigger=trigger,
+                state=state,
+                title=source.title,
+                who=Message.of("the scheduler") if by_system else Message.of("a person"),
+            )
+        if not by_system and not set(transition.roles) & set(actor_roles):
+            raise PermissionDenied(
+                "you may not '{trigger}' this plan in {title} ({state}): "
+                "it needs the role {role} with this plan in your scope",
+                code="action.role_required",
+                trigger=trigger,
+                state=state,
+                title=source.title,
+                role=", ".join(transition.roles),
             )
         if transition.comment_required and not (comment and comment.strip()):
-            raise ActionRefused(f"'{trigger}' needs a comment saying why (--comment)")
+            raise ActionRefused(
+                "'{trigger}' needs a comment saying why (--comment)",
+                code="action.comment_required",
+                trigger=trigger,
+                state=state,
+                field="comment",
+            )
         if transition.score_required:
             if score is None:
-                raise ActionRefused(f"'{trigger}' needs a score (--score)")
+                raise ActionRefused(
+                    "'{trigger}' needs a score (--score)",
+                    code="action.score_required",
+                    trigger=trigger,
+                    state=state,
+                    field="score",
+                )
             if score not in transition.score_range:  # false for NaN; no range holds infinity
                 raise ActionRefused(
-                    f"'{trigger}' needs a score from {transition.score_range}, got {score:g}"
+                    "'{trigger}' needs a score from {low:g} to {high:g}, got {value:g}",
+                    code="action.score_out_of_range",
+                    trigger=trigger,
+                    state=state,
+                    field="score",
+                    value=score,
+                    low=transition.score_range.low,
+                    high=transition.score_range.high,
                 )
         elif score is not None:
-            raise ActionRefused(f"'{trigger}' takes no score; leave out --score")
+            raise ActionRefused(
+                "'{trigger}' takes no score; leave out --score",
+                code="action.score_not_taken",
+                trigger=trigger,
+                state=state,
+                field="score",
+                value=score,
+            )
         return transition
 
     def fire(self, state: str, trigger: str, facts: PlanFacts) -> Step:
         """Run the guards and move through the machine; call `permit` first."""
         transition = self.template.transition(state, trigger)
         if transition is None:
-            raise ActionRefused(f"'{trigger}' is not possible in {state}")
+            raise ActionRefused(
+                "'{trigger}' is not possible in {state}",
+                code="action.not_allowed",
+                trigger=trigger,
+                state=state,
+            )
         token = _Token(state)
         fired = self._machine.events[trigger].trigger(token, facts=facts)
         if not fired:  # unreachable while every condition raises; kept so a refusal is never silent
-            raise ActionRefused(f"'{trigger}' refused in {state}")
+            raise ActionRefused(
+                "'{trigger}' refused in {state}",
+                code="action.refused",
+                trigger=trigger,
+                state=state,
+            )
         return Step(
             transition=transition,
             source=self.template.states[state],

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from engine.core.durations import Duration, parse_duration
+from engine.core.i18n import N_, Message
 from engine.core.limits import MAX_VERSION
 from engine.core.template.model import (
     Escalation,
@@ -40,12 +41,20 @@ from engine.core.template.model import (
     TimeOfDay,
     Transition,
 )
-from engine.core.yamlschema import DocModel, Text, at_least, at_most, did_you_mean, show
+from engine.core.yamlschema import (
+    DocModel,
+    Text,
+    at_least,
+    at_most,
+    complain,
+    did_you_mean,
+    show,
+)
 
 FORMAT_VERSION = 1
 TEMPLATE_NAME = re.compile(r"[a-z0-9-]+")
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")  # state, role and trigger names
-IDENTIFIER_RULE = "lowercase letters, digits and '_', starting with a letter"
+IDENTIFIER_RULE = N_("lowercase letters, digits and '_', starting with a letter")
 
 
 def _duration(*, signed: bool) -> Callable[[Any], Duration]:
@@ -53,9 +62,11 @@ def _duration(*, signed: bool) -> Callable[[Any], Duration]:
         try:
             duration = parse_duration(value, allow_negative=True)
         except ValueError:
-            raise ValueError(f"must be a duration like 7d or 5wd, got {show(value)}") from None
+            raise complain(
+                "must be a duration like 7d or 5wd, got {value}", value=show(value)
+            ) from None
         if duration.is_negative and not signed:
-            raise ValueError(f"must not be negative, got {show(value)}")
+            raise complain("must not be negative, got {value}", value=show(value))
         return duration
 
     return check
@@ -68,7 +79,9 @@ SignedDurationField = Annotated[Duration, PlainValidator(_duration(signed=True))
 def _month_day(value: Any) -> MonthDay:
     found = re.fullmatch(r"(\d{1,2})-(\d{1,2})", value) if isinstance(value, str) else None
     if found is None or not _is_calendar_day(int(found[1]), int(found[2])):
-        raise ValueError(f'must be a day of the year like "12-01" (MM-DD), got {show(value)}')
+        raise complain(
+            'must be a day of the year like "12-01" (MM-DD), got {value}', value=show(value)
+        )
     return MonthDay(int(found[1]), int(found[2]))
 
 
@@ -83,13 +96,15 @@ def _is_calendar_day(month: int, day: int) -> bool:
 def _time_of_day(value: Any) -> TimeOfDay:
     found = re.fullmatch(r"(\d{1,2}):(\d{2})", value) if isinstance(value, str) else None
     if found is None or int(found[1]) > 23 or int(found[2]) > 59:
-        raise ValueError(f'must be a time of day like "09:00" (HH:MM), got {show(value)}')
+        raise complain('must be a time of day like "09:00" (HH:MM), got {value}', value=show(value))
     return TimeOfDay(int(found[1]), int(found[2]))
 
 
 def _identifier(value: str) -> str:
     if not IDENTIFIER.fullmatch(value):
-        raise ValueError(f"must be {IDENTIFIER_RULE}, got {show(value)}")
+        raise complain(
+            "must be {rule}, got {value}", rule=Message(IDENTIFIER_RULE), value=show(value)
+        )
     return value
 
 
@@ -104,8 +119,10 @@ def _time_zone(value: str) -> str:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         hint = did_you_mean(value, _time_zone_names())
-        raise ValueError(
-            f"must be a time zone like Asia/Shanghai, got {show(value)}{hint}"
+        raise complain(
+            "must be a time zone like Asia/Shanghai, got {value}{hint}",
+            value=show(value),
+            hint=hint,
         ) from None
     return value
 
@@ -147,8 +164,9 @@ class TaskDoc(DocModel):
             return [EscalationDoc.model_validate(value)]
         if isinstance(value, list):
             return _ESCALATION_LEVELS.validate_python(value)
-        raise ValueError(
-            f"must be a mapping {{after: DURATION, to: ROLE}} or a list of them, got {show(value)}"
+        raise complain(
+            "must be a mapping {{after: DURATION, to: ROLE}} or a list of them, got {value}",
+            value=show(value),
         )
 
 
@@ -165,7 +183,7 @@ FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
 
 def _true(value: bool) -> bool:
     if not value:
-        raise ValueError("must be true; leave out 'score' for an action that takes none")
+        raise complain("must be true; leave out 'score' for an action that takes none")
     return value
 
 
@@ -208,9 +226,10 @@ class TransitionDoc(DocModel):
             return ScoreDoc(required=True)
         if isinstance(value, dict):
             return ScoreDoc.model_validate(value)
-        raise ValueError(
-            f"must be required or a mapping {{required: true, min: NUMBER, max: NUMBER}}, "
-            f"got {show(value)}"
+        raise complain(
+            "must be required or a mapping {{required: true, min: NUMBER, max: NUMBER}}, "
+            "got {value}",
+            value=show(value),
         )
 
     @property
@@ -228,13 +247,17 @@ class ReminderDoc(DocModel):
 
 def _format_version(value: int) -> int:
     if value != FORMAT_VERSION:
-        raise ValueError(f"must be {FORMAT_VERSION}, the only template format, got {value}")
+        raise complain(
+            "must be {version}, the only template format, got {value}",
+            version=FORMAT_VERSION,
+            value=value,
+        )
     return value
 
 
 def _template_name(value: str) -> str:
     if not TEMPLATE_NAME.fullmatch(value):
-        raise ValueError(f"must be lowercase letters, digits and '-', got {show(value)}")
+        raise complain("must be lowercase letters, digits and '-', got {value}", value=show(value))
     return value
 
 

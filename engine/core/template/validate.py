@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from engine.core.durations import Duration, DurationUnit
 from engine.core.errors import Problem, TemplateError
 from engine.core.guards import GUARDS, ITEM_CONDITIONS
+from engine.core.i18n import N_, Message
 from engine.core.template.model import COUNTERSIGN_TRIGGER, SignMode, Template
 from engine.core.template.schema import (
     IDENTIFIER,
@@ -35,10 +36,10 @@ from engine.core.yamlsource import LoadedYaml, YamlPath, load_yaml, load_yaml_fi
 
 DESCRIBE = Describer(
     entries={
-        "roles": "role",
-        "states": "state",
-        "transitions": "transition",
-        "reminders": "reminder",
+        "roles": N_("role"),
+        "states": N_("state"),
+        "transitions": N_("transition"),
+        "reminders": N_("reminder"),
     },
     labels={"transitions": "trigger"},
 )
@@ -141,7 +142,7 @@ class _Checks:
             problems += [*self._reachability(), *self._ways_out()]
         return problems
 
-    def _at(self, path: YamlPath, message: str, *, at_key: bool = False) -> Problem:
+    def _at(self, path: YamlPath, message: Message, *, at_key: bool = False) -> Problem:
         return self.loaded.problem(path, message, at_key=at_key)
 
     def _unknown(
@@ -152,8 +153,12 @@ class _Checks:
             return
         known = list(known)
         if name not in known:
-            hint = suggestion(name, known, listing=f"known {kind}s")
-            yield self._at(path, f"unknown {kind} '{name}'{hint}")
+            listing = Message.of("known {kind}s", kind=Message(kind))
+            hint = suggestion(name, known, listing=listing)
+            message = Message.of(
+                "unknown {kind} '{name}'{hint}", kind=Message(kind), name=name, hint=hint
+            )
+            yield self._at(path, message)
 
     # ---- references
 
@@ -188,20 +193,25 @@ class _Checks:
         for i, transition in self.transitions.readable.items():
             for j, guard in enumerate(transition.guards):
                 yield from self._unknown(
-                    ("transitions", i, "guards", j), "guard", guard, sorted(GUARDS)
+                    ("transitions", i, "guards", j), N_("guard"), guard, sorted(GUARDS)
                 )
         for i, reminder in self.reminders.readable.items():
             if reminder.unless is not None:
                 path = ("reminders", i, "unless")
                 yield from self._unknown(
-                    path, "condition", reminder.unless, sorted(ITEM_CONDITIONS)
+                    path, N_("condition"), reminder.unless, sorted(ITEM_CONDITIONS)
                 )
 
     def _names(self) -> Iterator[Problem]:
         for kind, names in (("role", self.roles), ("state", self.states.names)):
             for name in names or ():
                 if not IDENTIFIER.fullmatch(name):
-                    message = f"{kind} name '{name}' must be {IDENTIFIER_RULE}"
+                    message = Message.of(
+                        "{kind} name '{name}' must be {rule}",
+                        kind=Message(kind),
+                        name=name,
+                        rule=Message(IDENTIFIER_RULE),
+                    )
                     yield self._at((f"{kind}s", name), message, at_key=True)
 
     # ---- states
@@ -218,15 +228,19 @@ class _Checks:
                 continue
             # The task and each level go to the nearest holders of their role: the same role
             # twice would find the same people.
-            reached = {state.task.role: "the task's own role"}
+            reached = {state.task.role: Message.of("the task's own role")}
             previous: Duration | None = None
             for level, escalation in enumerate(state.task.escalate):
                 path = self._escalation_path(name, level)
-                earlier = reached.setdefault(escalation.to, f"as level {level + 1} does")
-                if earlier != f"as level {level + 1} does":
-                    message = (
-                        f"escalation level {level + 1} goes to '{escalation.to}', {earlier}; "
-                        "it would reach the same people again, so name another role"
+                this = Message.of("as level {level} does", level=level + 1)
+                earlier = reached.setdefault(escalation.to, this)
+                if earlier is not this:
+                    message = Message.of(
+                        "escalation level {level} goes to '{role}', {earlier}; "
+                        "it would reach the same people again, so name another role",
+                        level=level + 1,
+                        role=escalation.to,
+                        earlier=earlier,
                     )
                     yield self._at((*path, "to"), message)
                 if previous is not None:
@@ -238,16 +252,24 @@ class _Checks:
     ) -> Iterator[Problem]:
         working = {d.unit is DurationUnit.WORKING_DAYS for d in (previous, after)}
         if len(working) > 1:
-            message = (
-                f"escalation level {level + 1} waits {after} and level {level} waits {previous}; "
-                "working days cannot be compared with h, d or w, so write both in wd, "
-                "or both in h, d or w"
+            message = Message.of(
+                "escalation level {level} waits {after} and level {previous_level} waits "
+                "{previous}; working days cannot be compared with h, d or w, so write both in "
+                "wd, or both in h, d or w",
+                level=level + 1,
+                after=str(after),
+                previous_level=level,
+                previous=str(previous),
             )
             yield self._at((*path, "after"), message)
         elif _hours(after) <= _hours(previous):
-            message = (
-                f"escalation level {level + 1} waits {after}, but level {level} already waits "
-                f"{previous}; each level must wait longer than the one before it"
+            message = Message.of(
+                "escalation level {level} waits {after}, but level {previous_level} already "
+                "waits {previous}; each level must wait longer than the one before it",
+                level=level + 1,
+                after=str(after),
+                previous_level=level,
+                previous=str(previous),
             )
             yield self._at((*path, "after"), message)
 
@@ -255,20 +277,20 @@ class _Checks:
         if self.states.names is None:
             return
         if not self.initials and self.states.complete:
-            yield self._at(
-                ("states",), "no initial state; mark one with 'initial: true'", at_key=True
-            )
+            message = Message.of("no initial state; mark one with 'initial: true'")
+            yield self._at(("states",), message, at_key=True)
         for extra in self.initials[1:]:
-            message = (
-                f"state '{extra}' is initial too, but '{self.initials[0]}' already is; keep one"
+            message = Message.of(
+                "state '{state}' is initial too, but '{initial}' already is; keep one",
+                state=extra,
+                initial=self.initials[0],
             )
             yield self._at(("states", extra, "initial"), message, at_key=True)
         if not self.finals and self.states.complete:
-            yield self._at(
-                ("states",), "no final state; mark at least one with 'final: true'", at_key=True
-            )
+            message = Message.of("no final state; mark at least one with 'final: true'")
+            yield self._at(("states",), message, at_key=True)
         for name in self.finals.intersection(self.initials):
-            message = f"state '{name}' cannot be both initial and final"
+            message = Message.of("state '{state}' cannot be both initial and final", state=name)
             yield self._at(("states", name, "final"), message, at_key=True)
 
     # ---- transitions
@@ -277,19 +299,25 @@ class _Checks:
         for i, transition in self.transitions.readable.items():
             trigger, path = transition.trigger, ("transitions", i)
             if transition.at is not None and transition.after is not None:
-                message = f"transition '{trigger}' has both 'at' and 'after'; a timer takes one"
+                message = Message.of(
+                    "transition '{trigger}' has both 'at' and 'after'; a timer takes one",
+                    trigger=trigger,
+                )
                 yield self._at((*path, "after"), message, at_key=True)
             if not transition.is_timer and not transition.roles:
-                message = (
-                    f"transition '{trigger}' needs 'roles' (who may take it), "
-                    "or 'at'/'after' to make it a timer"
+                message = Message.of(
+                    "transition '{trigger}' needs 'roles' (who may take it), "
+                    "or 'at'/'after' to make it a timer",
+                    trigger=trigger,
                 )
                 yield self._at((*path, "roles"), message, at_key=True)
             if transition.is_timer:
                 for key in _ACTION_ONLY_KEYS:
                     if getattr(transition, key):
-                        message = (
-                            f"timer transition '{trigger}' takes no '{key}'; it fires by itself"
+                        message = Message.of(
+                            "timer transition '{trigger}' takes no '{key}'; it fires by itself",
+                            trigger=trigger,
+                            key=key,
                         )
                         yield self._at((*path, key), message, at_key=True)
 
@@ -297,9 +325,12 @@ class _Checks:
         for i, transition in self.transitions.readable.items():
             score = transition.score
             if score is not None and score.min >= score.max:
-                message = (
-                    f"transition '{transition.trigger}' accepts scores from {score.min:g} to "
-                    f"{score.max:g}; 'max' must be greater than 'min'"
+                message = Message.of(
+                    "transition '{trigger}' accepts scores from {min} to {max}; "
+                    "'max' must be greater than 'min'",
+                    trigger=transition.trigger,
+                    min=f"{score.min:g}",
+                    max=f"{score.max:g}",
                 )
                 path: YamlPath = ("transitions", i, "score")
                 written = self.loaded.get(path)
@@ -313,9 +344,12 @@ class _Checks:
                 seen = first.setdefault((transition.trigger, source), i)
                 if seen != i:
                     line = self.loaded.where(("transitions", seen)).line
-                    message = (
-                        f"transition '{transition.trigger}' from state '{source}' "
-                        f"is already defined at line {line}"
+                    message = Message.of(
+                        "transition '{trigger}' from state '{state}' "
+                        "is already defined at line {line}",
+                        trigger=transition.trigger,
+                        state=source,
+                        line=line,
                     )
                     yield self._at(("transitions", i, "trigger"), message)
 
@@ -323,7 +357,9 @@ class _Checks:
         for i, transition in self.transitions.readable.items():
             for j, source in enumerate(transition.sources):
                 if source in self.finals:
-                    message = f"final state '{source}' cannot have outgoing transitions"
+                    message = Message.of(
+                        "final state '{state}' cannot have outgoing transitions", state=source
+                    )
                     yield self._at(("transitions", i, "from", j), message)
 
     # ---- the graph (only once every name resolves)
@@ -339,10 +375,16 @@ class _Checks:
         backward = _reachable(self.finals, _adjacency((to, fro) for fro, to in self._edges()))
         for name in self.states.readable:
             if name not in forward:
-                message = f"state '{name}' cannot be reached from the initial state '{initial}'"
+                message = Message.of(
+                    "state '{state}' cannot be reached from the initial state '{initial}'",
+                    state=name,
+                    initial=initial,
+                )
                 yield self._at(("states", name), message, at_key=True)
             elif self.finals and name not in backward:
-                message = f"no final state can be reached from state '{name}'"
+                message = Message.of(
+                    "no final state can be reached from state '{state}'", state=name
+                )
                 yield self._at(("states", name), message, at_key=True)
 
     def _ways_out(self) -> Iterator[Problem]:
@@ -352,17 +394,23 @@ class _Checks:
             role = state.task.role
             exits = [t for t in self.transitions.readable.values() if _lets_out(t, name, role)]
             if not exits:
-                message = (
-                    f"the task in state '{name}' is for '{role}', "
-                    "but no transition out of it lists that role"
+                message = Message.of(
+                    "the task in state '{state}' is for '{role}', "
+                    "but no transition out of it lists that role",
+                    state=name,
+                    role=role,
                 )
                 yield self._at(("states", name, "task", "role"), message)
             elif SignMode(state.task.sign) is not SignMode.ANY and not any(
                 t.trigger == COUNTERSIGN_TRIGGER for t in exits
             ):
-                message = (
-                    f"sign: {state.task.sign} collects signatures on '{COUNTERSIGN_TRIGGER}', "
-                    f"but no '{COUNTERSIGN_TRIGGER}' transition leaves state '{name}' for '{role}'"
+                message = Message.of(
+                    "sign: {sign} collects signatures on '{trigger}', "
+                    "but no '{trigger}' transition leaves state '{state}' for '{role}'",
+                    sign=state.task.sign,
+                    trigger=COUNTERSIGN_TRIGGER,
+                    state=name,
+                    role=role,
                 )
                 yield self._at(("states", name, "task", "sign"), message)
 

@@ -1,0 +1,84 @@
+"""How the HTTP edge answers a `PlanflowError`: one status per kind of error, one JSON body.
+
+The status is decided here and only here, from the error's class (`PlanBusy` before `Conflict`:
+the most specific class wins): 404 not found, 409 a conflict or something that exists already,
+403 not permitted, 422 an action refused, 503 a plan busy for a moment (send it again), 500 a
+deployment whose settings are unusable, 400 anything else the caller sent. The body is
+`{"code", "message", "fields", "retryable"}`: `code` and `fields` for programs, `message` in the
+reader's language for people.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from engine.core.errors import (
+    ActionRefused,
+    AlreadyExists,
+    ConfigurationError,
+    Conflict,
+    InputError,
+    NotFound,
+    PermissionDenied,
+    PlanBusy,
+    PlanflowError,
+)
+from engine.core.i18n import Message
+
+STATUS: tuple[tuple[type[PlanflowError], int], ...] = (
+    (NotFound, 404),
+    (PlanBusy, 503),
+    (Conflict, 409),
+    (AlreadyExists, 409),
+    (PermissionDenied, 403),
+    (ActionRefused, 422),
+    (ConfigurationError, 500),
+)
+
+
+def status_of(error: PlanflowError) -> int:
+    return next((status for kind, status in STATUS if isinstance(error, kind)), 400)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Message):
+        return value.render()
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def body_of(error: PlanflowError) -> dict[str, Any]:
+    fields = {name: _plain(value) for name, value in error.fields.items()}
+    if isinstance(error, InputError):
+        fields["problems"] = [
+            {"file": p.file, "line": p.line, "column": p.column, "message": p.said()}
+            for p in error.problems
+        ]
+    return {
+        "code": error.code,
+        "message": error.message,
+        "fields": fields,
+        "retryable": error.retryable,
+    }
+
+
+def answer(error: PlanflowError) -> JSONResponse:
+    headers = {"Retry-After": "1"} if isinstance(error, PlanBusy) else None
+    return JSONResponse(body_of(error), status_code=status_of(error), headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Answer every `PlanflowError` a route raises with its status and body."""
+
+    async def handle(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, PlanflowError)
+        return answer(error)
+
+    app.add_exception_handler(PlanflowError, handle)
