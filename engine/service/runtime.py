@@ -11,7 +11,7 @@ from config.settings import Settings
 from engine.core.calendar import WorkCalendar
 from engine.core.clock import Clock
 from engine.core.template.compile import Workflow
-from engine.store.database import Database
+from engine.store import Database
 
 
 def system_clock() -> dt.datetime:

@@ -8,6 +8,7 @@ the tables (`tables.py`), the statements (`statements.py` and its kin), the driv
 (`driver.py`) and the migrations. `tests/test_architecture.py` keeps it so.
 """
 
+from engine.store.database import Database
 from engine.store.driver import Transaction
 
-__all__ = ["Transaction"]
+__all__ = ["Database", "Transaction"]
