@@ -345,7 +345,7 @@ LOCK_REMINDER = (
 RETRY_DELIVERIES = (
     sa.update(_DELIVERY)
     .where(
-        _DELIVERY.c.reminder_id == bindparam("reminder_id"),
+        _DELIVERY.c.reminder_id == bindparam("of_reminder"),
         sa.or_(
             _DELIVERY.c.status == DeliveryStatus.DEAD,
             _DELIVERY.c.status == DeliveryStatus.FAILED,
@@ -356,5 +356,5 @@ RETRY_DELIVERIES = (
 SET_RETRIED_REMINDER = (
     sa.update(_REMINDER)
     .where(_REMINDER.c.id == bindparam("reminder_id"))
-    .values(status=bindparam("new_status"), attempts=bindparam("attempts"), last_error=None)
+    .values(status=bindparam("new_status"), attempts=bindparam("retries"), last_error=None)
 )
