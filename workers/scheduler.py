@@ -301,7 +301,10 @@ def build_scheduler(rt: Runtime) -> Scheduler:
         )
     except ValueError as error:
         raise ConfigurationError(
-            f"PLANFLOW_BROKER_URL must be a Redis URL (redis://host:port/db): {error}"
+            "PLANFLOW_BROKER_URL must be a Redis URL (redis://host:port/db): {problem}",
+            code="settings.broker_url_invalid",
+            field="broker_url",  # (not its value: a Redis URL may hold a password)
+            problem=str(error),
         ) from None
     app = create_app(settings)
     return Scheduler(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from config.settings import Settings
 from engine.core.errors import ConfigurationError, DeliveryError
+from engine.core.i18n import Message as TextMessage
 from engine.core.messages import Message, Recipient
 from workers.channels import Channel, channel_from_settings
 
@@ -31,7 +32,13 @@ class ChannelSender:
                 built = channel_from_settings(name, self._settings)
             except ConfigurationError as error:
                 # Settings do not change while the process runs, so neither would a retry.
-                raise DeliveryError(error.message, retryable=False) from error
+                raise DeliveryError(
+                    "{problem}",
+                    retryable=False,
+                    code="delivery.channel_unusable",
+                    channel=name,
+                    problem=TextMessage(error.template, error.fields),
+                ) from error
             # Two threads may build the same channel at once; both are equal and one is kept.
             channel = self._channels.setdefault(name, built)
         return channel

@@ -108,4 +108,4 @@ def forget_stale_failures(tx: Transaction, *, step: CycleStep) -> None:
 
 def current_failures(tx: Transaction) -> list[CurrentFailure]:
     """Failures that still hold (their plan unchanged since), the longest-stuck first."""
-    return [CurrentFailure(*row) for row in tx.connection.execute(sql.CURRENT_FAILURES)]
+    return [CurrentFailure(*tuple(row)) for row in tx.connection.execute(sql.CURRENT_FAILURES)]

@@ -78,7 +78,7 @@ def due_reminders(
 ) -> list[DueReminder]:
     """Claim up to `limit` planned reminders of `kinds` due by `now`, the oldest first."""
     rows = tx.connection.execute(sql.DUE_REMINDERS, {"now": now, "kinds": kinds, "limit": limit})
-    return [DueReminder(*row) for row in rows]
+    return [DueReminder(*tuple(row)) for row in rows]
 
 
 def reminder_plans(tx: Transaction, *, plan_ids: Iterable[int]) -> dict[int, DuePlan]:

@@ -70,7 +70,7 @@ def listed_reminders(
         query = query.where(sql.REMINDER_LISTING.selected_columns.status == status)
     if plan_id is not None:
         query = query.where(sql.REMINDER_LISTING.selected_columns.plan_id == plan_id)
-    return [ListedReminder(*row) for row in tx.connection.execute(query.limit(limit))]
+    return [ListedReminder(*tuple(row)) for row in tx.connection.execute(query.limit(limit))]
 
 
 def listed_deliveries(
