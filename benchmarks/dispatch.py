@@ -64,10 +64,10 @@ sys.path.insert(0, str(ROOT))
 
 from actions import (  # noqa: E402  (benchmarks/, this script's folder, is on sys.path)
     POSTGRES_ADMIN_URL,
-    libpq_url,
     postgres_database,
     postgres_unreachable,
 )
+from floor import libpq_url  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
 from engine.core.planfile import parse_plan_file  # noqa: E402
@@ -137,8 +137,8 @@ def populate(rt: Runtime, *, plans: int, reminders: int, due: int) -> Population
         cur = connection.cursor()
         cur.execute("SELECT max(id) FROM workflow_template WHERE name = %s", [TEMPLATE])
         template_id = _one(cur)
-        with rt.database.session() as session:
-            workflow = workflow_by_id(rt, session, template_id)
+        with rt.database.read() as tx:
+            workflow = workflow_by_id(rt, tx, template_id)
         kinds = {r: item_reminder_kind(workflow.template.reminders[r]).value for r in RULES}
         cur.execute(
             "SELECT id FROM organisation WHERE code = ANY(%s) ORDER BY id", [list(TOWNSHIPS)]

@@ -139,9 +139,7 @@ def test_store_functions_take_the_transaction_then_keywords_only() -> None:
             if name.startswith("_") or function.__module__ != module.__name__:
                 continue
             parameters = list(inspect.signature(function).parameters.values())
-            positional = [
-                p for p in parameters if p.kind is not inspect.Parameter.KEYWORD_ONLY
-            ]
+            positional = [p for p in parameters if p.kind is not inspect.Parameter.KEYWORD_ONLY]
             if [p.name for p in positional] != ["tx"]:
                 problems.append(f"{module.__name__}.{name}{inspect.signature(function)}")
     assert problems == []

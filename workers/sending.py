@@ -36,6 +36,7 @@ class ChannelSender:
                     "{reason}",
                     code="delivery.channel_unusable",
                     retryable=False,
+                    channel=name,
                     reason=Sentence(error.template, error.fields),
                 ) from error
             # Two threads may build the same channel at once; both are equal and one is kept.

@@ -16,15 +16,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.exc import DBAPIError
-from sqlmodel import select
 
 from engine.core.errors import PlanflowError, first_line
 from engine.service.runtime import Runtime
-from engine.store import cycle_statements as sql
-from engine.store.tables import CycleFailure
+from engine.store import Database
+from engine.store.cycle_failures import (
+    CurrentFailure,
+    CycleStep,
+    FailureRecord,
+    current_failures,
+    failure_of,
+    save_failure,
+)
+from engine.store.cycle_failures import forget_failure as delete_failure
+from engine.store.cycle_failures import forget_stale_failures as delete_stale_failures
 
 log = logging.getLogger("planflow.cycle")
 
@@ -33,19 +38,19 @@ LAST_RETRY = dt.timedelta(hours=1)
 
 
 def timer_subject(plan_id: int, trigger: str) -> str:
-    return f"{sql.TIMER_STEP}:{plan_id}:{trigger}"
+    return f"{CycleStep.TIMER}:{plan_id}:{trigger}"
 
 
 def escalation_subject(reminder_id: int) -> str:
-    return f"{sql.ESCALATION_STEP}:{reminder_id}"
+    return f"{CycleStep.ESCALATION}:{reminder_id}"
 
 
 def describe(error: Exception) -> str:
     """A refusal's own sentence; anything else (a bug, the database) with its class."""
     if isinstance(error, PlanflowError):
         return error.message
-    # A driver's error says it best; SQLAlchemy's wrapping adds the statement and a link.
-    cause = error.orig if isinstance(error, DBAPIError) else error
+    # A driver's error says it best.
+    cause = Database.cause_of(error)
     return f"{type(error).__name__}: {first_line(cause)}"
 
 
@@ -72,44 +77,42 @@ def record_failure(rt: Runtime, failed: Failed, error: str) -> None:
     goes on even when the database that failed the try fails this too."""
     now = rt.now()
     try:
-        with rt.database.session() as session:
-            row = session.exec(
-                select(CycleFailure).where(CycleFailure.subject == failed.subject)
-            ).first()
-            if row is None or row.plan_version != failed.plan_version:
-                row = row or CycleFailure(
+        with rt.database.transaction() as tx:
+            known = failure_of(tx, subject=failed.subject)
+            if known is None or known.plan_version != failed.plan_version:
+                attempts, first_failed_at = 1, now
+            else:
+                attempts, first_failed_at = known.attempts + 1, known.first_failed_at
+            save_failure(
+                tx,
+                failure=FailureRecord(
                     subject=failed.subject,
-                    step=failed.step,
-                    plan_id=failed.plan_id,
+                    step=known.step if known is not None else failed.step,
+                    plan_id=known.plan_id if known is not None else failed.plan_id,
                     plan_version=failed.plan_version,
                     error=error,
-                )
-                row.attempts, row.first_failed_at = 1, now
-            else:
-                row.attempts += 1
-            row.trigger, row.reminder_id = failed.trigger, failed.reminder_id
-            row.plan_version, row.error, row.last_failed_at = failed.plan_version, error, now
-            row.retry_at = now + retry_delay(row.attempts)
-            session.add(row)
+                    attempts=attempts,
+                    first_failed_at=first_failed_at,
+                    last_failed_at=now,
+                    retry_at=now + retry_delay(attempts),
+                    trigger=failed.trigger,
+                    reminder_id=failed.reminder_id,
+                ),
+            )
     except Exception as record_error:  # (a concurrent sweep recorded it first, the database)
         log.warning("could not record that %s failed: %s", failed.subject, describe(record_error))
 
 
 def forget_failure(rt: Runtime, subject: str) -> None:
     """A retry succeeded (or the failure was settled otherwise): nothing is stuck any more."""
-    with rt.database.session() as session:
-        session.connection().execute(sql.FORGET_FAILURE, {"subject": subject})
+    with rt.database.transaction() as tx:
+        delete_failure(tx, subject=subject)
 
 
 def forget_stale_failures(rt: Runtime, step: str) -> None:
     """Delete the records of `step` whose plan has changed since (or whose level was settled)."""
-    statement = (
-        sql.FORGET_STALE_TIMER_FAILURES
-        if step == sql.TIMER_STEP
-        else sql.FORGET_STALE_ESCALATION_FAILURES
-    )
-    with rt.database.session() as session:
-        session.connection().execute(statement)
+    with rt.database.transaction() as tx:
+        delete_stale_failures(tx, step=CycleStep(step))
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ class FailureView:
     retry_at: dt.datetime
 
 
-def _what(row: Any) -> str:
+def _what(row: CurrentFailure) -> str:
     if row.trigger is not None:
         return str(row.trigger)
     if row.reminder_id is not None:
@@ -135,8 +138,8 @@ def _what(row: Any) -> str:
 
 def list_failures(rt: Runtime) -> list[FailureView]:
     """Timers, escalation levels and hand-overs still stuck, the longest-stuck first."""
-    with rt.database.session() as session:
-        rows = session.connection().execute(sql.CURRENT_FAILURES).all()
+    with rt.database.read() as tx:
+        rows = current_failures(tx)
     return [
         FailureView(
             step=row.step,

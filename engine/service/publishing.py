@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from engine.service.runtime import Runtime
-from engine.store import dispatch_statements as sql
+from engine.store.outbox import publishing_backlog as waiting_batches
 
 # Every cycle tries the oldest waiting batch first, so this many failed tries are this many
 # cycles in a row (at the default 30 s interval, a minute and a half) without a broker.
@@ -43,10 +43,13 @@ class PublishingBacklog:
 
 def publishing_backlog(rt: Runtime) -> PublishingBacklog | None:
     """What waits in the outbox, or None when every batch was published."""
-    with rt.database.session() as session:
-        batches, since, attempts, error = session.connection().execute(sql.PUBLISHING_BACKLOG).one()
-    if not batches:
+    with rt.database.read() as tx:
+        backlog = waiting_batches(tx)
+    if backlog is None:
         return None
     return PublishingBacklog(
-        batches=batches, waiting_since=since, attempts=attempts, last_error=error
+        batches=backlog.batches,
+        waiting_since=backlog.waiting_since,
+        attempts=backlog.attempts,
+        last_error=backlog.last_error,
     )

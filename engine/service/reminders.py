@@ -13,28 +13,41 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TypeVar
-
-from sqlmodel import Session, col, select
 
 from engine.core.errors import ActionRefused, InputError, NotFound, PlanflowError, Problem
+from engine.core.i18n import Message
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.writes import Change, WriteContext, write_plan
+from engine.store import Transaction
+from engine.store.due import reminder_items, reminder_tasks
+from engine.store.reminder_admin import (
+    ListedDelivery,
+    ListedReminder,
+    dead_reminders,
+    listed_deliveries,
+    listed_reminders,
+    lock_for_retry,
+    plan_exists,
+    reminder_plan,
+    retry_deliveries,
+    set_retried,
+)
 from engine.store.statuses import DeliveryStatus, ReminderStatus
-from engine.store.tables import Delivery, MonthlyItem, Organisation, Plan, Reminder, Task, User
 
 RETRY_ACTION = "retry_reminder"
 RETRYABLE = frozenset({ReminderStatus.DEAD, ReminderStatus.FAILED, ReminderStatus.MISSED})
 # Why a reminder in another status cannot be retried, in words an operator can act on.
 _NOT_RETRYABLE = {
-    ReminderStatus.PLANNED: "it has not fired yet",
-    ReminderStatus.QUEUED: "it is being delivered now",
-    ReminderStatus.SENT: "it was delivered",
-    ReminderStatus.CANCELLED: "it no longer applies (the plan moved on or the item changed)",
-    ReminderStatus.SKIPPED: "its item was already done when it fired",
+    ReminderStatus.PLANNED: Message.of("it has not fired yet"),
+    ReminderStatus.QUEUED: Message.of("it is being delivered now"),
+    ReminderStatus.SENT: Message.of("it was delivered"),
+    ReminderStatus.CANCELLED: Message.of(
+        "it no longer applies (the plan moved on or the item changed)"
+    ),
+    ReminderStatus.SKIPPED: Message.of("its item was already done when it fired"),
 }
-_STUCK = (DeliveryStatus.DEAD, DeliveryStatus.FAILED)
+_STUCK = frozenset({DeliveryStatus.DEAD, DeliveryStatus.FAILED})
 
 
 @dataclass(frozen=True)
@@ -98,66 +111,51 @@ def list_reminders(
     """Reminders by fire time (then id), optionally of one status or plan, with their deliveries."""
     if status is not None and status not in set(ReminderStatus):
         known = ", ".join(ReminderStatus)
-        problem = f"unknown status {status!r}; use one of {known}"
-        raise InputError([Problem("status", 0, 0, problem)])
-    if limit < 1:
-        raise InputError([Problem("limit", 0, 0, f"limit must be at least 1, not {limit}")])
-    with rt.database.session() as session:
-        if plan_id is not None and session.get(Plan, plan_id) is None:
-            raise NotFound(f"no plan #{plan_id}")
-        query = (
-            select(Reminder, Organisation.name, Plan.template_id)
-            .join(Plan, col(Plan.id) == Reminder.plan_id)
-            .join(Organisation, col(Organisation.id) == Plan.org_id)
+        raise _refused_filter(
+            "status",
+            Message.of("unknown status '{value}'; use one of {known}", value=status, known=known),
         )
-        if status is not None:
-            query = query.where(Reminder.status == status)
-        if plan_id is not None:
-            query = query.where(Reminder.plan_id == plan_id)
-        rows = session.exec(query.order_by(col(Reminder.fire_at), col(Reminder.id)).limit(limit))
-        reminders = list(rows)
-        deliveries = _deliveries(session, [r.id for r, *_ in reminders if r.id is not None])
-        items = _by_id(session, MonthlyItem, {r.item_id for r, *_ in reminders})
-        tasks = _by_id(session, Task, {r.task_id for r, *_ in reminders})
+    if limit < 1:
+        raise _refused_filter(
+            "limit", Message.of("limit must be at least 1, not {value}", value=limit)
+        )
+    with rt.database.read() as tx:
+        if plan_id is not None and not plan_exists(tx, plan_id=plan_id):
+            raise NotFound("no plan #{plan_id}", code="plan.not_found", plan_id=plan_id)
+        reminders = listed_reminders(tx, status=status, plan_id=plan_id, limit=limit)
+        deliveries = listed_deliveries(tx, reminder_ids=[r.id for r in reminders])
+        items = reminder_items(tx, item_ids=[r.item_id for r in reminders])
+        tasks = reminder_tasks(tx, task_ids=[r.task_id for r in reminders])
         states = {
-            template_id: workflow_by_id(rt, session, template_id).template.states
-            for template_id in {template_id for *_, template_id in reminders}
+            template_id: workflow_by_id(rt, tx, template_id).template.states
+            for template_id in {r.template_id for r in reminders}
         }
     views = []
-    for reminder, org_name, template_id in reminders:
+    for reminder in reminders:
         item_ref = task_ref = None
         item = items.get(reminder.item_id) if reminder.item_id is not None else None
         if item is not None:
-            item_ref = ItemRef(id=reminder.item_id or 0, month=item.month, title=item.title)
+            item_ref = ItemRef(id=item.id, month=item.month, title=item.title)
         task = tasks.get(reminder.task_id) if reminder.task_id is not None else None
         if task is not None:
-            state = states[template_id].get(task.state)
+            state = states[reminder.template_id].get(task.state)
             task_ref = TaskRef(
-                id=reminder.task_id or 0,
+                id=task.id,
                 state=task.state,
                 state_title=state.title if state is not None else task.state,
                 role=task.role,
             )
-        views.append(_view(reminder, org_name, deliveries, item_ref, task_ref))
+        views.append(_view(reminder, deliveries.get(reminder.id, []), item_ref, task_ref))
     return views
 
 
-Row = TypeVar("Row", MonthlyItem, Task)
+def _refused_filter(field: str, message: Message) -> InputError:
+    """A listing's filter that cannot be used, reported as the input problem of that field."""
+    # (English until `Problem` carries a `Message` of its own to read in another language.)
+    return InputError([Problem(field, 0, 0, message.render("en"))])
 
 
-def _by_id(session: Session, table: type[Row], ids: set[int | None]) -> dict[int, Row]:
-    """The rows of `table` with these ids (the items and tasks the listed reminders are about)."""
-    wanted = sorted(i for i in ids if i is not None)
-    if not wanted:
-        return {}
-    return {
-        row.id: row
-        for row in session.exec(select(table).where(col(table.id).in_(wanted)))
-        if row.id is not None
-    }
-
-
-def _about(reminder: Reminder, item: ItemRef | None, task: TaskRef | None) -> str:
+def _about(reminder: ListedReminder, item: ItemRef | None, task: TaskRef | None) -> str:
     if item is not None:
         return f"{item.month}月 {item.title}"
     if task is not None:
@@ -168,53 +166,38 @@ def _about(reminder: Reminder, item: ItemRef | None, task: TaskRef | None) -> st
 
 
 def _view(
-    reminder: Reminder,
-    org_name: str,
-    deliveries: dict[int, list[DeliveryView]],
+    reminder: ListedReminder,
+    deliveries: list[ListedDelivery],
     item: ItemRef | None,
     task: TaskRef | None,
 ) -> ReminderView:
     return ReminderView(
-        id=reminder.id or 0,
+        id=reminder.id,
         plan_id=reminder.plan_id,
-        org_name=org_name,
+        org_name=reminder.org_name,
         kind=reminder.kind,
         recipient_role=reminder.recipient_role,
         fire_at=reminder.fire_at,
         status=reminder.status,
         attempts=reminder.attempts,
         last_error=reminder.last_error,
-        deliveries=tuple(deliveries.get(reminder.id or 0, ())),
+        deliveries=tuple(
+            DeliveryView(
+                id=d.id,
+                channel=d.channel,
+                recipient=d.recipient,
+                status=d.status,
+                attempts=d.attempts,
+                next_attempt_at=d.next_attempt_at,
+                last_error=d.last_error,
+                sent_at=d.sent_at,
+            )
+            for d in deliveries
+        ),
         about=_about(reminder, item, task),
         item=item,
         task=task,
     )
-
-
-def _deliveries(session: Session, reminder_ids: list[int]) -> dict[int, list[DeliveryView]]:
-    if not reminder_ids:
-        return {}
-    found: dict[int, list[DeliveryView]] = {}
-    rows = session.exec(
-        select(Delivery, User.username)
-        .join(User, col(User.id) == Delivery.user_id)
-        .where(col(Delivery.reminder_id).in_(reminder_ids))
-        .order_by(col(Delivery.id))
-    )
-    for delivery, username in rows:
-        found.setdefault(delivery.reminder_id, []).append(
-            DeliveryView(
-                id=delivery.id or 0,
-                channel=delivery.channel,
-                recipient=username,
-                status=delivery.status,
-                attempts=delivery.attempts,
-                next_attempt_at=delivery.next_attempt_at,
-                last_error=delivery.last_error,
-                sent_at=delivery.sent_at,
-            )
-        )
-    return found
 
 
 def retry_reminder(rt: Runtime, reminder_id: int, *, actor: str | None = None) -> RetryOutcome:
@@ -226,15 +209,18 @@ def retry_reminder(rt: Runtime, reminder_id: int, *, actor: str | None = None) -
     operator's username for the audit log (None: the system); like any write, it must reach the
     plan.
     """
-    with rt.database.session() as session:
-        reminder = session.get(Reminder, reminder_id)
-        if reminder is None:
-            raise NotFound(f"no reminder #{reminder_id}; `planflow reminders list` shows them")
-        plan_id = reminder.plan_id
+    with rt.database.read() as tx:
+        plan_id = reminder_plan(tx, reminder_id=reminder_id)
+    if plan_id is None:
+        raise NotFound(
+            "no reminder #{reminder_id}; `planflow reminders list` shows them",
+            code="reminder.not_found",
+            reminder_id=reminder_id,
+        )
     done: list[RetryOutcome] = []
 
     def retried(ctx: WriteContext) -> Change:
-        outcome = _retry(ctx.session, reminder_id, plan_id, ctx.now)
+        outcome = _retry(ctx.tx, reminder_id, plan_id, ctx.now)
         done.append(outcome)
         return Change(
             action=RETRY_ACTION,
@@ -261,24 +247,17 @@ def retry_reminder(rt: Runtime, reminder_id: int, *, actor: str | None = None) -
 
 def retry_dead(rt: Runtime, *, actor: str | None = None) -> list[RetryOutcome]:
     """Retry every dead reminder, each in its own transaction; one that moved on is reported."""
-    with rt.database.session() as session:
-        dead = list(
-            session.exec(
-                select(Reminder.id, Reminder.plan_id)
-                .where(Reminder.status == ReminderStatus.DEAD)
-                .order_by(col(Reminder.fire_at), col(Reminder.id))
-            )
-        )
+    with rt.database.read() as tx:
+        dead = dead_reminders(tx)
     outcomes: list[RetryOutcome] = []
-    for reminder_id, plan_id in dead:
-        assert reminder_id is not None
+    for reminder in dead:
         try:
-            outcomes.append(retry_reminder(rt, reminder_id, actor=actor))
+            outcomes.append(retry_reminder(rt, reminder.id, actor=actor))
         except PlanflowError as error:  # retried or changed meanwhile: say so, go on
             outcomes.append(
                 RetryOutcome(
-                    reminder_id=reminder_id,
-                    plan_id=plan_id,
+                    reminder_id=reminder.id,
+                    plan_id=reminder.plan_id,
                     from_status=ReminderStatus.DEAD,
                     to_status=ReminderStatus.DEAD,
                     deliveries=0,
@@ -288,53 +267,44 @@ def retry_dead(rt: Runtime, *, actor: str | None = None) -> list[RetryOutcome]:
     return outcomes
 
 
-def _retry(session: Session, reminder_id: int, plan_id: int, now: dt.datetime) -> RetryOutcome:
+def _retry(tx: Transaction, reminder_id: int, plan_id: int, now: dt.datetime) -> RetryOutcome:
     # Both locked (PostgreSQL; SQLite's write lock already serialises): a worker settling the
     # reminder from its deliveries' outcomes meanwhile waits, then sees what the retry did.
-    deliveries = list(
-        session.exec(
-            select(Delivery)
-            .where(Delivery.reminder_id == reminder_id)
-            .order_by(col(Delivery.id))
-            .with_for_update()
-        )
-    )
-    reminder = session.exec(
-        select(Reminder).where(Reminder.id == reminder_id).with_for_update()
-    ).one()
-    before, reason = reminder.status, reminder.last_error
+    found = lock_for_retry(tx, reminder_id=reminder_id)
+    assert found is not None  # (the write holds its plan, and reminders go with their plan)
+    before, reason = found.status, found.last_error
     if before not in RETRYABLE:
-        why = _NOT_RETRYABLE.get(ReminderStatus(before), "")
         raise ActionRefused(
-            f"reminder #{reminder_id} is {before}{f': {why}' if why else ''}; only dead, failed "
-            "or missed reminders can be retried"
+            "reminder #{reminder_id} is {state}: {why}; only dead, failed or missed reminders "
+            "can be retried",
+            code="reminder.not_retryable",
+            reminder_id=reminder_id,
+            state=before,
+            why=_NOT_RETRYABLE[ReminderStatus(before)],
         )
-    stuck = [d for d in deliveries if d.status in _STUCK]
-    if deliveries and not stuck:
-        states = ", ".join(sorted({d.status for d in deliveries}))
+    stuck = [status for status in found.delivery_statuses if status in _STUCK]
+    if found.delivery_statuses and not stuck:
         raise ActionRefused(
-            f"reminder #{reminder_id} is {before} but none of its deliveries failed ({states}); "
-            "nothing to retry"
+            "reminder #{reminder_id} is {state} but none of its deliveries failed ({statuses}); "
+            "nothing to retry",
+            code="reminder.nothing_to_retry",
+            reminder_id=reminder_id,
+            state=before,
+            statuses=", ".join(sorted(set(found.delivery_statuses))),
         )
-    for delivery in stuck:
+    if stuck:
         # The sweep republishes failed deliveries once `next_attempt_at` has passed; with the
         # attempts reset, each gets the full number of tries again.
-        delivery.status = DeliveryStatus.FAILED
-        delivery.attempts = 0
-        delivery.next_attempt_at = now
-        session.add(delivery)
-    if stuck:
-        reminder.status = ReminderStatus.FAILED
+        retry_deliveries(tx, reminder_id=reminder_id, at=now)
+        after, attempts = ReminderStatus.FAILED, found.attempts
     else:
-        reminder.status = ReminderStatus.PLANNED
-        reminder.attempts += 1
-    reminder.last_error = None
-    session.add(reminder)
+        after, attempts = ReminderStatus.PLANNED, found.attempts + 1
+    set_retried(tx, reminder_id=reminder_id, status=after, attempts=attempts)
     return RetryOutcome(
         reminder_id=reminder_id,
         plan_id=plan_id,
         from_status=before,
-        to_status=reminder.status,
+        to_status=after,
         deliveries=len(stuck),
         reason=reason,
     )

@@ -53,12 +53,6 @@ class WriteContext:
         """Change columns of the plan's row (`PlanRecord` fields); saved with the write."""
         self.plan = replace(self.plan, **changes)
 
-    @property
-    def session(self) -> Any:
-        """Transitional, for the changes of `plans`, `reporting` and `reminders` that still work
-        with ORM objects: goes once they write through store functions on `tx`."""
-        return self.tx.session
-
 
 @dataclass(frozen=True)
 class Change:

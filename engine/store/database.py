@@ -152,7 +152,11 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on any error."""
+        """A session whose transaction commits on success and rolls back on any error.
+
+        For tests and tools that look at the tables themselves; the service never has one (it
+        works through the store's functions, `tests/test_store_boundary.py`).
+        """
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
@@ -194,13 +198,17 @@ class Database:
                 tx.close()
                 connection.rollback()
 
-    write = transaction  # until every caller says `transaction()`
-
     @staticmethod
     def is_database_error(error: BaseException) -> bool:
         """Whether `error` came from the database or its driver (whose one line says enough),
         rather than from a bug (whose traceback is what someone needs)."""
         return isinstance(error, sa.exc.SQLAlchemyError)
+
+    @staticmethod
+    def cause_of(error: BaseException) -> BaseException:
+        """The driver's own error inside SQLAlchemy's wrapping (which adds the statement and a
+        link), or `error` itself."""
+        return error.orig if isinstance(error, sa.exc.DBAPIError) and error.orig else error
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -283,3 +283,78 @@ RECORD_LATE_SEND = (
 DELIVERY_STATUSES = sa.select(_DELIVERY.c.reminder_id, _DELIVERY.c.status).where(
     _DELIVERY.c.reminder_id.in_(bindparam("ids", expanding=True))
 )
+
+# --- operators: listing reminders, retrying them ------------------------------------------------
+
+REMINDER_LISTING = (
+    sa.select(
+        _REMINDER.c.id,
+        _REMINDER.c.plan_id,
+        _ORG.c.name.label("org_name"),
+        _PLAN.c.template_id,
+        _REMINDER.c.kind,
+        _REMINDER.c.recipient_role,
+        _REMINDER.c.fire_at,
+        _REMINDER.c.status,
+        _REMINDER.c.attempts,
+        _REMINDER.c.last_error,
+        _REMINDER.c.item_id,
+        _REMINDER.c.task_id,
+    )
+    .join(_PLAN, _PLAN.c.id == _REMINDER.c.plan_id)
+    .join(_ORG, _ORG.c.id == _PLAN.c.org_id)
+    .order_by(_REMINDER.c.fire_at, _REMINDER.c.id)
+)
+PLAN_EXISTS = sa.select(_PLAN.c.id).where(_PLAN.c.id == bindparam("plan_id"))
+REMINDER_DELIVERIES = (
+    sa.select(
+        _DELIVERY.c.id,
+        _DELIVERY.c.reminder_id,
+        _DELIVERY.c.channel,
+        _USER.c.username.label("recipient"),
+        _DELIVERY.c.status,
+        _DELIVERY.c.attempts,
+        _DELIVERY.c.next_attempt_at,
+        _DELIVERY.c.last_error,
+        _DELIVERY.c.sent_at,
+    )
+    .join(_USER, _USER.c.id == _DELIVERY.c.user_id)
+    .where(_DELIVERY.c.reminder_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_DELIVERY.c.id)
+)
+REMINDER_PLAN = sa.select(_REMINDER.c.plan_id).where(_REMINDER.c.id == bindparam("reminder_id"))
+DEAD_REMINDERS = (
+    sa.select(_REMINDER.c.id, _REMINDER.c.plan_id)
+    .where(_REMINDER.c.status == ReminderStatus.DEAD)
+    .order_by(_REMINDER.c.fire_at, _REMINDER.c.id)
+)
+# A retry locks the reminder's deliveries, then the reminder (PostgreSQL; SQLite's write lock
+# already serialises), so a worker settling the reminder meanwhile waits and sees the retry.
+LOCK_REMINDER_DELIVERIES = (
+    sa.select(_DELIVERY.c.id, _DELIVERY.c.status)
+    .where(_DELIVERY.c.reminder_id == bindparam("reminder_id"))
+    .order_by(_DELIVERY.c.id)
+    .with_for_update()
+)
+LOCK_REMINDER = (
+    sa.select(_REMINDER.c.status, _REMINDER.c.last_error, _REMINDER.c.attempts)
+    .where(_REMINDER.c.id == bindparam("reminder_id"))
+    .with_for_update()
+)
+# Stuck deliveries (dead, failed) of a reminder become failed with no attempts used, due now.
+RETRY_DELIVERIES = (
+    sa.update(_DELIVERY)
+    .where(
+        _DELIVERY.c.reminder_id == bindparam("of_reminder"),
+        sa.or_(
+            _DELIVERY.c.status == DeliveryStatus.DEAD,
+            _DELIVERY.c.status == DeliveryStatus.FAILED,
+        ),
+    )
+    .values(status=DeliveryStatus.FAILED, attempts=0, next_attempt_at=bindparam("at"))
+)
+SET_RETRIED_REMINDER = (
+    sa.update(_REMINDER)
+    .where(_REMINDER.c.id == bindparam("reminder_id"))
+    .values(status=bindparam("new_status"), attempts=bindparam("retries"), last_error=None)
+)

@@ -180,11 +180,6 @@ class Transaction:
     def is_sqlite(self) -> bool:
         return self._sqlite
 
-    @classmethod
-    def of(cls, session: Session) -> Transaction:
-        """The session's own transaction, for readers that share helpers with the writes."""
-        return cls(session.connection(), session)
-
     @property
     def session(self) -> Session:
         """An ORM session in this same transaction, made when first asked for (see the class doc

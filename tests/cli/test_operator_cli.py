@@ -39,7 +39,7 @@ def test_act_on_a_busy_plan_prints_one_line(
     monkeypatch.setenv("PLANFLOW_LOCK_TIMEOUT_SECONDS", "0.3")
     holder_db = Database(cli_database_url)
     try:
-        with holder_db.write() as holder:
+        with holder_db.transaction() as holder:
             assert lock_plan(holder, plan_id=plan_id) is not None
             started = time.monotonic()
             refused = cli("act", plan_id, "submit", "--as", "chen-school")
@@ -76,7 +76,7 @@ def test_any_write_the_lock_timeout_stops_is_one_line(
     monkeypatch.setenv("PLANFLOW_LOCK_TIMEOUT_SECONDS", "0.3")
     holder_db = Database(cli_database_url)
     try:
-        with holder_db.write():  # SQLite's one writer, held
+        with holder_db.transaction():  # SQLite's one writer, held
             refused = cli(*command)
     finally:
         holder_db.dispose()

@@ -243,7 +243,9 @@ def test_a_reminder_that_cannot_be_prepared_is_dead_and_the_rest_go_out(
     hospital = live_plan(rt, "songshan-hospital")
     bug = Broken(school, RuntimeError("cannot render"))
     monkeypatch.setattr(
-        dispatch, "_decide", bug.wrap(dispatch._decide, lambda batch, reminder: reminder.plan_id)
+        dispatch.sweep,
+        "_decide",
+        bug.wrap(dispatch.sweep._decide, lambda batch, reminder: reminder.plan_id),
     )
     sent = Sent()
     clock.set(dt.datetime(2026, 12, 29, 9, 0, tzinfo=TZ))  # January's month-start reminders

@@ -132,7 +132,7 @@ def test_a_busy_plan_answers_plan_busy_within_the_lock_timeout(
         calendar=rt.calendar,
     )
     try:
-        with rt.database.write() as holder:
+        with rt.database.transaction() as holder:
             assert lock_plan(holder, plan_id=plan_id) is not None
             started = time.monotonic()
             with pytest.raises(PlanBusy) as refused:

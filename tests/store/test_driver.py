@@ -59,7 +59,7 @@ def test_plan_record_fields_are_the_plan_tables_columns_in_order() -> None:
 
 
 def test_a_time_written_on_the_driver_reads_back_alike_through_the_orm(database: Database) -> None:
-    with database.write() as tx:
+    with database.transaction() as tx:
         tx.execute(INSERT_TEMPLATE, template_row("driver", LOADED))
     with database.session() as session:
         record = session.exec(select(TemplateRecord).where(TemplateRecord.name == "driver")).one()
@@ -70,7 +70,7 @@ def test_a_time_written_on_the_driver_reads_back_alike_through_the_orm(database:
 def test_a_time_written_through_the_orm_reads_back_alike_on_the_driver(database: Database) -> None:
     with database.session() as session:
         session.add(TemplateRecord(**template_row("orm", LOADED)))
-    with database.write() as tx:
+    with database.transaction() as tx:
         row = tx.execute(TEMPLATE_BY_NAME, {"name": "orm"}).one()
     assert row.loaded_at == LOADED
     assert row.loaded_at.tzinfo == dt.UTC
@@ -80,7 +80,7 @@ def test_both_paths_store_the_same_time_text(database: Database) -> None:
     # SQLite compares the stored text: `fire_at <= :now` is only right if both store alike.
     with database.session() as session:
         session.add(TemplateRecord(**template_row("orm", LOADED)))
-    with database.write() as tx:
+    with database.transaction() as tx:
         tx.execute(INSERT_TEMPLATE, template_row("driver", LOADED))
     with database.engine.connect() as connection:
         stored = connection.exec_driver_sql(
@@ -90,12 +90,12 @@ def test_both_paths_store_the_same_time_text(database: Database) -> None:
 
 
 def test_a_naive_time_is_refused(database: Database) -> None:
-    with pytest.raises(ValueError, match="naive datetime"), database.write() as tx:
+    with pytest.raises(ValueError, match="naive datetime"), database.transaction() as tx:
         tx.execute(INSERT_TEMPLATE, template_row("naive", dt.datetime(2027, 1, 1, 9)))
 
 
 def test_the_session_and_the_statements_share_one_transaction(database: Database) -> None:
-    with pytest.raises(RuntimeError, match="abandon"), database.write() as tx:
+    with pytest.raises(RuntimeError, match="abandon"), database.transaction() as tx:
         tx.session.add(Organisation(code="orm-org", name="ORM"))
         tx.flush()
         tx.execute(INSERT_ORG, {"code": "driver-org", "name": "Driver", "parent_id": None})
@@ -106,7 +106,7 @@ def test_the_session_and_the_statements_share_one_transaction(database: Database
 
 
 def test_what_the_session_holds_is_committed_with_the_statements(database: Database) -> None:
-    with database.write() as tx:
+    with database.transaction() as tx:
         tx.execute(INSERT_ORG, {"code": "driver-org", "name": "Driver", "parent_id": None})
         tx.session.add(Organisation(code="orm-org", name="ORM"))  # flushed by the write itself
     with Session(database.engine) as session:
@@ -149,16 +149,16 @@ def test_a_write_without_a_session_makes_none(database: Database) -> None:
 def test_a_driver_error_is_raised_as_sqlalchemys_and_nothing_is_written(
     database: Database,
 ) -> None:
-    with pytest.raises(sa.exc.IntegrityError) as raised, database.write() as tx:
+    with pytest.raises(sa.exc.IntegrityError) as raised, database.transaction() as tx:
         tx.execute(INSERT_ORG, {"code": "twice", "name": "First", "parent_id": None})
         tx.execute(INSERT_ORG, {"code": "twice", "name": "Second", "parent_id": None})
     assert "INSERT INTO organisation" in str(raised.value)
-    with database.write() as tx:
+    with database.transaction() as tx:
         assert tx.execute(ORG_CODES).all() == []
 
 
 def test_a_missing_parameter_is_an_error_not_a_null(database: Database) -> None:
-    with pytest.raises(sa.exc.DBAPIError), database.write() as tx:
+    with pytest.raises(sa.exc.DBAPIError), database.transaction() as tx:
         tx.execute(TEMPLATE_BY_NAME, {})
 
 
@@ -169,7 +169,7 @@ def test_a_statements_own_values_are_sent_even_when_null(database: Database) -> 
         .values(name="Renamed", parent_id=None)
     )
     names = sa.select(_ORG.c.name, _ORG.c.parent_id).order_by(_ORG.c.code)
-    with database.write() as tx:
+    with database.transaction() as tx:
         parent = tx.execute(INSERT_ORG, {"code": "a", "name": "A", "parent_id": None}).scalar()
         tx.execute(INSERT_ORG, {"code": "b", "name": "B", "parent_id": parent})
         tx.execute(rename, {"of_code": "b"})
@@ -178,13 +178,13 @@ def test_a_statements_own_values_are_sent_even_when_null(database: Database) -> 
 
 def test_an_expanding_in_list_is_refused_with_the_reason(database: Database) -> None:
     by_codes = sa.select(_ORG.c.id).where(_ORG.c.code.in_(sa.bindparam("codes", expanding=True)))
-    with pytest.raises(TypeError, match="expanding IN list"), database.write() as tx:
+    with pytest.raises(TypeError, match="expanding IN list"), database.transaction() as tx:
         tx.execute(by_codes, {"codes": ["a"]})
 
 
 def test_executemany_and_the_result_helpers(database: Database) -> None:
     insert = sa.insert(_ORG)
-    with database.write() as tx:
+    with database.transaction() as tx:
         tx.execute(insert, [{"code": c, "name": c.upper(), "parent_id": None} for c in "bca"])
         assert tx.execute(insert, []).rowcount == 0  # nothing to send: nothing sent
         rows = tx.execute(sa.select(_ORG.c.code, _ORG.c.name).order_by(_ORG.c.code))
@@ -205,7 +205,7 @@ def test_cursor_events_see_the_driver_statements(database: Database) -> None:
 
     sa.event.listen(database.engine, "before_cursor_execute", before)
     try:
-        with database.write() as tx:
+        with database.transaction() as tx:
             tx.execute(INSERT_ORG, {"code": "a", "name": "A", "parent_id": None})
             tx.execute(ORG_CODES)
     finally:
@@ -223,7 +223,7 @@ def test_statements_run_together_give_what_each_gives_alone(database: Database) 
 
     sa.event.listen(database.engine, "before_cursor_execute", before)
     try:
-        with database.write() as tx:
+        with database.transaction() as tx:
             _, inserted, renamed, nothing, found = tx.execute_together(
                 (INSERT_TEMPLATE, template_row("together", LOADED)),
                 (INSERT_ORG, {"code": "a", "name": "A", "parent_id": None}),
@@ -238,7 +238,7 @@ def test_statements_run_together_give_what_each_gives_alone(database: Database) 
     assert found.one().loaded_at == LOADED
     assert found.one().loaded_at.tzinfo == dt.UTC
     assert seen == ["INSERT", "INSERT", "UPDATE", "UPDATE", "SELECT"]
-    with database.write() as tx:
+    with database.transaction() as tx:
         assert [tuple(r) for r in tx.execute(sa.select(_ORG.c.code, _ORG.c.name))] == [
             ("a", "Renamed")
         ]
@@ -248,12 +248,12 @@ def test_a_failure_among_statements_run_together_is_raised_as_sqlalchemys(
     database: Database,
 ) -> None:
     first = {"code": "twice", "name": "First", "parent_id": None}
-    with pytest.raises(sa.exc.IntegrityError) as raised, database.write() as tx:
+    with pytest.raises(sa.exc.IntegrityError) as raised, database.transaction() as tx:
         tx.execute(INSERT_ORG, first)
         tx.execute_together(
             (INSERT_ORG, {"code": "twice", "name": "Second", "parent_id": None}),
             (INSERT_ORG, {"code": "after", "name": "After", "parent_id": None}),
         )
     assert "INSERT INTO organisation" in str(raised.value)
-    with database.write() as tx:  # nothing was kept, and the pooled connection still works
+    with database.transaction() as tx:  # nothing was kept, and the pooled connection still works
         assert tx.execute(ORG_CODES).all() == []

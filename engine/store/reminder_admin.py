@@ -1,0 +1,126 @@
+"""Reminders as operators list and retry them: each with its plan's organisation and its
+deliveries, and the retry that puts a reminder back where the sweep picks it up."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from engine.store import dispatch_statements as sql
+from engine.store.driver import Transaction
+from engine.store.statuses import ReminderStatus
+
+
+@dataclass(frozen=True)
+class ListedReminder:
+    id: int
+    plan_id: int
+    org_name: str
+    template_id: int
+    kind: str
+    recipient_role: str
+    fire_at: dt.datetime
+    status: str
+    attempts: int  # operator retries so far
+    last_error: str | None
+    item_id: int | None
+    task_id: int | None
+
+
+@dataclass(frozen=True)
+class ListedDelivery:
+    id: int
+    reminder_id: int
+    channel: str
+    recipient: str  # username
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_error: str | None
+    sent_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ReminderRef:
+    id: int
+    plan_id: int
+
+
+@dataclass(frozen=True)
+class RetryState:
+    """A reminder as a retry finds it, locked with its deliveries."""
+
+    status: str
+    last_error: str | None
+    attempts: int
+    delivery_statuses: tuple[str, ...]  # of its deliveries, by id
+
+
+def plan_exists(tx: Transaction, *, plan_id: int) -> bool:
+    return tx.connection.execute(sql.PLAN_EXISTS, {"plan_id": plan_id}).first() is not None
+
+
+def listed_reminders(
+    tx: Transaction, *, status: str | None, plan_id: int | None, limit: int
+) -> list[ListedReminder]:
+    """Reminders by fire time (then id), optionally of one status or plan."""
+    query = sql.REMINDER_LISTING
+    if status is not None:
+        query = query.where(sql.REMINDER_LISTING.selected_columns.status == status)
+    if plan_id is not None:
+        query = query.where(sql.REMINDER_LISTING.selected_columns.plan_id == plan_id)
+    return [ListedReminder(*tuple(row)) for row in tx.connection.execute(query.limit(limit))]
+
+
+def listed_deliveries(
+    tx: Transaction, *, reminder_ids: Iterable[int]
+) -> dict[int, list[ListedDelivery]]:
+    """For each reminder, its deliveries in the order they were written."""
+    wanted = sorted(set(reminder_ids))
+    found: dict[int, list[ListedDelivery]] = {}
+    if wanted:
+        for row in tx.connection.execute(sql.REMINDER_DELIVERIES, {"ids": wanted}):
+            found.setdefault(row.reminder_id, []).append(ListedDelivery(*row))
+    return found
+
+
+def reminder_plan(tx: Transaction, *, reminder_id: int) -> int | None:
+    """The plan the reminder belongs to; None if there is no such reminder."""
+    row = tx.connection.execute(sql.REMINDER_PLAN, {"reminder_id": reminder_id}).first()
+    return row.plan_id if row is not None else None
+
+
+def dead_reminders(tx: Transaction) -> list[ReminderRef]:
+    """The dead reminders, by fire time (then id)."""
+    return [ReminderRef(*row) for row in tx.connection.execute(sql.DEAD_REMINDERS)]
+
+
+def lock_for_retry(tx: Transaction, *, reminder_id: int) -> RetryState | None:
+    """Lock the reminder's deliveries, then the reminder (PostgreSQL), and read them."""
+    params = {"reminder_id": reminder_id}
+    deliveries = tx.connection.execute(sql.LOCK_REMINDER_DELIVERIES, params).all()
+    row = tx.connection.execute(sql.LOCK_REMINDER, params).first()
+    if row is None:
+        return None
+    return RetryState(
+        status=row.status,
+        last_error=row.last_error,
+        attempts=row.attempts,
+        delivery_statuses=tuple(d.status for d in deliveries),
+    )
+
+
+def retry_deliveries(tx: Transaction, *, reminder_id: int, at: dt.datetime) -> int:
+    """Make the reminder's dead and failed deliveries failed with no attempts used, due `at`
+    (the sweep republishes them then); how many there were."""
+    params = {"of_reminder": reminder_id, "at": at}
+    return tx.connection.execute(sql.RETRY_DELIVERIES, params).rowcount
+
+
+def set_retried(
+    tx: Transaction, *, reminder_id: int, status: ReminderStatus, attempts: int
+) -> None:
+    """The reminder after a retry: its new status and retry count, its last error cleared."""
+    params = {"reminder_id": reminder_id, "new_status": status, "retries": attempts}
+    tx.connection.execute(sql.SET_RETRIED_REMINDER, params)
