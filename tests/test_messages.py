@@ -18,9 +18,6 @@ from engine.core.errors import PlanflowError
 from engine.locale import maintain
 
 ROOT = Path(__file__).resolve().parent.parent
-# Until the other helpers of issue 9 have converted these areas and their PO fragments are merged
-# (`python -m engine.locale merge …`), ids found only there may lack a translation.
-OTHER_AREAS = ("engine/service/", "engine/store/", "engine/demo/", "engine/cli/simulate.py")
 
 
 @pytest.fixture(scope="module")
@@ -28,33 +25,19 @@ def code() -> Catalog:
     return maintain.extract()
 
 
-def _untranslated(code: Catalog, *, others: bool) -> list[str]:
+def _untranslated(code: Catalog) -> list[str]:
     findings = maintain.check(code)
     ids = {f.message_id for f in findings if f.kind == "untranslated"}
     found = []
     for message in code:
         if message.id in ids:
             files = [location[0] for location in message.locations]
-            theirs = all(file.startswith(OTHER_AREAS) for file in files)
-            if theirs == others:
-                found.append(f"{message.id!r} ({', '.join(sorted(set(files)))})")
+            found.append(f"{message.id!r} ({', '.join(sorted(set(files)))})")
     return found
 
 
 def test_every_message_id_has_a_chinese_translation(code: Catalog) -> None:
-    missing = _untranslated(code, others=False)
-    assert not missing, "no Chinese translation in planflow.po for:\n" + "\n".join(missing)
-
-
-@pytest.mark.xfail(
-    reason="the service, store and demo messages arrive with the other helpers' PO fragments; "
-    "the integrator merges them and removes this mark",
-    strict=False,
-)
-def test_every_message_id_of_the_other_areas_has_a_chinese_translation(
-    code: Catalog,
-) -> None:
-    missing = _untranslated(code, others=True)
+    missing = _untranslated(code)
     assert not missing, "no Chinese translation in planflow.po for:\n" + "\n".join(missing)
 
 
@@ -116,14 +99,12 @@ def _constructions(path: Path, classes: set[str]) -> Iterator[tuple[int, str, as
                 yield node.lineno, name, node
 
 
-def _non_literal_templates(*, others: bool) -> list[str]:
+def _non_literal_templates() -> list[str]:
     classes = set(_templated_classes())
     bad = []
     for package in maintain.PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             shown = str(path.relative_to(ROOT))
-            if shown.startswith(OTHER_AREAS) != others:
-                continue
             constants = _marked_constants(ast.parse(path.read_text(encoding="utf-8")))
             for line, name, call in _constructions(path, classes):
                 first = call.args[0] if call.args else None
@@ -141,16 +122,7 @@ LITERAL_RULE = "an error's first argument must be a literal English template:\n"
 
 
 def test_every_error_passes_a_literal_template() -> None:
-    bad = _non_literal_templates(others=False)
-    assert not bad, LITERAL_RULE + "\n".join(bad)
-
-
-@pytest.mark.xfail(
-    reason="the other helpers of issue 9 convert these areas; the integrator removes this mark",
-    strict=False,
-)
-def test_every_error_of_the_other_areas_passes_a_literal_template() -> None:
-    bad = _non_literal_templates(others=True)
+    bad = _non_literal_templates()
     assert not bad, LITERAL_RULE + "\n".join(bad)
 
 
