@@ -51,18 +51,6 @@ _STUCK = frozenset({DeliveryStatus.DEAD, DeliveryStatus.FAILED})
 
 
 @dataclass(frozen=True)
-class DeliveryView:
-    id: int
-    channel: str
-    recipient: str  # username
-    status: str
-    attempts: int
-    next_attempt_at: dt.datetime
-    last_error: str | None
-    sent_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
 class ReminderView:
     id: int
     plan_id: int
@@ -73,7 +61,7 @@ class ReminderView:
     status: str
     attempts: int  # operator retries so far
     last_error: str | None
-    deliveries: tuple[DeliveryView, ...]
+    deliveries: tuple[ListedDelivery, ...]
     about: str = ""  # what it is about in words: "3月 春季运动会", "task #4 镇工会审核"
     item: ItemRef | None = None  # the monthly item it is about, if any
     task: TaskRef | None = None  # the task it is about, if any
@@ -181,19 +169,7 @@ def _view(
         status=reminder.status,
         attempts=reminder.attempts,
         last_error=reminder.last_error,
-        deliveries=tuple(
-            DeliveryView(
-                id=d.id,
-                channel=d.channel,
-                recipient=d.recipient,
-                status=d.status,
-                attempts=d.attempts,
-                next_attempt_at=d.next_attempt_at,
-                last_error=d.last_error,
-                sent_at=d.sent_at,
-            )
-            for d in deliveries
-        ),
+        deliveries=tuple(deliveries),
         about=_about(reminder, item, task),
         item=item,
         task=task,
