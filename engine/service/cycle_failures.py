@@ -22,7 +22,6 @@ from engine.service.runtime import Runtime
 from engine.store import Database
 from engine.store.cycle_failures import (
     CurrentFailure,
-    CycleStep,
     FailureRecord,
     current_failures,
     failure_of,
@@ -30,6 +29,7 @@ from engine.store.cycle_failures import (
 )
 from engine.store.cycle_failures import forget_failure as delete_failure
 from engine.store.cycle_failures import forget_stale_failures as delete_stale_failures
+from engine.store.statuses import CycleStep
 
 log = logging.getLogger("planflow.cycle")
 
@@ -109,10 +109,10 @@ def forget_failure(rt: Runtime, subject: str) -> None:
         delete_failure(tx, subject=subject)
 
 
-def forget_stale_failures(rt: Runtime, step: str) -> None:
+def forget_stale_failures(rt: Runtime, step: CycleStep) -> None:
     """Delete the records of `step` whose plan has changed since (or whose level was settled)."""
     with rt.database.transaction() as tx:
-        delete_stale_failures(tx, step=CycleStep(step))
+        delete_stale_failures(tx, step=step)
 
 
 @dataclass(frozen=True)

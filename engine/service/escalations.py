@@ -35,15 +35,13 @@ from engine.service.directory import nearest_holders
 from engine.service.runtime import Runtime
 from engine.service.steps import store_task_reminders
 from engine.service.writes import Change, WriteContext, write_plan
-from engine.store.cycle import CycleStep
 from engine.store.people import org_by_id
 from engine.store.reminders import due_escalations, reminder_level, settle_reminder
-from engine.store.statuses import ReminderStatus, TaskStatus
+from engine.store.statuses import CycleStep, ReminderStatus, TaskStatus
 from engine.store.tasks import insert_task, task_by_id
 
 log = logging.getLogger(__name__)
 
-ESCALATION_STEP = CycleStep.ESCALATION
 
 ESCALATE_ACTION = "escalate"
 
@@ -70,7 +68,7 @@ def fire_due_escalations(rt: Runtime, *, limit: int = 1000) -> list[EscalationOu
     Levels found settled under the lock (a concurrent sweep did them, or their task closed) are
     left out of the outcomes: nothing happened to them here.
     """
-    forget_stale_failures(rt, ESCALATION_STEP)
+    forget_stale_failures(rt, CycleStep.ESCALATION)
     with rt.database.read() as tx:
         levels = [
             (_Level(due.id, due.plan_id, due.plan_version), due.failed_before)
@@ -129,7 +127,11 @@ def _fire(rt: Runtime, level: _Level) -> EscalationOutcome | None:
 def _record(rt: Runtime, level: _Level, message: str) -> None:
     subject = escalation_subject(level.reminder_id)
     failed = Failed(
-        subject, ESCALATION_STEP, level.plan_id, level.plan_version, reminder_id=level.reminder_id
+        subject,
+        CycleStep.ESCALATION,
+        level.plan_id,
+        level.plan_version,
+        reminder_id=level.reminder_id,
     )
     record_failure(rt, failed, message)
 

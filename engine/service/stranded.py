@@ -29,10 +29,10 @@ from engine.service.cycle_failures import Failed, describe, forget_failure, reco
 from engine.service.leaving import Leaving, hand_over_plan
 from engine.service.runtime import Runtime
 from engine.store import Transaction
-from engine.store.cycle import CycleStep
 from engine.store.handovers import HandoverFailure, Stranded, stranded_in_plan, stranded_work
 from engine.store.people import Person, org_by_id
 from engine.store.plans import lock_plan
+from engine.store.statuses import CycleStep
 from engine.store.tasks import task_by_id
 
 log = logging.getLogger(__name__)

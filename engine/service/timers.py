@@ -30,7 +30,7 @@ from engine.service.cycle_failures import (
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.timezones import plan_timezone
-from engine.store.cycle import CycleStep
+from engine.store.statuses import CycleStep
 from engine.store.timers import template_ids, timer_candidates
 
 log = logging.getLogger(__name__)

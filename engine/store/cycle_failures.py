@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlmodel import select
 
 from engine.store import cycle_statements as sql
 from engine.store.driver import Transaction
+from engine.store.statuses import CycleStep
 from engine.store.tables import CycleFailure
-
-
-class CycleStep(StrEnum):
-    """The steps of the cycle that record failures."""
-
-    TIMER = sql.TIMER_STEP
-    ESCALATION = sql.ESCALATION_STEP
-    HANDOVER = sql.HANDOVER_STEP  # open work waiting on someone who can no longer act
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam
 
 from engine.core.planning import TASK_ESCALATION
-from engine.store.cycle import CycleStep
 from engine.store.statements import table_of
-from engine.store.statuses import ReminderStatus
+from engine.store.statuses import CycleStep, ReminderStatus
 from engine.store.tables import CycleFailure, Organisation, Plan, Reminder
 
 TIMER_STEP = CycleStep.TIMER

@@ -1,5 +1,5 @@
 """The fixed vocabularies stored in the tables: what state a task, a reminder, a delivery or a
-year-end item report is in."""
+year-end item report is in, and which step of the scheduler cycle a failure belongs to."""
 
 from __future__ import annotations
 
@@ -36,3 +36,11 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # a retryable error; tried again from `next_attempt_at`
     DEAD = "dead"  # gave up; an operator may retry it
+
+
+class CycleStep(StrEnum):
+    """The steps of the scheduler cycle that record their failures (`cycle_failure.step`)."""
+
+    TIMER = "timer"
+    ESCALATION = "escalation"
+    HANDOVER = "handover"  # open work waiting on someone who can no longer act (`stranded`)

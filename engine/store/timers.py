@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from engine.store.cycle import CycleStep
 from engine.store.driver import Transaction
 from engine.store.statements import table_of
+from engine.store.statuses import CycleStep
 from engine.store.tables import CycleFailure, Plan, TemplateRecord
 
 _PLAN = table_of(Plan)
