@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy import bindparam
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel
 
 from engine.core.messages import ReminderKind
 from engine.store.statuses import ReminderStatus, TaskStatus
@@ -80,7 +80,6 @@ LAST_AUDIT = (
 
 # --- who acts ------------------------------------------------------------------------------------
 
-USER_BY_NAME = select(User).where(User.username == bindparam("username"))
 _PERSON = (
     _USER.c.id,
     _USER.c.username,
@@ -100,7 +99,6 @@ USER_WITH_ROLES = (  # the user's columns and one of their roles (or None), in g
     .where(_USER.c.username == bindparam("username"))
     .order_by(_GRANT.c.id)
 )
-ROLES_OF = sa.select(_GRANT.c.role).where(_GRANT.c.user_id == bindparam("user_id"))
 # (id, parent_id) of an organisation and its ancestors, in no order. UNION, not UNION ALL, so that
 # even a corrupt tree with a cycle ends.
 _up = (
