@@ -138,3 +138,40 @@ def test_the_run_time_never_imports_babel() -> None:
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def _marked_templates() -> Iterator[tuple[str, int, str]]:
+    """Every literal template the code marks for translation: `_("…")`, `N_("…")`,
+    `Message.of("…")` and the first argument of an error class, wherever the call stands."""
+    classes = set(_templated_classes())
+    for package in maintain.PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Call) or not node.args:
+                    continue
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else None
+                marked = name in {"_", "N_"} or name in classes
+                marked |= (
+                    isinstance(func, ast.Attribute)
+                    and func.attr == "of"
+                    and (isinstance(func.value, ast.Name) and func.value.id == "Message")
+                )
+                first = node.args[0]
+                if marked and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    yield str(path.relative_to(ROOT)), node.lineno, first.value
+
+
+def test_the_extraction_finds_every_marked_template(code: Catalog) -> None:
+    """A template nested in another call inside an error's arguments once escaped Babel's
+    extraction, and so its translation: every marked literal must be in the catalogue."""
+    extracted = {message.id for message in code if message.id}
+    missed = [
+        f"{file}:{line}: {template!r}"
+        for file, line, template in _marked_templates()
+        if template not in extracted
+    ]
+    assert not missed, "not extracted (hoist it into a module constant `X = N_(…)`):\n" + (
+        "\n".join(missed)
+    )

@@ -48,7 +48,7 @@ def escalation_subject(reminder_id: int) -> str:
 def describe(error: Exception) -> str:
     """A refusal's own sentence; anything else (a bug, the database) with its class."""
     if isinstance(error, PlanflowError):
-        return error.message
+        return error.render("en")  # kept for operators, in English (`planflow cycle failures`)
     # A driver's error says it best.
     cause = Database.cause_of(error)
     return f"{type(error).__name__}: {first_line(cause)}"

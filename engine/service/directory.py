@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from engine.core import limits
 from engine.core.errors import AlreadyExists, NotFound, PermissionDenied, PlanflowError
+from engine.core.i18n import N_
 from engine.core.limits import check_text
 from engine.core.scope import candidate_orgs
 from engine.core.template.model import Role
@@ -26,6 +27,7 @@ from engine.store.people import org_path as store_org_path
 from engine.store.people import roles_of as store_roles_of
 from engine.store.templates import all_templates
 
+ROLES_LISTING = N_("roles the loaded templates define")  # in "did you mean" hints
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -125,13 +127,11 @@ def _check_defined(rt: Runtime, tx: Transaction, role: str) -> None:
             role=role,
         )
     if role not in defined:
-        # `hint` is English text from the core ("; did you mean …?") until the core's own
-        # messages are translated.
         raise PlanflowError(
             "no loaded template defines the role {role!r}{hint}",
             code="role.unknown",
             role=role,
-            hint=suggestion(role, sorted(defined), listing="roles the loaded templates define"),
+            hint=suggestion(role, sorted(defined), listing=ROLES_LISTING),
         )
 
 

@@ -109,12 +109,13 @@ def _fire(rt: Runtime, level: _Level) -> EscalationOutcome | None:
             _settle(rt, reminder_id, ReminderStatus.CANCELLED, "the task closed before it was due")
         return None
     except PlanflowError as error:
-        log.warning("escalation #%d of plan #%d: %s", reminder_id, plan_id, error.message)
+        reason = describe(error)  # stored and logged for operators, in English
+        log.warning("escalation #%d of plan #%d: %s", reminder_id, plan_id, reason)
         if not error.retryable:  # nobody to take it: an operator must act, then retry it
-            _settle(rt, reminder_id, ReminderStatus.DEAD, error.message)
-            return EscalationOutcome(reminder_id, plan_id, error=error.message)
-        _record(rt, level, error.message)
-        return EscalationOutcome(reminder_id, plan_id, error=error.message)
+            _settle(rt, reminder_id, ReminderStatus.DEAD, reason)
+            return EscalationOutcome(reminder_id, plan_id, error=reason)
+        _record(rt, level, reason)
+        return EscalationOutcome(reminder_id, plan_id, error=reason)
     except Exception as error:  # the database or a bug: left planned, tried again after a while
         message = describe(error)
         log.exception("escalation #%d of plan #%d failed: %s", reminder_id, plan_id, message)

@@ -158,7 +158,7 @@ def edit_plan(
     """
 
     def edited(ctx: WriteContext) -> Change:
-        require_owner(ctx, "edit it")
+        require_owner(ctx, Message.of("edit it"))
         _refuse_fixed_changes(ctx, spec)
         state = ctx.workflow.state(ctx.plan.state)
         if state.items_live:

@@ -139,8 +139,7 @@ def list_reminders(
 
 def _refused_filter(field: str, message: Message) -> InputError:
     """A listing's filter that cannot be used, reported as the input problem of that field."""
-    # (English until `Problem` carries a `Message` of its own to read in another language.)
-    return InputError([Problem(field, 0, 0, message.render("en"))])
+    return InputError([Problem.of(field, 0, 0, message)])
 
 
 def _about(reminder: ListedReminder, item: ItemRef | None, task: TaskRef | None) -> str:

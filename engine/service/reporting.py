@@ -161,7 +161,7 @@ def reporting_open(template: Template, state: str, *, goals: bool) -> bool:
 
 
 def _check_reporting(ctx: WriteContext, *, goals: bool) -> None:
-    require_owner(ctx, "report on it")
+    require_owner(ctx, Message.of("report on it"))
     template = ctx.workflow.template
     if not reporting_open(template, ctx.plan.state, goals=goals):
         state = template.states[ctx.plan.state]

@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.core.audit_chain import CLOCK_TOLERANCE, AuditContent, detail_json, row_hash
 from engine.core.errors import ConfigurationError, Conflict, NotFound, PermissionDenied
+from engine.core.i18n import Message
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.core.template.model import Template
@@ -87,7 +88,8 @@ def owner_roles(template: Template) -> set[str]:
     return {role for t in template.transitions_from(initial) for role in t.roles}
 
 
-def require_owner(ctx: WriteContext, what: str) -> None:
+def require_owner(ctx: WriteContext, what: Message) -> None:
+    """Refuse unless the actor is one of the plan's owners; `what` names what they may do."""
     if not ctx.actor_roles & owner_roles(ctx.workflow.template):
         needed = ", ".join(sorted(owner_roles(ctx.workflow.template)))
         raise PermissionDenied(

@@ -89,14 +89,20 @@ class RoleHolder:
     org_id: int
 
 
+def _person(row: Any) -> Person:
+    """A `Person` from a row of its fields, in order; SQLite's driver gives `active` as 0/1."""
+    id_, username, name, org_id, email, active = row
+    return Person(id_, username, name, org_id, email, bool(active))
+
+
 def person_by_username(tx: Transaction, *, username: str) -> Person | None:
     row = tx.execute(statements.PERSON_BY_NAME, {"username": username}).first()
-    return Person(*row) if row is not None else None
+    return _person(row) if row is not None else None
 
 
 def person_by_id(tx: Transaction, *, user_id: int) -> Person | None:
     row = tx.execute(statements.PERSON_BY_ID, {"user_id": user_id}).first()
-    return Person(*row) if row is not None else None
+    return _person(row) if row is not None else None
 
 
 def person_with_roles(tx: Transaction, *, username: str) -> tuple[Person, list[str]] | None:
@@ -111,7 +117,7 @@ def person_with_roles(tx: Transaction, *, username: str) -> tuple[Person, list[s
         name=first.name,
         org_id=first.org_id,
         email=first.email,
-        active=first.active,
+        active=bool(first.active),
     )
     return person, [row.role for row in rows if row.role is not None]
 
@@ -174,7 +180,7 @@ def all_people(tx: Transaction) -> list[DirectoryEntry]:
         roles.setdefault(grant.user_id, []).append(grant.role)
     return [
         DirectoryEntry(person, orgs[person.org_id], tuple(roles.get(person.id, ())))
-        for person in (Person(*row) for row in tx.execute(_PEOPLE))
+        for person in (_person(row) for row in tx.execute(_PEOPLE))
     ]
 
 

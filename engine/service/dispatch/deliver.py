@@ -286,7 +286,7 @@ def _send_one(
     try:
         send(row.channel, recipient, Message(subject=row.subject, text=row.body, key=row.key))
     except DeliveryError as error:
-        reason = f"try {row.attempts}: {error.message}"
+        reason = f"try {row.attempts}: {error.render('en')}"  # stored for operators, in English
         if not error.retryable or row.attempts >= rt.settings.delivery_max_attempts:
             log.error("delivery #%d to %s gave up: %s", row.id, recipient.username, reason)
             return DeliveryStatus.DEAD, reason, None
