@@ -124,7 +124,6 @@ def returned_plans(rt: Runtime, *, actor: str) -> list[ReturnedPlan]:
             roles = roles_covering(template.roles, held, user.org_id, org_path(tx, plan.org_id))
             if not roles & owner_roles(template):
                 continue
-            # TODO(returns): `last_return(tx, …)` once it takes the Transaction.
             returned = last_return(tx, plan_id=plan.id, state=plan.state, workflow=workflow)
             if returned is None:
                 continue

@@ -116,7 +116,6 @@ def show_plan(rt: Runtime, *, plan_id: int, actor: str) -> PlanView:
             possible=possible_now(
                 tx, plan_id=plan_id, state=plan.state, workflow=workflow, user=user, roles=roles
             ),
-            # TODO(returns): `last_return(tx, …)` once it takes the Transaction.
             returned=last_return(tx, plan_id=plan_id, state=plan.state, workflow=workflow),
         )
 
