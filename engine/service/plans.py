@@ -41,8 +41,7 @@ from engine.store.plan_content import (
     sections_of,
     update_item,
 )
-from engine.store.plan_identity import insert_plan_unless_taken, plan_holding
-from engine.store.plans import PlanRecord
+from engine.store.plans import PlanRecord, insert_plan, plan_holding
 from engine.store.statuses import ReminderStatus
 
 Found = TypeVar("Found")
@@ -84,7 +83,7 @@ def create_plan(
                 roles=", ".join(sorted(owners)),
             )
         _refuse_duplicate(tx, org, spec.year, record.name)
-        plan = insert_plan_unless_taken(  # at version 0: the creation's audit row makes it 1
+        plan = insert_plan(  # at version 0: the creation's audit row makes it 1
             tx,
             org_id=org.id,
             year=spec.year,

@@ -187,7 +187,7 @@ def all_people(tx: Transaction) -> list[DirectoryEntry]:
 def insert_org(tx: Transaction, *, code: str, name: str, parent_id: int | None) -> Org | None:
     """A new organisation; None if the code is taken."""
     org_id = insert_unless_taken(
-        tx, _INSERT_ORG, {"code": code, "name": name, "parent_id": parent_id}
+        tx, _INSERT_ORG, {"code": code, "name": name, "parent_id": parent_id}, key=("code",)
     )
     return None if org_id is None else Org(id=org_id, code=code, name=name, parent_id=parent_id)
 
@@ -203,12 +203,12 @@ def insert_person(
         "email": email,
         "active": True,
     }
-    user_id = insert_unless_taken(tx, _INSERT_USER, values)
+    user_id = insert_unless_taken(tx, _INSERT_USER, values, key=("username",))
     return None if user_id is None else Person(id=user_id, **values)
 
 
 def insert_grant(tx: Transaction, *, user_id: int, role: str, at: dt.datetime) -> Grant | None:
     """Grant `role` to the user from `at`; None if they hold it already."""
     values: dict[str, Any] = {"user_id": user_id, "role": role, "granted_at": as_utc(at)}
-    grant_id = insert_unless_taken(tx, _INSERT_GRANT, values)
+    grant_id = insert_unless_taken(tx, _INSERT_GRANT, values, key=("user_id", "role"))
     return None if grant_id is None else Grant(id=grant_id, **values)

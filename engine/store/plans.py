@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.store import statements
 from engine.store.driver import Transaction
+from engine.store.unique import insert_unless_taken
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,10 @@ def insert_plan(
     state: str,
     created_by: int,
     at: dt.datetime,
-) -> PlanRecord:
-    """A new plan at version 0, entering `state` at `at`."""
+) -> PlanRecord | None:
+    """A new plan at version 0, entering `state` at `at`; None when another plan holds its
+    identity (one per organisation, year and template), which a create that asked first
+    (`plan_holding`) can still meet: two creates may both have asked before either inserted."""
     columns: dict[str, Any] = {
         "org_id": org_id,
         "year": year,
@@ -82,5 +85,15 @@ def insert_plan(
         "assessment_score": None,
         "assessment_comment": None,
     }
-    plan_id = tx.execute(statements.INSERT_PLAN, columns).scalar_one()
-    return PlanRecord(id=plan_id, **columns)
+    plan_id = insert_unless_taken(
+        tx, statements.INSERT_PLAN, columns, key=("org_id", "year", "template_name")
+    )
+    return None if plan_id is None else PlanRecord(id=plan_id, **columns)
+
+
+def plan_holding(tx: Transaction, *, org_id: int, year: int, template_name: str) -> int | None:
+    """The id of the organisation's plan for `year` on the template, if there is one."""
+    plan_id: int | None = tx.execute(
+        statements.PLAN_HOLDING, {"org_id": org_id, "year": year, "template_name": template_name}
+    ).scalar()
+    return plan_id

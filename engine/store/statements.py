@@ -57,6 +57,11 @@ PLAN_ROW = sa.select(*_PLAN.c).where(_PLAN.c.id == bindparam("plan_id"))
 PLAN_ROW_FOR_UPDATE = PLAN_ROW.with_for_update()
 PLAN_COLUMNS = tuple(c.name for c in _PLAN.c if c.name != "id")
 INSERT_PLAN = sa.insert(_PLAN).returning(_PLAN.c.id)
+PLAN_HOLDING = sa.select(_PLAN.c.id).where(  # the plan of an (organisation, year, template)
+    _PLAN.c.org_id == bindparam("org_id"),
+    _PLAN.c.year == bindparam("year"),
+    _PLAN.c.template_name == bindparam("template_name"),
+)
 # Writes every column but the id from the plan record: {"plan_key": id, **columns}.
 WRITE_PLAN = sa.update(_PLAN).where(_PLAN.c.id == bindparam("plan_key"))
 INSERT_AUDIT = sa.insert(_AUDIT)

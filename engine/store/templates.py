@@ -101,5 +101,5 @@ def insert_template(
         "checksum": checksum,
         "loaded_at": as_utc(loaded_at),
     }
-    template_id = insert_unless_taken(tx, _INSERT, values)
+    template_id = insert_unless_taken(tx, _INSERT, values, key=("name", "version"))
     return None if template_id is None else TemplateRow(id=template_id, **values)

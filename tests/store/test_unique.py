@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from engine.store.database import Database
 from engine.store.people import all_orgs, all_people, insert_grant, insert_org, insert_person
@@ -51,3 +52,9 @@ def test_a_taken_key_is_none_and_the_transaction_goes_on(database: Database) -> 
         assert (person, org.code, roles) == (chen, "county", ("drafter",))
         stored = template_by_name(tx, name="t")
         assert stored is not None and stored.loaded_at == AT
+
+
+def test_a_refusal_by_anything_but_the_key_is_raised(database: Database) -> None:
+    """Only the named unique key means "taken": a missing organisation is not a taken username."""
+    with pytest.raises(sa.exc.IntegrityError), database.transaction() as tx:
+        insert_person(tx, username="chen", name="陈静", org_id=999, email=None)
