@@ -201,6 +201,54 @@ class Settings(BaseSettings):
     serve_port: int = Field(
         default=8000, ge=1, le=65535, description="Port `planflow serve` listens on."
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Key that signs the session cookie (at least 32 characters). Unset: a random "
+        "key made on first start and kept in the database, shared by every process on it.",
+    )
+    session_hours: float = Field(
+        default=12,
+        gt=0,
+        le=24 * 30,
+        allow_inf_nan=False,
+        description="How long a login lasts at most, however busy; then the user logs in again.",
+    )
+    session_idle_minutes: float = Field(
+        default=120,
+        gt=0,
+        allow_inf_nan=False,
+        description="A login unused for this long ends (a phone left on a desk).",
+    )
+    token_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Default lifetime of an API token (`planflow user token create --days`).",
+    )
+    login_window_minutes: float = Field(
+        default=15,
+        gt=0,
+        allow_inf_nan=False,
+        description="Window over which failed logins are counted for throttling.",
+    )
+    login_failures_per_user: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins for one username within the window before it is refused "
+        "until the window has passed.",
+    )
+    login_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Failed logins from one address within the window before it is refused.",
+    )
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the HTTP edge reads (templates, plan files, forms); "
+        "a larger one is answered 413 before it is read.",
+    )
     smtp_host: str | None = Field(default=None, description="SMTP server for the email channel.")
     smtp_port: int = Field(default=25, description="SMTP port.")
     smtp_user: str | None = Field(default=None, description="SMTP login, if the server needs one.")

@@ -131,6 +131,20 @@ class PermissionDenied(PlanflowError):
     code = "permission_denied"
 
 
+class NotAuthenticated(PlanflowError):
+    """The caller is not logged in, or their login is over (expired, logged out, revoked), or the
+    name and password given do not match (never saying which of the two was wrong)."""
+
+    code = "auth.required"
+
+
+class TooManyAttempts(PlanflowError):
+    """Logins are refused for a while after too many failed ones (per username, per address)."""
+
+    code = "auth.throttled"
+    retryable = True
+
+
 class ActionRefused(PlanflowError):
     """The action is not possible now: wrong state, a guard said no, a comment is missing."""
 

@@ -1,23 +1,25 @@
 """The FastAPI application that `planflow serve` runs.
 
-For now it answers `GET /healthz` and, in its lifespan, runs the scheduler in a background
+It serves the JSON API (`engine.http.api`, under /api), the pages (`engine.http.pages`), their
+static files and the health checks, and in its lifespan runs the scheduler in a background
 thread (always in embedded mode, where that thread also delivers the reminders; in Celery mode
-unless `planflow serve --no-scheduler`). The JSON API and the approvers' pages come with a later
-issue and grow here: routers added to `create_app`, calling `engine.service` with the `Runtime`
-kept on `app.state`.
+unless `planflow serve --no-scheduler`). Routes call `engine.service` with the `Runtime` kept
+on `app.state`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from engine.core.i18n import set_language
-from engine.http import errors
+from engine.http import api, errors, pages, security
 from engine.http.health import Health, SchedulerHealth, check_database, check_publishing
 from engine.service.cycle_failures import list_failures
 from engine.service.runtime import Runtime
@@ -43,8 +45,12 @@ def create_app(rt: Runtime, *, scheduler: Scheduler | None = None) -> FastAPI:
     set_language(rt.settings.lang)  # the HTTP edge's language, for every request for now
     app = FastAPI(title="Planflow", lifespan=lifespan)
     errors.install(app)
+    security.install(app, rt)
     app.state.runtime = rt
     app.state.scheduler = scheduler
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
 
     @app.get("/healthz", response_model=Health)
     def healthz(response: Response) -> Health:

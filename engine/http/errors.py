@@ -14,7 +14,7 @@ import datetime as dt
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from engine.core.errors import (
     ActionRefused,
@@ -22,14 +22,18 @@ from engine.core.errors import (
     ConfigurationError,
     Conflict,
     InputError,
+    NotAuthenticated,
     NotFound,
     PermissionDenied,
     PlanBusy,
     PlanflowError,
+    TooManyAttempts,
 )
 from engine.core.i18n import Message
 
 STATUS: tuple[tuple[type[PlanflowError], int], ...] = (
+    (NotAuthenticated, 401),
+    (TooManyAttempts, 429),
     (NotFound, 404),
     (PlanBusy, 503),
     (Conflict, 409),
@@ -74,11 +78,22 @@ def answer(error: PlanflowError) -> JSONResponse:
     return JSONResponse(body_of(error), status_code=status_of(error), headers=headers)
 
 
-def install(app: FastAPI) -> None:
-    """Answer every `PlanflowError` a route raises with its status and body."""
+def is_api(request: Request) -> bool:
+    """Whether the request is for a program (the JSON API, the health checks), not a page."""
+    path = request.url.path
+    return path.startswith("/api/") or path in ("/api", "/healthz", "/readyz")
 
-    async def handle(_: Request, error: Exception) -> JSONResponse:
+
+def install(app: FastAPI) -> None:
+    """Answer every `PlanflowError` a route raises with its status: JSON for the API, the error
+    page (or the login page) for pages."""
+
+    async def handle(request: Request, error: Exception) -> Response:
         assert isinstance(error, PlanflowError)
-        return answer(error)
+        if is_api(request):
+            return answer(error)
+        from engine.http.pages.errors import page_answer  # the pages import this module
+
+        return page_answer(request, error, status_of(error))
 
     app.add_exception_handler(PlanflowError, handle)

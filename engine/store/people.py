@@ -212,3 +212,21 @@ def insert_grant(tx: Transaction, *, user_id: int, role: str, at: dt.datetime) -
     values: dict[str, Any] = {"user_id": user_id, "role": role, "granted_at": as_utc(at)}
     grant_id = insert_unless_taken(tx, _INSERT_GRANT, values, key=("user_id", "role"))
     return None if grant_id is None else Grant(id=grant_id, **values)
+
+
+_PASSWORD_OF = sa.select(_USER.c.password_hash).where(_USER.c.id == sa.bindparam("user_id"))
+_SET_PASSWORD = (
+    sa.update(_USER)
+    .where(_USER.c.id == sa.bindparam("user_id"))
+    .values(password_hash=sa.bindparam("password_hash"))
+)
+
+
+def password_hash_of(tx: Transaction, *, user_id: int) -> str | None:
+    """The user's argon2 hash; None when no password was ever set."""
+    value = tx.execute(_PASSWORD_OF, {"user_id": user_id}).scalar()
+    return str(value) if value is not None else None
+
+
+def set_password_hash(tx: Transaction, *, user_id: int, password_hash: str | None) -> None:
+    tx.execute(_SET_PASSWORD, {"user_id": user_id, "password_hash": password_hash})

@@ -74,6 +74,8 @@ class User(SQLModel, table=True):
     # False once deactivated (`planflow user deactivate`): they may not act, and no task,
     # signature or reminder goes to them; their grants stay on record.
     active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    # An argon2 hash (pwdlib); None: the user cannot log in until a password is set.
+    password_hash: str | None = Field(default=None, max_length=255)
 
 
 class RoleGrant(SQLModel, table=True):
@@ -338,3 +340,70 @@ class CycleFailure(SQLModel, table=True):
     first_failed_at: dt.datetime = _utc()
     last_failed_at: dt.datetime = _utc()
     retry_at: dt.datetime = _utc()
+
+
+class WebSession(SQLModel, table=True):
+    """A logged-in browser. The cookie holds only a random key; this row is the truth.
+
+    The key itself is never stored, only its SHA-256 (`key_hash`), so a copy of the table logs
+    nobody in. A session ends at `expires_at`, when it sits idle past the idle limit, at logout,
+    at "log out everywhere", or when its user is deactivated or their password changes
+    (`ended_at`, kept for the record rather than deleting the row).
+    """
+
+    __tablename__ = "web_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    csrf_token: str = Field(max_length=64)  # the synchronizer token of this session's forms
+    created_at: dt.datetime = _utc()
+    last_seen_at: dt.datetime = _utc()
+    expires_at: dt.datetime = _utc()
+    ended_at: dt.datetime | None = _utc(default=None)
+    address: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=300)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the JSON API: stored as its SHA-256 with a short visible prefix (to tell
+    tokens apart in a listing), an expiry and its last use. Never a JWT: revoking is a row."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: dt.datetime = _utc()
+    expires_at: dt.datetime = _utc()
+    last_used_at: dt.datetime | None = _utc(default=None)
+    revoked_at: dt.datetime | None = _utc(default=None)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One try to log in, kept to throttle guessing per username and per address."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        sa.Index("ix_login_attempt_username_at", "username", "at"),
+        sa.Index("ix_login_attempt_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = _utc()
+    username: str = Field(max_length=limits.USERNAME)
+    address: str = Field(max_length=64)
+    succeeded: bool
+
+
+class InstanceSecret(SQLModel, table=True):
+    """Secrets the deployment made for itself on first start (the session cookie's signing key
+    when `PLANFLOW_SECRET_KEY` is unset), shared by every process on the database."""
+
+    __tablename__ = "instance_secret"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    value: str = Field(max_length=200)

@@ -37,9 +37,9 @@ def answer(app: FastAPI, error: PlanflowError) -> tuple[int, dict[str, object]]:
     def fail() -> None:
         raise error
 
-    app.add_api_route("/fail", fail)
+    app.add_api_route("/api/fail", fail)
     with TestClient(app) as client:
-        response = client.get("/fail")
+        response = client.get("/api/fail")
     return response.status_code, response.json()
 
 

@@ -1,0 +1,12 @@
+"""The JSON API under /api: bearer tokens only (`auth.api_caller`), strict input models, one
+error shape (`errors.body_of`). Each module holds the routes of one kind of object."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from engine.http.api import actions, inbox, orgs, plans, reminders, reports, templates, users
+
+router = APIRouter(prefix="/api")
+for module in (orgs, users, templates, plans, actions, inbox, reports, reminders):
+    router.include_router(module.router)

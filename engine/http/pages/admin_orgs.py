@@ -1,0 +1,7 @@
+"""The admin_orgs pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

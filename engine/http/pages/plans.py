@@ -1,0 +1,7 @@
+"""The plans pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

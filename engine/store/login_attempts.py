@@ -1,0 +1,49 @@
+"""Tries to log in (`login_attempt`), counted to throttle password guessing per username and
+per address. Old rows may be pruned; the throttle only reads a recent window."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from engine.store.driver import Transaction
+from engine.store.statements import table_of
+from engine.store.tables import LoginAttempt
+
+_ATTEMPT = table_of(LoginAttempt)
+_INSERT = sa.insert(_ATTEMPT)
+_FAILED_FOR_USER = sa.select(sa.func.count()).where(
+    _ATTEMPT.c.username == sa.bindparam("username"),
+    _ATTEMPT.c.at >= sa.bindparam("since"),
+    _ATTEMPT.c.succeeded.is_(False),
+)
+_FAILED_FROM_ADDRESS = sa.select(sa.func.count()).where(
+    _ATTEMPT.c.address == sa.bindparam("address"),
+    _ATTEMPT.c.at >= sa.bindparam("since"),
+    _ATTEMPT.c.succeeded.is_(False),
+)
+_LAST_SUCCESS_FOR_USER = sa.select(sa.func.max(_ATTEMPT.c.at)).where(
+    _ATTEMPT.c.username == sa.bindparam("username"), _ATTEMPT.c.succeeded.is_(True)
+)
+_PRUNE = sa.delete(_ATTEMPT).where(_ATTEMPT.c.at < sa.bindparam("before"))
+
+
+def record_attempt(
+    tx: Transaction, *, username: str, address: str, at: dt.datetime, succeeded: bool
+) -> None:
+    tx.execute(
+        _INSERT, {"username": username, "address": address, "at": at, "succeeded": succeeded}
+    )
+
+
+def failures_for_username(tx: Transaction, *, username: str, since: dt.datetime) -> int:
+    return int(tx.execute(_FAILED_FOR_USER, {"username": username, "since": since}).scalar())
+
+
+def failures_from_address(tx: Transaction, *, address: str, since: dt.datetime) -> int:
+    return int(tx.execute(_FAILED_FROM_ADDRESS, {"address": address, "since": since}).scalar())
+
+
+def prune_attempts(tx: Transaction, *, before: dt.datetime) -> int:
+    return tx.execute(_PRUNE, {"before": before}).rowcount
