@@ -26,10 +26,12 @@ PEOPLE = [
     ("liu-factory", "刘伟", "zishan-bike-factory", ["drafter"]),
     ("zhou-hospital", "周敏", "songshan-hospital", ["drafter"]),
     ("wu-college", "吴磊", "songshan-agri-college", ["drafter"]),
+    ("admin-county", "郑海燕", "county", ["admin"]),  # administers the county's directory
 ]
 DRAFTER = {org: user for user, _, org, roles in PEOPLE if "drafter" in roles}
 REVIEWER = {"zishan-town": "zhao-zishan", "songshan-town": "sun-songshan"}
 COUNTY_APPROVERS = ["wang-county", "li-county"]
+ADMIN = "admin-county"
 
 
 def build_world(rt: Runtime) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.service.directory import ADMIN_ROLE
 from engine.store.people import Person
 
 
@@ -24,3 +25,7 @@ class Caller:
     @property
     def username(self) -> str:
         return self.person.username
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
