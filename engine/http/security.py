@@ -4,7 +4,7 @@ holding only the session's random key), security headers, the body size limit an
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.middleware.sessions import SessionMiddleware
 
 from engine.service.instance import cookie_secret
@@ -22,3 +22,8 @@ def install(app: FastAPI, rt: Runtime) -> None:
         same_site="lax",
         https_only=False,
     )
+
+
+def client_address(request: Request) -> str:
+    """The address a request came from (a trusted proxy's `X-Forwarded-For` already applied)."""
+    return request.client.host if request.client is not None else "unknown"
