@@ -51,6 +51,7 @@ class DemoServer:
             name: value for name, value in os.environ.items() if not name.startswith("PLANFLOW_")
         }
         env["PLANFLOW_LANG"] = "en"  # the logs; the pages are Chinese whatever it says
+        env["PLANFLOW_DATABASE_URL"] = self.database_url  # what `serve --demo` would pick here
         if self.rehearsal_time is not None:
             env["PLANFLOW_REHEARSAL_TIME"] = self.rehearsal_time
         return env
