@@ -93,9 +93,12 @@ def seed(rt: Runtime) -> DemoSeed:
     build_world(rt)
     for login in demo_logins():
         passwords.set_password(rt, username=login.username, password=DEMO_PASSWORD)
+    unions = {org.code: org.name for org in directory.list_orgs(rt)}
     plans = []
     for path in plan_files():
-        spec = dataclasses.replace(parse_plan_file(path), year=year)
+        written = parse_plan_file(path)  # for 2027, titled so
+        title = written.title.replace(f"{written.year}年", f"{year}年")
+        spec = dataclasses.replace(written, year=year, title=title)
         steps = STEPS[spec.org]
         drafter = DRAFTER[spec.org]
         result = create_plan(rt, spec=spec, actor=drafter, source=path.name)
@@ -104,6 +107,6 @@ def seed(rt: Runtime) -> DemoSeed:
             state = act(
                 rt, plan_id=result.plan_id, trigger=trigger, actor=actor, comment=comment
             ).to_state
-        union = next(org.name for org in directory.list_orgs(rt) if org.code == spec.org)
+        union = unions[spec.org]
         plans.append(SeededPlan(result.plan_id, union, drafter, spec.template_name, state))
     return DemoSeed(year, tuple(plans))

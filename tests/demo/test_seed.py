@@ -3,6 +3,9 @@ the demo world with its logins, and plans in the states the pages need to show."
 
 from __future__ import annotations
 
+import datetime as dt
+
+from engine.core.clock import SimulatedClock
 from engine.demo.seed import (
     DEMO_PASSWORD,
     RETURN_REASON,
@@ -14,7 +17,7 @@ from engine.demo.seed import (
 from engine.service import directory
 from engine.service.inbox import inbox
 from engine.service.passwords import password_matches
-from engine.service.plan_views import show_plan
+from engine.service.plan_views import list_plans, show_plan
 from engine.service.runtime import Runtime
 
 
@@ -56,3 +59,13 @@ def test_the_returned_plan_carries_its_reason_and_the_countersign_waits_on_one(
     signed = {entry.plan.id for entry in inbox(rt, actor="wang-county")}
     assert plans["wu-college"].id in waiting - signed
     assert plans["zhou-hospital"].id in {e.plan.id for e in inbox(rt, actor="sun-songshan")}
+
+
+def test_a_later_start_seeds_the_plans_of_the_year_after_its_clock(
+    sqlite_rt: Runtime, clock: SimulatedClock
+) -> None:
+    clock.set(dt.datetime(2029, 3, 1, 9, 0, tzinfo=dt.UTC))
+    seeded = seed(sqlite_rt)
+    assert seeded.year == 2030
+    [plan] = list_plans(sqlite_rt, actor="chen-school")
+    assert (plan[0].year, plan[0].title) == (2030, "梓山中学工会2030年工作计划")
