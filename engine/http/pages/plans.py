@@ -49,7 +49,7 @@ def plans_page(request: Request, caller: PageCaller) -> Response:
     return render(
         request,
         "plans.html",
-        {"plans": plans, "year": year, "local_time": _local_time(rt.default_timezone)},
+        {"plans": plans, "year": year, "local_time": local_time(rt.default_timezone)},
         caller=caller,
     )
 
@@ -126,7 +126,7 @@ def _render_plan(
         "goal_met": goal_met,
         "done": done,
         "refused": refused,
-        "local_time": _local_time(timezone),
+        "local_time": local_time(timezone),
     }
     return render(request, "plan.html", context, caller=caller, status_code=status)
 
@@ -139,7 +139,7 @@ def _months(page: PlanPage) -> list[tuple[int, list[Any]]]:
     return sorted(by_month.items())
 
 
-def _local_time(zone: ZoneInfo) -> Callable[[dt.datetime | None], str]:
+def local_time(zone: ZoneInfo) -> Callable[[dt.datetime | None], str]:
     def local(moment: dt.datetime | None) -> str:
         if moment is None:
             return ""
