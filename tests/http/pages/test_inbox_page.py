@@ -12,13 +12,12 @@ from fastapi.testclient import TestClient
 
 from engine.core.clock import SimulatedClock
 from engine.demo.world import COUNTY_APPROVERS, DRAFTER, REVIEWER
-from engine.http.app import create_app
 from engine.service.actions import act
 from engine.service.escalations import fire_due_escalations
 from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
-from tests.http.pages.sessions import login, with_test_login
-from tests.world import setup_world, small_plan
+from tests.http.pages.signed_in import log_in_as, world_client
+from tests.world import small_plan
 
 WANG, LI = COUNTY_APPROVERS
 ZISHAN = REVIEWER["zishan-town"]
@@ -26,8 +25,7 @@ ZISHAN = REVIEWER["zishan-town"]
 
 @pytest.fixture
 def client(rt: Runtime) -> Iterator[TestClient]:
-    setup_world(rt)
-    with TestClient(with_test_login(create_app(rt), rt)) as client:
+    with world_client(rt) as client:
         yield client
 
 
@@ -68,7 +66,7 @@ def test_overdue_steps_come_first_and_are_marked(
     late = submit(rt, "zishan-middle-school")
     clock.advance(dt.timedelta(days=12))  # past the review's 7 working days
     fresh = submit(rt, "zishan-bike-factory")
-    login(client, ZISHAN)
+    log_in_as(client, ZISHAN)
     html = client.get("/").text
     assert linked(html) == [late, fresh]
     first, second = rows(html)
@@ -82,19 +80,19 @@ def test_an_escalated_step_is_marked_for_its_new_holder(
     plan_id = submit(rt, "zishan-middle-school")
     clock.advance(dt.timedelta(days=11))  # the review escalates to the county after 10 days
     assert fire_due_escalations(rt)
-    login(client, WANG)
+    log_in_as(client, WANG)
     [row] = [r for r in rows(client.get("/").text) if f"/plans/{plan_id}" in r]
     assert "逾期上报" in row
 
 
 def test_a_countersigned_step_shows_its_progress(rt: Runtime, client: TestClient) -> None:
     plan_id = at_county(rt, "zishan-middle-school")
-    login(client, LI)
+    log_in_as(client, LI)
     assert "0/2 已同意" in client.get("/").text
     act(rt, plan_id=plan_id, trigger="approve", actor=WANG)
     [row] = rows(client.get("/").text)
     assert "1/2 已同意" in row
-    login(client, WANG)  # signed already: nothing left for them here
+    log_in_as(client, WANG)  # signed already: nothing left for them here
     assert linked(client.get("/").text) == []
 
 
@@ -102,7 +100,7 @@ def test_the_filters_keep_a_township_a_year_a_state(rt: Runtime, client: TestCli
     school = at_county(rt, "zishan-middle-school")
     hospital = at_county(rt, "songshan-hospital")
     factory = at_county(rt, "zishan-bike-factory", year=2028)
-    login(client, WANG)
+    log_in_as(client, WANG)
     html = client.get("/").text
     assert sorted(linked(html)) == sorted([school, hospital, factory])
     assert '<option value="zishan-town">梓山镇工会</option>' in html
@@ -127,7 +125,7 @@ def test_the_filters_keep_a_township_a_year_a_state(rt: Runtime, client: TestCli
 def test_a_bad_filter_is_refused_in_chinese_naming_it(
     rt: Runtime, client: TestClient, query: str, status: int, said: str
 ) -> None:
-    login(client, WANG)
+    log_in_as(client, WANG)
     response = client.get("/" + query)
     assert response.status_code == status
     message = re.findall(r"<p>(.*?)</p>", response.text.split("<h1>出错了</h1>", 1)[1])[0]
@@ -140,7 +138,7 @@ def test_a_drafter_sees_the_plan_returned_to_them_with_the_reason(
 ) -> None:
     plan_id = submit(rt, "zishan-middle-school")
     act(rt, plan_id=plan_id, trigger="return", actor=ZISHAN, comment="请补充健康体检安排")
-    login(client, DRAFTER["zishan-middle-school"])
+    log_in_as(client, DRAFTER["zishan-middle-school"])
     html = client.get("/").text
     section = html.split('id="returned"', 1)[1]
     assert f"/plans/{plan_id}" in section
@@ -149,7 +147,7 @@ def test_a_drafter_sees_the_plan_returned_to_them_with_the_reason(
 
 def test_a_title_with_markup_is_shown_escaped(rt: Runtime, client: TestClient) -> None:
     submit(rt, "zishan-middle-school", title="<script>alert(1)</script>计划")
-    login(client, ZISHAN)
+    log_in_as(client, ZISHAN)
     html = client.get("/").text
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;计划" in html

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 
 from engine.core.clock import SimulatedClock
 from engine.demo.world import COUNTY_APPROVERS, DRAFTER, REVIEWER
-from engine.http.app import create_app
 from engine.service.actions import act
 from engine.service.plan_views import plan_history, show_plan
 from engine.service.plans import create_plan
@@ -22,8 +21,8 @@ from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
 from engine.service.timers import fire_due_timers
 from engine.store.statuses import ItemStatus
-from tests.http.pages.sessions import login, with_test_login
-from tests.world import live_plan, setup_world, small_plan
+from tests.http.pages.signed_in import log_in_as, world_client
+from tests.world import live_plan, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")
 SCHOOL = "zishan-middle-school"
@@ -37,8 +36,7 @@ ESCAPED = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;粗&lt;/b&gt;
 
 @pytest.fixture
 def client(rt: Runtime) -> Iterator[TestClient]:
-    setup_world(rt)
-    with TestClient(with_test_login(create_app(rt), rt)) as client:
+    with world_client(rt) as client:
         yield client
 
 
@@ -94,7 +92,7 @@ def test_the_page_shows_the_plans_content_calendar_and_history(
     rt: Runtime, client: TestClient
 ) -> None:
     plan_id = live_plan(rt)
-    login(client, CHEN)
+    log_in_as(client, CHEN)
     html = client.get(f"/plans/{plan_id}").text
     assert "指导思想" in section(html, "sections")
     goals = section(html, "goals")
@@ -115,25 +113,25 @@ def test_only_the_actions_the_reader_may_take_now_are_offered(
     rt: Runtime, client: TestClient
 ) -> None:
     plan_id = submitted(rt)
-    login(client, ZISHAN)
+    log_in_as(client, ZISHAN)
     reviewer = forms(client.get(f"/plans/{plan_id}").text)
     assert sorted(reviewer) == ["approve", "return"]
     assert "required" in reviewer["return"].split("</textarea>")[0]  # a reason is required
     assert "required" not in reviewer["approve"].split("</textarea>")[0]
     assert ">退回</button>" in reviewer["return"] and ">同意</button>" in reviewer["approve"]
-    login(client, CHEN)
+    log_in_as(client, CHEN)
     assert sorted(forms(client.get(f"/plans/{plan_id}").text)) == ["withdraw"]
-    login(client, WANG)  # the county may return it from the township's step, not approve it
+    log_in_as(client, WANG)  # the county may return it from the township's step, not approve it
     assert sorted(forms(client.get(f"/plans/{plan_id}").text)) == ["return"]
     act(rt, plan_id=plan_id, trigger="approve", actor=ZISHAN)
-    login(client, CHEN)  # at the county: nothing for the drafter to do
+    log_in_as(client, CHEN)  # at the county: nothing for the drafter to do
     html = client.get(f"/plans/{plan_id}").text
     assert forms(html) == {} and 'id="actions"' not in html
 
 
 def test_a_draft_offers_its_drafter_submit_and_the_editor(rt: Runtime, client: TestClient) -> None:
     plan_id = drafted(rt)
-    login(client, CHEN)
+    log_in_as(client, CHEN)
     html = client.get(f"/plans/{plan_id}").text
     assert sorted(forms(html)) == ["submit"]
     assert f'href="/plans/{plan_id}/edit"' in html
@@ -143,7 +141,7 @@ def test_returning_with_a_reason_goes_back_to_the_page_which_confirms_it(
     rt: Runtime, client: TestClient
 ) -> None:
     plan_id = submitted(rt)
-    login(client, ZISHAN)
+    log_in_as(client, ZISHAN)
     form = hidden(forms(client.get(f"/plans/{plan_id}").text)["return"])
     done = client.post(
         f"/plans/{plan_id}/actions/return",
@@ -152,7 +150,7 @@ def test_returning_with_a_reason_goes_back_to_the_page_which_confirms_it(
     )
     assert (done.status_code, done.headers["location"]) == (303, f"/plans/{plan_id}?done=return")
     assert "已退回" in client.get(done.headers["location"]).text
-    login(client, CHEN)  # the drafter reads who returned it and why
+    log_in_as(client, CHEN)  # the drafter reads who returned it and why
     notices = client.get(f"/plans/{plan_id}").text
     assert "计划已被退回" in notices and "赵志强" in notices and "请补充健康体检安排" in notices
 
@@ -162,7 +160,7 @@ def test_a_return_without_a_reason_is_refused_and_the_page_says_so(
 ) -> None:
     plan_id = submitted(rt)
     before = written(rt, plan_id)
-    login(client, ZISHAN)
+    log_in_as(client, ZISHAN)
     form = hidden(forms(client.get(f"/plans/{plan_id}").text)["return"])
     response = client.post(f"/plans/{plan_id}/actions/return", data={**form, "comment": "  "})
     assert response.status_code == 422
@@ -173,7 +171,7 @@ def test_a_return_without_a_reason_is_refused_and_the_page_says_so(
 
 def test_a_stale_version_is_refused_someone_acted_first(rt: Runtime, client: TestClient) -> None:
     plan_id = submitted(rt)
-    login(client, ZISHAN)
+    log_in_as(client, ZISHAN)
     form = hidden(forms(client.get(f"/plans/{plan_id}").text)["approve"])
     act(rt, plan_id=plan_id, trigger="withdraw", actor=CHEN)  # meanwhile
     act(rt, plan_id=plan_id, trigger="submit", actor=CHEN)
@@ -190,7 +188,7 @@ def test_a_stale_version_is_refused_someone_acted_first(rt: Runtime, client: Tes
 
 def test_a_form_sent_twice_acts_once(rt: Runtime, client: TestClient) -> None:
     plan_id = submitted(rt)
-    login(client, ZISHAN)
+    log_in_as(client, ZISHAN)
     form = {**hidden(forms(client.get(f"/plans/{plan_id}").text)["approve"]), "comment": "同意"}
     first = client.post(f"/plans/{plan_id}/actions/approve", data=form, follow_redirects=False)
     again = client.post(f"/plans/{plan_id}/actions/approve", data=form, follow_redirects=False)
@@ -214,7 +212,7 @@ def test_a_bad_form_is_refused_and_nothing_is_written(
 ) -> None:
     plan_id = submitted(rt)
     before = written(rt, plan_id)
-    login(client, ZISHAN)
+    log_in_as(client, ZISHAN)
     form: dict[str, str | None] = {
         **hidden(forms(client.get(f"/plans/{plan_id}").text)["approve"]),
         **change,
@@ -228,7 +226,7 @@ def test_a_bad_form_is_refused_and_nothing_is_written(
 def test_a_cross_site_post_is_refused(rt: Runtime, client: TestClient) -> None:
     plan_id = submitted(rt)
     before = written(rt, plan_id)
-    login(client, ZISHAN)
+    log_in_as(client, ZISHAN)
     form = hidden(forms(client.get(f"/plans/{plan_id}").text)["approve"])
     response = client.post(
         f"/plans/{plan_id}/actions/approve",
@@ -242,11 +240,11 @@ def test_a_cross_site_post_is_refused(rt: Runtime, client: TestClient) -> None:
 def test_a_plan_out_of_scope_is_not_found(rt: Runtime, client: TestClient) -> None:
     plan_id = submitted(rt)
     before = written(rt, plan_id)
-    login(client, SONGSHAN)  # the other township
+    log_in_as(client, SONGSHAN)  # the other township
     page = client.get(f"/plans/{plan_id}")
     assert page.status_code == 404 and "没有编号为" in page.text
     assert client.get("/plans/99999").status_code == 404
-    csrf = login(client, SONGSHAN)
+    csrf = log_in_as(client, SONGSHAN)
     response = client.post(
         f"/plans/{plan_id}/actions/return",
         data={"csrf_token": csrf, "comment": "越权", "version": str(before[0])},
@@ -260,21 +258,21 @@ def test_script_and_html_in_titles_and_comments_are_shown_escaped(
 ) -> None:
     plan_id = drafted(rt, title=MARKUP)
     act(rt, plan_id=plan_id, trigger="submit", actor=CHEN, comment=MARKUP)
-    login(client, ZISHAN)
+    log_in_as(client, ZISHAN)
     html = client.get(f"/plans/{plan_id}").text
     assert MARKUP not in html and "<b>" not in html
     assert html.count(ESCAPED) >= 3  # the title, the heading, the history's comment
     form = hidden(forms(html)["return"])
     client.post(f"/plans/{plan_id}/actions/return", data={**form, "comment": MARKUP})
     assert plan_history(rt, plan_id=plan_id, actor=CHEN)[-1].event.comment == MARKUP  # verbatim
-    login(client, CHEN)
+    log_in_as(client, CHEN)
     assert "<script>" not in client.get(f"/plans/{plan_id}").text
     assert "<script>" not in client.get("/plans").text
 
 
 def test_an_unknown_query_parameter_is_refused(rt: Runtime, client: TestClient) -> None:
     plan_id = drafted(rt)
-    login(client, CHEN)
+    log_in_as(client, CHEN)
     response = client.get(f"/plans/{plan_id}?tab=history")
     assert response.status_code == 422 and "tab" in response.text
 
@@ -283,7 +281,7 @@ def test_the_county_assesses_with_a_score_and_shortfalls_are_marked(
     rt: Runtime, client: TestClient, clock: SimulatedClock
 ) -> None:
     plan_id = in_assessment(rt, clock, actual=50)  # targets 100 and 200: both short
-    login(client, WANG)
+    log_in_as(client, WANG)
     html = client.get(f"/plans/{plan_id}").text
     goals = section(html, "goals")
     assert goals.count('<tr class="shortfall">') == 2 and goals.count("未达成") == 2
@@ -304,7 +302,7 @@ def test_the_county_assesses_with_a_score_and_shortfalls_are_marked(
 
 def test_goals_met_are_marked_met(rt: Runtime, client: TestClient, clock: SimulatedClock) -> None:
     plan_id = in_assessment(rt, clock, actual=250)
-    login(client, CHEN)
+    log_in_as(client, CHEN)
     goals = section(client.get(f"/plans/{plan_id}").text, "goals")
     assert goals.count("已达成") == 2 and "shortfall" not in goals
 
@@ -316,11 +314,11 @@ def test_my_plans_lists_a_drafters_own_plans_with_the_return_reason(
     act(rt, plan_id=returned, trigger="return", actor=ZISHAN, comment="请补充安全生产月活动")
     other = create_plan(rt, spec=small_plan(SCHOOL, year=2028), actor=CHEN).plan_id
     create_plan(rt, spec=small_plan("zishan-bike-factory"), actor=DRAFTER["zishan-bike-factory"])
-    login(client, CHEN)
+    log_in_as(client, CHEN)
     html = client.get("/plans").text
     assert re.findall(r'href="/plans/(\d+)"', html) == [str(other), str(returned)]
     assert "已退回" in html and "请补充安全生产月活动" in html
     assert re.findall(r'href="/plans/(\d+)"', client.get("/plans?year=2028").text) == [str(other)]
-    login(client, WANG)  # an approver owns no plans
+    log_in_as(client, WANG)  # an approver owns no plans
     assert "暂无计划" in client.get("/plans").text
     assert client.get("/plans?state=draft").status_code == 422
