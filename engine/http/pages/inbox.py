@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from engine.http.action_titles import action_title
 from engine.http.auth import PageCaller, runtime_of
 from engine.http.pages.fields import only_known, whole_number
 from engine.http.pages.plans import local_time
@@ -35,5 +36,6 @@ def inbox_page(request: Request, caller: PageCaller) -> Response:
         "choices": inbox_choices(rt, actor=caller.username),
         "chosen": {"state": state, "township": township, "year": year},
         "local_time": local_time(rt.default_timezone),
+        "action_title": action_title,
     }
     return render(request, "inbox.html", context, caller=caller)

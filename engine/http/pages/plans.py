@@ -23,7 +23,9 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.core.errors import NotFound, PlanflowError
 from engine.core.i18n import use_language
+from engine.http.action_titles import action_title
 from engine.http.auth import CSRF_FIELD, FormCaller, PageCaller, runtime_of
+from engine.http.diagram import workflow_svg
 from engine.http.errors import status_of
 from engine.http.pages.errors import PAGE_LANGUAGE
 from engine.http.pages.fields import number, only_known, whole_number
@@ -124,7 +126,9 @@ def _render_plan(
         "items_live": page.template.states[view.plan.state].items_live,
         "months": _months(page),
         "goal_met": goal_met,
-        "done": done,
+        "action_title": action_title,
+        "diagram": workflow_svg(page.template, view.plan.state),
+        "flash": f"已{action_title(done)}。" if done else None,
         "refused": refused,
         "local_time": local_time(timezone),
     }
