@@ -1,7 +1,7 @@
 """待我审批, the home page (`/`): the open steps the caller may act on now, overdue first, with the
 countersign progress of a countersigned step ("1/2 已同意") and escalated steps marked; filters by
-state, township and year (a GET form; empty means any); and, for drafters, their plans that were
-returned to them with the reason.
+state, township and year (a GET form, which htmx sends to swap only the list; empty means any);
+and, for drafters, their plans that were returned to them with the reason.
 """
 
 from __future__ import annotations
@@ -38,4 +38,8 @@ def inbox_page(request: Request, caller: PageCaller) -> Response:
         "local_time": local_time(rt.default_timezone),
         "action_title": action_title,
     }
-    return render(request, "inbox.html", context, caller=caller)
+    # The filter form, sent by htmx, swaps only the list of tasks (without JS it loads the page).
+    partial = (
+        request.headers.get("HX-Request") == "true" and request.headers.get("HX-Target") == "tasks"
+    )
+    return render(request, "inbox.html", context, caller=caller, block="tasks" if partial else None)

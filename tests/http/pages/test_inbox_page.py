@@ -112,6 +112,19 @@ def test_the_filters_keep_a_township_a_year_a_state(rt: Runtime, client: TestCli
     assert linked(client.get("/?state=township_review").text) == []
 
 
+def test_htmx_filtering_gets_only_the_list(rt: Runtime, client: TestClient) -> None:
+    school = at_county(rt, "zishan-middle-school")
+    at_county(rt, "songshan-hospital")
+    log_in_as(client, WANG)
+    page = client.get("/?township=zishan-town")
+    assert 'hx-target="#tasks"' in page.text and '<div id="tasks"' in page.text
+    htmx = {"HX-Request": "true", "HX-Target": "tasks"}
+    partial = client.get("/?township=zishan-town", headers=htmx)
+    assert partial.status_code == 200
+    assert "<html" not in partial.text and "<form" not in partial.text
+    assert linked(partial.text) == [school] == linked(page.text)
+
+
 @pytest.mark.parametrize(
     ("query", "status", "said"),
     [
