@@ -105,6 +105,7 @@ def test_the_page_shows_the_plans_content_calendar_and_history(
     history = section(html, "history")
     assert history.index("陈静") < history.index("赵志强") < history.index("王建国")
     assert "提交" in history and "（草稿 →" in history
+    assert "会签 1/2 已同意" in history  # the first county signature
     assert "执行中" in html
     assert "<svg" in section(html, "workflow") and "当前" in section(html, "workflow")
 
@@ -305,6 +306,8 @@ def test_goals_met_are_marked_met(rt: Runtime, client: TestClient, clock: Simula
     log_in_as(client, CHEN)
     goals = section(client.get(f"/plans/{plan_id}").text, "goals")
     assert goals.count("已达成") == 2 and "shortfall" not in goals
+    history = section(client.get(f"/plans/{plan_id}").text, "history")
+    assert "目标1：250人" in history and "第1项（1月活动）：已完成" in history
 
 
 def test_my_plans_lists_a_drafters_own_plans_with_the_return_reason(
