@@ -12,6 +12,7 @@ action shows the page again with the reason and what was typed.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -21,8 +22,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from engine.core.errors import NotFound, PlanflowError
-from engine.core.i18n import use_language
+from engine.core.errors import ActionRefused, NotFound, PlanflowError
+from engine.core.i18n import N_, use_language
 from engine.http.action_titles import action_title
 from engine.http.auth import CSRF_FIELD, FormCaller, PageCaller, runtime_of
 from engine.http.diagram import workflow_svg
@@ -36,10 +37,13 @@ from engine.service.my_plans import my_plans
 from engine.service.plan_page import PlanPage, goal_met, plan_page
 from engine.service.possible import EDIT, REPORT_GOAL, REPORT_ITEM
 from engine.service.timezones import plan_timezone
+from engine.store.plan_content import Item
 
 router = APIRouter()
 
 ACTION_FIELDS = (CSRF_FIELD, "version", "idempotency_key", "comment", "score")
+FORM_KEY = re.compile(r"[0-9a-f]{32}")  # the idempotency key a rendered form carries (uuid4 hex)
+INCOMPLETE = N_("the form is incomplete (no '{name}'); reload the page and try again")
 
 
 @router.get("/plans")
@@ -70,6 +74,13 @@ async def plan_action(request: Request, plan_id: int, trigger: str, caller: Form
     comment = form.get("comment", "").strip() or None
     try:
         version = whole_number(form, "version")
+        key = form.get("idempotency_key", "")
+        for name, missing in (
+            ("version", version is None),
+            ("idempotency_key", not FORM_KEY.fullmatch(key)),
+        ):
+            if missing:
+                raise ActionRefused(INCOMPLETE, code="page.form_incomplete", field=name, name=name)
         score = number(form, "score")
         await run_in_threadpool(
             act,
@@ -79,7 +90,7 @@ async def plan_action(request: Request, plan_id: int, trigger: str, caller: Form
             actor=caller.username,
             comment=comment,
             score=score,
-            idempotency_key=form.get("idempotency_key") or None,
+            idempotency_key=key,
             expected_version=version,
         )
     except NotFound:
@@ -135,11 +146,12 @@ def _render_plan(
     return render(request, "plan.html", context, caller=caller, status_code=status)
 
 
-def _months(page: PlanPage) -> list[tuple[int, list[Any]]]:
-    """The twelve months of the plan's year, each with its items."""
-    by_month: dict[int, list[Any]] = {month: [] for month in range(1, 13)}
-    for number_, item in enumerate(page.view.items, 1):
-        by_month.setdefault(item.month, []).append((number_, item))
+def _months(page: PlanPage) -> list[tuple[int, list[tuple[int, Item]]]]:
+    """The twelve months of the plan's year, each with its items and their numbers (1, 2, … in
+    plan order, as `report item` counts them)."""
+    by_month: dict[int, list[tuple[int, Item]]] = {month: [] for month in range(1, 13)}
+    for position, item in enumerate(page.view.items, 1):
+        by_month.setdefault(item.month, []).append((position, item))
     return sorted(by_month.items())
 
 

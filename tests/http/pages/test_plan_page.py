@@ -205,6 +205,9 @@ def test_a_form_sent_twice_acts_once(rt: Runtime, client: TestClient) -> None:
         ({"csrf_token": None}, 403),
         ({"reviewer": "wang-county"}, 422),  # an unknown field is not ignored
         ({"version": "newest"}, 422),
+        ({"version": None}, 422),  # a page form always says which version it shows
+        ({"idempotency_key": None}, 422),
+        ({"idempotency_key": "k" * 300}, 422),
         ({"score": "5"}, 422),  # approve takes no score
     ],
 )
