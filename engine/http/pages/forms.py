@@ -29,7 +29,7 @@ from engine.core.errors import (
 from engine.core.i18n import N_
 from engine.http.auth import FormCaller, PageCaller, runtime_of
 from engine.http.errors import status_of
-from engine.http.pages import plan_form
+from engine.http.pages import plan_form, report_form
 from engine.http.pages.form_fields import no_query, read_form
 from engine.http.pages.plan_form import GROUPS, HEAD, PlanForm
 from engine.http.rendering import render
@@ -38,7 +38,8 @@ from engine.service.directory import list_orgs
 from engine.service.export import export_plan
 from engine.service.plan_views import PlanView, show_plan
 from engine.service.plans import create_plan, edit_plan
-from engine.service.possible import EDIT
+from engine.service.possible import EDIT, REPORT_GOAL, REPORT_ITEM
+from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
 from engine.service.templates import get_template, list_templates, workflow_for
 
@@ -55,6 +56,10 @@ NO_SUCH_ROW = N_("there is no kind of row {group!r}")
 SENT_BEFORE = N_(
     "this form was already sent, with other values; the plan may have changed since: open it "
     "again and make your change there"
+)
+NOT_REPORTABLE = N_(
+    "plan #{plan_id} takes no year-end reports now: it is in {state_title}; item statuses are "
+    "reported while it is carried out, goal actuals at its self-evaluation"
 )
 ROW_BUTTONS = ("add", "remove")
 
@@ -203,6 +208,113 @@ def empty_row(group: str, request: Request, caller: PageCaller) -> Response:
         raise NotFound(NO_SUCH_ROW, code="form.no_such_row", group=group)
     context = {"group": group, "row": plan_form.new_row(group), **_choices()}
     return render(request, "forms/row.html", context, caller=caller)
+
+
+# ------------------------------------------------------------------------- the self-evaluation
+
+
+@router.get("/plans/{plan_id}/report")
+def report_page(plan_id: int, request: Request, caller: PageCaller) -> Response:
+    no_query(request)
+    view = show_plan(runtime_of(request), plan_id=plan_id, actor=caller.username)
+    return _report_page(request, caller, view, _report_form(view))
+
+
+@router.post("/plans/{plan_id}/report")
+def report_plan(plan_id: int, request: Request, caller: FormCaller, posted: Posted) -> Response:
+    """Report what changed on the form, goals then items, each one write of the service; the
+    whole form is checked first, so a refused submit writes nothing."""
+    no_query(request)
+    rt = runtime_of(request)
+    view = show_plan(rt, plan_id=plan_id, actor=caller.username)
+    form = _report_form(view)
+    values, _ = read_form(posted, single={*form.names, "key", "version"})
+    key = _key(values.get("key"))
+    version = _version(values.get("version"))
+    report_form.fill(form, values)
+    goals, items = report_form.reports_of(form)
+    if form.failed:
+        return _report_page(request, caller, view, form, version=version, status_code=422)
+    if not (goals or items):  # nothing changed (also: the same form sent again, once done)
+        return _to_plan(plan_id)
+    if version != view.plan.version:
+        error: PlanflowError = Conflict(
+            "plan #{plan_id} changed since you loaded it (you saw version {expected_version}, "
+            "it is now {actual_version}); reload it and decide again",
+            code="plan.version_conflict",
+            plan_id=plan_id,
+            expected_version=version,
+            actual_version=view.plan.version,
+        )
+        form.refuse(None, error)
+        return _report_page(
+            request, caller, view, form, version=version, status_code=status_of(error)
+        )
+    try:
+        for goal in goals:
+            report_goal(
+                rt,
+                plan_id=plan_id,
+                actor=caller.username,
+                goal_key=goal.key,
+                actual=goal.actual,
+                note=goal.note,
+                idempotency_key=f"{key}-goal-{goal.key}",
+            )
+        for item in items:
+            report_item(
+                rt,
+                plan_id=plan_id,
+                actor=caller.username,
+                item_number=item.number,
+                status=item.status,
+                note=item.note,
+                idempotency_key=f"{key}-item-{item.number}",
+            )
+    except PlanflowError as error:
+        _refuse_report(form, error)
+        view = show_plan(rt, plan_id=plan_id, actor=caller.username)  # what did get saved
+        return _report_page(request, caller, view, form, status_code=status_of(error))
+    return _to_plan(plan_id)
+
+
+def _report_form(view: PlanView) -> report_form.ReportForm:
+    goals, items = REPORT_GOAL in view.possible, REPORT_ITEM in view.possible
+    if not (goals or items):
+        raise ActionRefused(
+            NOT_REPORTABLE,
+            code="form.not_reportable",
+            plan_id=view.plan.id,
+            state=view.plan.state,
+            state_title=view.state_title,
+        )
+    return report_form.report_form(view, goals=goals, items=items)
+
+
+def _refuse_report(form: report_form.ReportForm, error: PlanflowError) -> None:
+    if isinstance(error, NotAuthenticated) or error.code == "plan.not_found":
+        raise error
+    form.refuse(None, error)
+
+
+def _report_page(
+    request: Request,
+    caller: Caller,
+    view: PlanView,
+    form: report_form.ReportForm,
+    *,
+    version: int | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The form at the version it was made from (`version`), else the plan's version now."""
+    context = {
+        "view": view,
+        "form": form,
+        "key": uuid.uuid4().hex,
+        "version": view.plan.version if version is None else version,
+        "statuses": report_form.STATUSES,
+    }
+    return render(request, "forms/report.html", context, caller=caller, status_code=status_code)
 
 
 def _editor(

@@ -497,8 +497,152 @@ def test_an_item_with_history_cannot_be_removed(
     assert len(show_plan(world, plan_id=plan_id, actor=DRAFTER).items) == 3
 
 
+# --------------------------------------------------------------------------- the self-evaluation
+
+
 def in_self_evaluation(rt: Runtime, clock: SimulatedClock) -> int:
+    """A school plan (`small_plan`: goals goal-1 ≥ 100 人, goal-2 ≥ 200 人; items 1–3) at its
+    self-evaluation."""
     plan_id = live_plan(rt)
     clock.set(dt.datetime(2027, 12, 1, 0, 1, tzinfo=TZ))
     assert [fired.error for fired in fire_due_timers(rt)] == [None]
     return plan_id
+
+
+def report_fields(csrf: str, page: str, **values: str) -> dict[str, str | list[str]]:
+    fields: dict[str, str | list[str]] = {
+        "csrf_token": csrf,
+        "key": hidden(page, "key"),
+        "version": hidden(page, "version"),
+    }
+    fields.update(values)
+    return fields
+
+
+def test_item_statuses_are_reported_while_the_plan_is_carried_out(
+    world: Runtime, client: TestClient
+) -> None:
+    plan_id = live_plan(world)
+    csrf = sign_in(world, client, DRAFTER)
+    page = client.get(f"/plans/{plan_id}/report")
+    assert page.status_code == 200
+    assert "goal_actual_" not in page.text  # goal actuals wait for the self-evaluation
+    assert page.text.count('name="item_status_') == 3
+
+    fields = report_fields(
+        csrf, page.text, item_status_1="done", item_status_2="partly", item_note_2="场地受限"
+    )
+    answer = post(client, f"/plans/{plan_id}/report", fields)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/plans/{plan_id}"
+    items = show_plan(world, plan_id=plan_id, actor=DRAFTER).items
+    assert [(i.status, i.report_note) for i in items] == [
+        ("done", None),
+        ("partly", "场地受限"),
+        (None, None),
+    ]
+    assert audit_of(world, plan_id)[-2:] == ["report_item", "report_item"]
+
+    # Sent twice, it reports once; shown again, what is reported is filled in.
+    assert post(client, f"/plans/{plan_id}/report", fields).status_code == 303
+    assert audit_of(world, plan_id).count("report_item") == 2
+    shown = client.get(f"/plans/{plan_id}/report").text
+    assert '<option value="partly" selected>部分完成</option>' in shown
+    assert 'value="场地受限"' in shown
+
+
+def test_the_self_evaluation_reports_goals_and_items(
+    world: Runtime, client: TestClient, clock: SimulatedClock
+) -> None:
+    plan_id = in_self_evaluation(world, clock)
+    csrf = sign_in(world, client, DRAFTER)
+    page = client.get(f"/plans/{plan_id}/report")
+    assert page.status_code == 200
+    assert "目标1（目标 &gt;= 100 人）" in page.text
+
+    fields = report_fields(
+        csrf,
+        page.text,
+        item_status_1="done",
+        item_status_2="done",
+        item_status_3="not_done",
+        item_note_3="疫情停办",
+    )
+    fields.update(
+        {"goal_actual_goal-1": "120", "goal_actual_goal-2": "180.5", "goal_note_goal-2": "招聘推迟"}
+    )
+    answer = post(client, f"/plans/{plan_id}/report", fields)
+    assert answer.status_code == 303
+    view = show_plan(world, plan_id=plan_id, actor=DRAFTER)
+    assert [(g.actual, g.actual_note) for g in view.goals] == [(120, None), (180.5, "招聘推迟")]
+    assert [i.status for i in view.items] == ["done", "done", "not_done"]
+    assert "submit_evaluation" in view.possible
+
+
+def test_a_refused_self_evaluation_writes_nothing(
+    world: Runtime, client: TestClient, clock: SimulatedClock
+) -> None:
+    plan_id = in_self_evaluation(world, clock)
+    before = audit_of(world, plan_id)
+    csrf = sign_in(world, client, DRAFTER)
+    page = client.get(f"/plans/{plan_id}/report").text
+    fields = report_fields(csrf, page, item_status_1="done", item_status_2="partly")
+    fields.update({"goal_actual_goal-1": "很多", "goal_actual_goal-2": "-5"})
+    answer = post(client, f"/plans/{plan_id}/report", fields)
+
+    assert answer.status_code == 422
+    errors = dict(re.findall(r'id="error-([^"]+)">([^<]*)<', answer.text))
+    assert set(errors) == {"goal_actual_goal-1", "goal_actual_goal-2", "item_note_2"}
+    assert "很多" in errors["goal_actual_goal-1"]
+    assert "不能为负数" in errors["goal_actual_goal-2"]
+    assert 'value="很多"' in answer.text
+    assert '<option value="partly" selected>' in answer.text
+    assert audit_of(world, plan_id) == before  # item 1 was fine, but nothing was written
+
+
+def test_a_report_cannot_be_taken_back(world: Runtime, client: TestClient) -> None:
+    plan_id = live_plan(world)
+    csrf = sign_in(world, client, DRAFTER)
+    page = client.get(f"/plans/{plan_id}/report").text
+    post(client, f"/plans/{plan_id}/report", report_fields(csrf, page, item_status_1="done"))
+    page = client.get(f"/plans/{plan_id}/report").text
+    answer = post(client, f"/plans/{plan_id}/report", report_fields(csrf, page, item_status_1=""))
+    assert answer.status_code == 422
+    assert 'id="error-item_status_1"' in answer.text
+    assert show_plan(world, plan_id=plan_id, actor=DRAFTER).items[0].status == "done"
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"goal_actual_goal-1": "5"}, "goal_actual_goal-1"),
+        ({"item_status_9": "done"}, "item_status_9"),
+    ],
+)
+def test_a_report_field_the_plan_has_not_is_refused(
+    world: Runtime, client: TestClient, values: dict[str, str], named: str
+) -> None:
+    plan_id = live_plan(world)
+    before = audit_of(world, plan_id)
+    csrf = sign_in(world, client, DRAFTER)
+    page = client.get(f"/plans/{plan_id}/report").text
+    answer = post(client, f"/plans/{plan_id}/report", report_fields(csrf, page, **values))
+    assert answer.status_code == 422
+    assert named in answer.text
+    assert audit_of(world, plan_id) == before
+
+
+def test_a_draft_takes_no_reports(world: Runtime, client: TestClient) -> None:
+    plan_id = create_plan(world, spec=small_plan(), actor=DRAFTER).plan_id
+    sign_in(world, client, DRAFTER)
+    answer = client.get(f"/plans/{plan_id}/report")
+    assert answer.status_code == 422
+    assert "草稿" in answer.text
+
+
+def test_only_the_owner_reports(world: Runtime, client: TestClient) -> None:
+    plan_id = live_plan(world)
+    sign_in(world, client, REVIEWER)
+    assert client.get(f"/plans/{plan_id}/report").status_code == 422
+    sign_in(world, client, OTHER_DRAFTER)
+    assert client.get(f"/plans/{plan_id}/report").status_code == 404
