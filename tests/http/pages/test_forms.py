@@ -7,9 +7,7 @@ the plan (or the lack of one) exactly as it was: version and audit trail unchang
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import re
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
@@ -17,44 +15,35 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from itsdangerous import TimestampSigner
 
 from engine.core.clock import SimulatedClock
 from engine.http.app import create_app
-from engine.http.auth import SESSION_KEY
-from engine.http.security import COOKIE
 from engine.service.actions import act
-from engine.service.instance import cookie_secret
-from engine.service.passwords import set_password
 from engine.service.plan_views import list_plans, plan_history, show_plan
 from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
 from engine.service.timers import fire_due_timers
-from engine.service.web_sessions import log_in
+from tests.http.helpers import login, set_passwords
 from tests.world import live_plan, setup_world, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")
 DRAFTER, OTHER_DRAFTER, REVIEWER = "chen-school", "zhou-hospital", "zhao-zishan"
-PASSWORD = "forms-test-password"
 
 
 # ----------------------------------------------------------------------------------- helpers
-# Until tests/http/helpers.py (the shared `login`) is on main: a session started by the service,
-# its key put in the signed cookie the way the app's session middleware signs it.
 
 
-def sign_in(rt: Runtime, client: TestClient, username: str) -> str:
-    """Log `username` in on `client`; returns the session's CSRF token."""
-    set_password(rt, username=username, password=PASSWORD)
-    started = log_in(rt, username=username, password=PASSWORD, address="testclient")
-    payload = base64.b64encode(json.dumps({SESSION_KEY: started.key}).encode("utf-8"))
-    client.cookies.set(COOKIE, TimestampSigner(cookie_secret(rt)).sign(payload).decode("ascii"))
-    return started.csrf_token
+def sign_in(client: TestClient, username: str) -> str:
+    """Log `username` in on `client` through the login page (whoever was logged in on it
+    before is forgotten); returns the session's CSRF token."""
+    client.cookies.clear()
+    return login(client, username)
 
 
 @pytest.fixture
 def world(sqlite_rt: Runtime) -> Runtime:
     setup_world(sqlite_rt)
+    set_passwords(sqlite_rt)
     return sqlite_rt
 
 
@@ -116,7 +105,7 @@ def text_of(page: str) -> str:
 
 
 def test_a_drafter_creates_a_plan_in_the_form(world: Runtime, client: TestClient) -> None:
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     page = client.get("/plans/new")
     assert page.status_code == 200
     assert '<option value="zishan-middle-school" selected>梓山中学工会</option>' in page.text
@@ -154,7 +143,7 @@ def test_a_page_needs_a_login(client: TestClient) -> None:
 def test_invalid_fields_are_shown_next_to_them_and_nothing_is_written(
     world: Runtime, client: TestClient
 ) -> None:
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     page = client.get("/plans/new").text
     fields = new_plan_form(
         csrf,
@@ -183,7 +172,7 @@ def test_invalid_fields_are_shown_next_to_them_and_nothing_is_written(
 def test_a_blank_row_is_no_row_but_a_half_filled_one_is_refused(
     world: Runtime, client: TestClient
 ) -> None:
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     page = client.get("/plans/new").text
     fields = new_plan_form(
         csrf,
@@ -220,7 +209,7 @@ def test_a_blank_row_is_no_row_but_a_half_filled_one_is_refused(
 
 def test_the_services_refusal_is_shown_on_the_form(world: Runtime, client: TestClient) -> None:
     create_plan(world, spec=small_plan(), actor=DRAFTER)
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     answer = post(client, "/plans/new", new_plan_form(csrf, client.get("/plans/new").text))
     assert answer.status_code == 409
     assert "已有" in text_of(answer.text)
@@ -236,7 +225,7 @@ def test_the_services_refusal_is_shown_on_the_form(world: Runtime, client: TestC
 
 
 def test_a_double_submit_creates_one_plan(world: Runtime, client: TestClient) -> None:
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     fields = new_plan_form(csrf, client.get("/plans/new").text)
     first = post(client, "/plans/new", fields)
     again = post(client, "/plans/new", fields)
@@ -246,7 +235,7 @@ def test_a_double_submit_creates_one_plan(world: Runtime, client: TestClient) ->
 
 
 def test_each_form_shown_has_a_fresh_key(world: Runtime, client: TestClient) -> None:
-    sign_in(world, client, DRAFTER)
+    sign_in(client, DRAFTER)
     keys = {hidden(client.get("/plans/new").text, "key") for _ in range(3)}
     assert len(keys) == 3
 
@@ -263,7 +252,7 @@ def test_each_form_shown_has_a_fresh_key(world: Runtime, client: TestClient) -> 
 def test_a_malformed_form_is_refused_naming_the_field(
     world: Runtime, client: TestClient, change: dict[str, str | list[str]], named: str
 ) -> None:
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     fields = new_plan_form(csrf, client.get("/plans/new").text, **change)
     answer = post(client, "/plans/new", fields)
     assert answer.status_code == 422
@@ -272,14 +261,14 @@ def test_a_malformed_form_is_refused_naming_the_field(
 
 
 def test_an_unknown_query_parameter_is_refused(world: Runtime, client: TestClient) -> None:
-    sign_in(world, client, DRAFTER)
+    sign_in(client, DRAFTER)
     answer = client.get("/plans/new?org=county")
     assert answer.status_code == 422
     assert "org" in answer.text
 
 
 def test_a_forged_or_missing_csrf_token_writes_nothing(world: Runtime, client: TestClient) -> None:
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     fields = new_plan_form(csrf, client.get("/plans/new").text)
     assert post(client, "/plans/new", {**fields, "csrf_token": "forged"}).status_code == 403
     del fields["csrf_token"]
@@ -288,7 +277,7 @@ def test_a_forged_or_missing_csrf_token_writes_nothing(world: Runtime, client: T
 
 
 def test_rows_are_added_and_removed_without_script(world: Runtime, client: TestClient) -> None:
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     fields = new_plan_form(csrf, client.get("/plans/new").text, add="goal")
     answer = post(client, "/plans/new", fields)
     assert answer.status_code == 200
@@ -305,7 +294,7 @@ def test_rows_are_added_and_removed_without_script(world: Runtime, client: TestC
 
 
 def test_htmx_gets_an_empty_row_to_append(world: Runtime, client: TestClient) -> None:
-    sign_in(world, client, DRAFTER)
+    sign_in(client, DRAFTER)
     page = client.get("/plans/new").text
     assert 'hx-get="/plans/rows/item"' in page
 
@@ -318,7 +307,7 @@ def test_htmx_gets_an_empty_row_to_append(world: Runtime, client: TestClient) ->
 
 
 def test_script_in_a_field_is_shown_escaped(world: Runtime, client: TestClient) -> None:
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     script = "<script>alert(1)</script>"
     fields = new_plan_form(csrf, client.get("/plans/new").text, title=script, year="x")
     answer = post(client, "/plans/new", fields)
@@ -361,7 +350,7 @@ def test_a_returned_draft_is_edited_in_the_form(world: Runtime, client: TestClie
     plan_id = create_plan(world, spec=small_plan(), actor=DRAFTER).plan_id
     act(world, plan_id=plan_id, trigger="submit", actor=DRAFTER)
     act(world, plan_id=plan_id, trigger="return", actor=REVIEWER, comment="请补充<b>体检</b>安排")
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
 
     page = client.get(f"/plans/{plan_id}/edit")
     assert page.status_code == 200
@@ -381,7 +370,7 @@ def test_a_returned_draft_is_edited_in_the_form(world: Runtime, client: TestClie
 
 def test_a_stale_edit_is_refused_and_writes_nothing(world: Runtime, client: TestClient) -> None:
     plan_id = create_plan(world, spec=small_plan(), actor=DRAFTER).plan_id
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     page = client.get(f"/plans/{plan_id}/edit").text
     other_tab = client.get(f"/plans/{plan_id}/edit").text
     first = post(client, f"/plans/{plan_id}/edit", edit_form(csrf, page))
@@ -401,7 +390,7 @@ def test_a_stale_edit_is_refused_and_writes_nothing(world: Runtime, client: Test
 
 def test_another_townships_plan_is_not_found(world: Runtime, client: TestClient) -> None:
     plan_id = create_plan(world, spec=small_plan(), actor=DRAFTER).plan_id
-    csrf = sign_in(world, client, OTHER_DRAFTER)
+    csrf = sign_in(client, OTHER_DRAFTER)
     assert client.get(f"/plans/{plan_id}/edit").status_code == 404
     answer = post(client, f"/plans/{plan_id}/edit", {"csrf_token": csrf})
     assert answer.status_code == 404
@@ -412,7 +401,7 @@ def test_another_townships_plan_is_not_found(world: Runtime, client: TestClient)
 def test_a_plan_under_review_cannot_be_edited(world: Runtime, client: TestClient) -> None:
     plan_id = create_plan(world, spec=small_plan(), actor=DRAFTER).plan_id
     act(world, plan_id=plan_id, trigger="submit", actor=DRAFTER)
-    sign_in(world, client, DRAFTER)
+    sign_in(client, DRAFTER)
     answer = client.get(f"/plans/{plan_id}/edit")
     assert answer.status_code == 422
     assert "镇工会审核" in answer.text
@@ -438,7 +427,7 @@ def amend_form(csrf: str, page: str, **changes: str | list[str]) -> dict[str, st
 
 def test_a_live_plans_items_are_amended(world: Runtime, client: TestClient) -> None:
     plan_id = live_plan(world)
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     assert client.get(f"/plans/{plan_id}/edit").headers["location"] == f"/plans/{plan_id}/amend"
     page = client.get(f"/plans/{plan_id}/amend")
     assert page.status_code == 200
@@ -459,7 +448,7 @@ def test_a_live_plans_items_are_amended(world: Runtime, client: TestClient) -> N
 
 def test_an_amendment_may_not_change_the_approved_parts(world: Runtime, client: TestClient) -> None:
     plan_id = live_plan(world)
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     page = client.get(f"/plans/{plan_id}/amend").text
     version = show_plan(world, plan_id=plan_id, actor=DRAFTER).plan.version
     answer = post(client, f"/plans/{plan_id}/amend", amend_form(csrf, page, title="新名字"))
@@ -480,7 +469,7 @@ def test_an_item_with_history_cannot_be_removed(
     from engine.store.statuses import ItemStatus
 
     report_item(world, plan_id=plan_id, actor=DRAFTER, item_number=2, status=ItemStatus.DONE)
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     page = client.get(f"/plans/{plan_id}/amend").text
     fields = amend_form(
         csrf,
@@ -523,7 +512,7 @@ def test_item_statuses_are_reported_while_the_plan_is_carried_out(
     world: Runtime, client: TestClient
 ) -> None:
     plan_id = live_plan(world)
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     page = client.get(f"/plans/{plan_id}/report")
     assert page.status_code == 200
     assert "goal_actual_" not in page.text  # goal actuals wait for the self-evaluation
@@ -555,7 +544,7 @@ def test_the_self_evaluation_reports_goals_and_items(
     world: Runtime, client: TestClient, clock: SimulatedClock
 ) -> None:
     plan_id = in_self_evaluation(world, clock)
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     page = client.get(f"/plans/{plan_id}/report")
     assert page.status_code == 200
     assert "目标1（目标 &gt;= 100 人）" in page.text
@@ -584,7 +573,7 @@ def test_a_refused_self_evaluation_writes_nothing(
 ) -> None:
     plan_id = in_self_evaluation(world, clock)
     before = audit_of(world, plan_id)
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     page = client.get(f"/plans/{plan_id}/report").text
     fields = report_fields(csrf, page, item_status_1="done", item_status_2="partly")
     fields.update({"goal_actual_goal-1": "很多", "goal_actual_goal-2": "-5"})
@@ -602,7 +591,7 @@ def test_a_refused_self_evaluation_writes_nothing(
 
 def test_a_report_cannot_be_taken_back(world: Runtime, client: TestClient) -> None:
     plan_id = live_plan(world)
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     page = client.get(f"/plans/{plan_id}/report").text
     post(client, f"/plans/{plan_id}/report", report_fields(csrf, page, item_status_1="done"))
     page = client.get(f"/plans/{plan_id}/report").text
@@ -624,7 +613,7 @@ def test_a_report_field_the_plan_has_not_is_refused(
 ) -> None:
     plan_id = live_plan(world)
     before = audit_of(world, plan_id)
-    csrf = sign_in(world, client, DRAFTER)
+    csrf = sign_in(client, DRAFTER)
     page = client.get(f"/plans/{plan_id}/report").text
     answer = post(client, f"/plans/{plan_id}/report", report_fields(csrf, page, **values))
     assert answer.status_code == 422
@@ -634,7 +623,7 @@ def test_a_report_field_the_plan_has_not_is_refused(
 
 def test_a_draft_takes_no_reports(world: Runtime, client: TestClient) -> None:
     plan_id = create_plan(world, spec=small_plan(), actor=DRAFTER).plan_id
-    sign_in(world, client, DRAFTER)
+    sign_in(client, DRAFTER)
     answer = client.get(f"/plans/{plan_id}/report")
     assert answer.status_code == 422
     assert "草稿" in answer.text
@@ -642,7 +631,7 @@ def test_a_draft_takes_no_reports(world: Runtime, client: TestClient) -> None:
 
 def test_only_the_owner_reports(world: Runtime, client: TestClient) -> None:
     plan_id = live_plan(world)
-    sign_in(world, client, REVIEWER)
+    sign_in(client, REVIEWER)
     assert client.get(f"/plans/{plan_id}/report").status_code == 422
-    sign_in(world, client, OTHER_DRAFTER)
+    sign_in(client, OTHER_DRAFTER)
     assert client.get(f"/plans/{plan_id}/report").status_code == 404
