@@ -160,7 +160,9 @@ def test_invalid_fields_are_shown_next_to_them_and_nothing_is_written(
     assert set(errors) == {"title", "year", "goal.0.target", "goal.1.target", "item.1.due_day"}
     assert "不能为空" in errors["title"]
     assert "必须是整数" in errors["year"]
+    assert "必须是数字，例如 300 或 98.5，现为 '很多'" in errors["goal.0.target"]
     assert "目标值 0" in errors["goal.1.target"]
+    assert "必须在 1 到 31 之间" in errors["item.1.due_day"]
     assert "未保存" in answer.text
     # The form comes back as it was typed, with the problems marked.
     assert 'value="很多" aria-invalid="true"' in answer.text
