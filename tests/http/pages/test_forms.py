@@ -8,6 +8,7 @@ the plan (or the lack of one) exactly as it was: version and audit trail unchang
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
@@ -156,7 +157,9 @@ def test_invalid_fields_are_shown_next_to_them_and_nothing_is_written(
     answer = post(client, "/plans/new", fields)
 
     assert answer.status_code == 422
-    errors = dict(re.findall(r'id="error-([^"]+)">([^<]*)<', answer.text))
+    errors = {
+        k: html.unescape(v) for k, v in re.findall(r'id="error-([^"]+)">([^<]*)<', answer.text)
+    }
     assert set(errors) == {"title", "year", "goal.0.target", "goal.1.target", "item.1.due_day"}
     assert "不能为空" in errors["title"]
     assert "必须是整数" in errors["year"]
