@@ -8,10 +8,12 @@ document a plan file holds and goes through the plan file's own validation
 (`planfile.parse_plan`), so a form accepts exactly what a file would. The document is written as
 JSON with one value a line: the line of each located problem then says which value it is about.
 Rows left wholly blank are no rows (an added row not filled in); nothing a person typed is dropped.
+A goal given no key gets one (`goal-1`, …).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import secrets
@@ -180,6 +182,7 @@ def spec_of(form: PlanForm, *, base: PlanSpec | None = None) -> PlanSpec | None:
             entries.append(_entry(group, row))
             kept[group].append(index)
         document[DOCUMENT_KEY[group]] = entries
+    _number_goals(document["goals"] if "goal" in form.rows else [])
     text = json.dumps(document, ensure_ascii=False, indent=1)
     try:
         return parse_plan(text, source=SOURCE)
@@ -189,6 +192,16 @@ def spec_of(form: PlanForm, *, base: PlanSpec | None = None) -> PlanSpec | None:
             key = _field_key(paths.get(problem.line, ()), kept, form)
             form.add_problem(key, problem.said(PAGE_LANGUAGE))
         return None
+
+
+def _number_goals(goals: list[dict[str, Any]]) -> None:
+    """A goal left without a key gets the first free one of goal-1, goal-2, …: a drafter need
+    not invent names (keys only tell the goals apart in reports)."""
+    taken = {goal["key"] for goal in goals}
+    free = (f"goal-{n}" for n in itertools.count(1) if f"goal-{n}" not in taken)
+    for goal in goals:
+        if not goal["key"]:
+            goal["key"] = next(free)
 
 
 def _head_value(name: str, text: str) -> dict[str, Any]:

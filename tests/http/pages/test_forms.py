@@ -212,6 +212,30 @@ def test_a_blank_row_is_no_row_but_a_half_filled_one_is_refused(
     assert [g.key for g in show_plan(world, plan_id=plan.id, actor=DRAFTER).goals] == ["members"]
 
 
+def test_a_goal_left_without_a_key_gets_one(world: Runtime, client: TestClient) -> None:
+    csrf = sign_in(client, DRAFTER)
+    fields = new_plan_form(
+        csrf,
+        client.get("/plans/new").text,
+        goal_row=["g1", "g2", "g3"],
+        goal_key=["", "goal-1", " "],
+        goal_title=["发展新会员", "开展活动", "建家"],
+        goal_target=["300", "12", "1"],
+        goal_unit=["人", "次", "个"],
+        goal_comparator=[">=", ">=", ">="],
+        goal_allow_negative=["no", "no", "no"],
+    )
+    answer = post(client, "/plans/new", fields)
+    assert answer.status_code == 303
+    (plan, _), *_ = list_plans(world, actor=DRAFTER)
+    goals = show_plan(world, plan_id=plan.id, actor=DRAFTER).goals
+    assert [(g.key, g.title) for g in goals] == [
+        ("goal-2", "发展新会员"),
+        ("goal-1", "开展活动"),
+        ("goal-3", "建家"),
+    ]
+
+
 def test_the_services_refusal_is_shown_on_the_form(world: Runtime, client: TestClient) -> None:
     create_plan(world, spec=small_plan(), actor=DRAFTER)
     csrf = sign_in(client, DRAFTER)
