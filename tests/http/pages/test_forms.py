@@ -1,5 +1,6 @@
 """The drafters' forms over HTTP: the plan editor (new, edit, rows added and removed with and
-without script), the amendment of a live plan's items, and the year-end self-evaluation.
+without script), the amendment of a live plan's items, and the year-end self-evaluation; on
+SQLite and PostgreSQL.
 
 Every refused submit shows the form again, the problem in Chinese next to its field, and leaves
 the plan (or the lack of one) exactly as it was: version and audit trail unchanged.
@@ -42,10 +43,10 @@ def sign_in(client: TestClient, username: str) -> str:
 
 
 @pytest.fixture
-def world(sqlite_rt: Runtime) -> Runtime:
-    setup_world(sqlite_rt)
-    set_passwords(sqlite_rt)
-    return sqlite_rt
+def world(rt: Runtime) -> Runtime:
+    setup_world(rt)
+    set_passwords(rt)
+    return rt
 
 
 @pytest.fixture
