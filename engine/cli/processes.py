@@ -105,24 +105,37 @@ def serve(
             "runs elsewhere).",
         ),
     ] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Serve the demo: planflow-demo.db (unless PLANFLOW_DATABASE_URL says otherwise), "
+            "created and seeded with the demo world and its logins when empty.",
+        ),
+    ] = False,
     loglevel: LogLevel = "INFO",
 ) -> None:
-    """Serve the HTTP app (for now GET /healthz), with the scheduler in a background thread."""
-    settings()  # checked first: importing the Celery app reads them, with no one-line error
+    """Serve the web pages and the API, with the scheduler in a background thread."""
+    configured = settings()  # checked first: importing the Celery app reads them
     import uvicorn
 
+    from engine.cli.serve_demo import demo_runtime
     from engine.http.app import create_app
     from workers.scheduler import build_scheduler
 
-    if no_scheduler and settings().broker_url is None:
+    if no_scheduler and configured.broker_url is None:
         raise ConfigurationError(
             "--no-scheduler needs PLANFLOW_BROKER_URL: in embedded mode this process is the one "
             "that sends the reminders",
             code="configuration.no_broker",
         )
     configure_logging(loglevel)
-    rt = service_runtime()
-    configured = rt.settings
+    host = host or configured.serve_host
+    port = port or configured.serve_port
+    if demo:
+        rt = demo_runtime(configured, echo=typer.echo, address=f"http://{host}:{port}")
+    else:
+        rt = service_runtime()
     app = create_app(rt, scheduler=None if no_scheduler else build_scheduler(rt))
     # Uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the same signal again for the
     # handler it found, so that a default one ends the process "killed by SIGTERM" (or raises
@@ -132,8 +145,8 @@ def serve(
     try:
         uvicorn.run(
             app,
-            host=host or configured.serve_host,
-            port=port or configured.serve_port,
+            host=host,
+            port=port,
             log_level=loglevel.lower(),
         )
     finally:
