@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DATES_FORM = 'a JSON list of ISO dates, such as ["2027-02-20"]'
 CHANNELS_FORM = 'a JSON list of channels, such as ["log", "email"]'
+PROXIES_FORM = 'a JSON list of addresses, such as ["127.0.0.1"]'
 ROLE_CHANNELS_FORM = (
     'a JSON mapping of role to channels, such as {"township_reviewer": ["email", "webhook"]}'
 )
@@ -248,6 +249,15 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body the HTTP edge reads (templates, plan files, forms); "
         "a larger one is answered 413 before it is read.",
+    )
+    trusted_proxies: Annotated[
+        list[str], NoDecode, BeforeValidator(_json(list[str], PROXIES_FORM))
+    ] = Field(
+        default_factory=list,
+        description="Addresses of the reverse proxies in front of `planflow serve`, as a JSON "
+        'list ("*": any): only requests from them have X-Forwarded-Proto and X-Forwarded-For '
+        "believed (HTTPS for the Secure cookie, the client's address for the login throttle). "
+        "Empty: those headers are ignored.",
     )
     smtp_host: str | None = Field(default=None, description="SMTP server for the email channel.")
     smtp_port: int = Field(default=25, description="SMTP port.")

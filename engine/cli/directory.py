@@ -1,4 +1,5 @@
-"""`planflow org …` and `planflow user …`: the organisation tree and who holds which role."""
+"""`planflow org …` and `planflow user …`: the organisation tree, who holds which role, and
+their passwords (`planflow user token …`: their API tokens)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ from typing import Annotated
 
 import typer
 
+from engine.cli import tokens
 from engine.cli.context import JsonFlag, runtime
 from engine.cli.output import as_json, table
+from engine.cli.passwords import PasswordStdin, read_new_password
 from engine.core.i18n import _
-from engine.service import directory, leaving
+from engine.service import directory, leaving, passwords
 from engine.service.writes import WriteResult
 
 orgs = typer.Typer(help="Organisations (county → township → grassroots).", no_args_is_help=True)
-users = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+users = typer.Typer(help="Users, their roles, passwords and API tokens.", no_args_is_help=True)
+users.add_typer(tokens.app, name="token")
 
 
 @orgs.command("create")
@@ -46,12 +50,27 @@ def user_create(
     org: Annotated[str, typer.Option(help="Code of the user's organisation.")],
     role: Annotated[list[str] | None, typer.Option(help="A role to grant; repeatable.")] = None,
     email: Annotated[str | None, typer.Option(help="Address for email reminders.")] = None,
+    password_stdin: PasswordStdin = False,
 ) -> None:
-    """Add a user at an organisation, optionally with roles."""
+    """Add a user at an organisation, optionally with roles and (from standard input) a
+    password; without one they cannot log in until `planflow user passwd` gives them one."""
+    password = read_new_password(from_stdin=True) if password_stdin else None
+    rt = runtime()
     user = directory.create_user(
-        runtime(), username=username, name=name, org=org, roles=role or [], email=email
+        rt, username=username, name=name, org=org, roles=role or [], email=email
     )
+    if password is not None:
+        passwords.set_password(rt, username=username, password=password)
     typer.echo(_("user {username} ({name}) created", username=user.username, name=user.name))
+
+
+@users.command("passwd")
+def user_passwd(username: str, password_stdin: PasswordStdin = False) -> None:
+    """Set USERNAME's password (asked twice at a terminal, or one line of standard input); it
+    logs them out everywhere."""
+    password = read_new_password(from_stdin=password_stdin)
+    passwords.set_password(runtime(), username=username, password=password)
+    typer.echo(_("password of {username} set; their sessions are ended", username=username))
 
 
 @users.command("grant")
@@ -71,7 +90,8 @@ def user_revoke(username: str, role: str) -> None:
 
 @users.command("deactivate")
 def user_deactivate(username: str) -> None:
-    """Deactivate a user: they can no longer act, and their open tasks move on without them."""
+    """Deactivate a user: they can no longer act or log in (their sessions end, their API tokens
+    are revoked), and their open tasks move on without them."""
     handed_over = leaving.deactivate_user(runtime(), username=username)
     typer.echo(_("{username} deactivated", username=username))
     _echo_handed_over(handed_over)

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from engine.core.i18n import set_language
 from engine.http import api, errors, pages, security
 from engine.http.health import Health, SchedulerHealth, check_database, check_publishing
+from engine.http.readiness import Readiness, readiness
 from engine.service.cycle_failures import list_failures
 from engine.service.runtime import Runtime
 
@@ -71,6 +72,15 @@ def create_app(rt: Runtime, *, scheduler: Scheduler | None = None) -> FastAPI:
         if not ok:
             response.status_code = 503
         return health
+
+    @app.get("/readyz", response_model=Readiness)
+    def readyz(response: Response) -> Readiness:
+        """Whether this process can serve now: the database answers with this schema and, in
+        Celery mode, Redis answers; 503 when not."""
+        ready = readiness(rt)
+        if not ready.ready:
+            response.status_code = 503
+        return ready
 
     return app
 

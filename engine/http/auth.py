@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 
 from engine.core.errors import NotAuthenticated, PermissionDenied
 from engine.core.i18n import N_
+from engine.http.security import user_seen
 from engine.service.api_tokens import token_caller
 from engine.service.callers import Caller
 from engine.service.runtime import Runtime
@@ -44,6 +45,7 @@ def api_caller(request: Request) -> Caller:
         caller = token_caller(runtime_of(request), token=token.strip())
     if caller is None:
         raise NotAuthenticated(NEEDS_TOKEN, code="auth.token_required")
+    user_seen(request, caller.person.id)
     return caller
 
 
@@ -53,6 +55,7 @@ def page_caller(request: Request) -> Caller:
     if caller is None:
         request.session.pop(SESSION_KEY, None)
         raise NotAuthenticated(LOGIN_NEEDED, code="auth.login_required")
+    user_seen(request, caller.person.id)
     return caller
 
 

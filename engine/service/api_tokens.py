@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from engine.core import limits
-from engine.core.errors import NotFound
+from engine.core.errors import ActionRefused, NotFound
 from engine.core.i18n import N_
 from engine.service.callers import Caller
 from engine.service.directory import find_any_user
@@ -25,6 +25,10 @@ from engine.store.people import person_by_id, roles_of
 PREFIX = "pf_"  # every token starts so, which lets secret scanners and people recognise one
 VISIBLE = 8  # characters after PREFIX shown in listings
 NO_TOKEN = N_("{username} has no token #{token_id}")
+TOKEN_NAME = N_("token's name")
+NAME_CHARS = 100
+NAME_NEEDED = N_("a token needs a name saying what it is for")
+REVOKED_ALREADY = N_("token #{token_id} of {username} is revoked already")
 # Used this recently, a token's last use is not written again (one write per API call otherwise).
 MARK_EVERY = dt.timedelta(minutes=1)
 
@@ -40,7 +44,10 @@ def token_hash(token: str) -> str:
 
 
 def create_token(rt: Runtime, *, username: str, name: str, days: int | None = None) -> NewToken:
-    limits.check_text("token's name", name, 100)
+    name = name.strip()
+    if not name:
+        raise ActionRefused(NAME_NEEDED, code="token.name_missing", field="name")
+    limits.check_text(TOKEN_NAME, name, NAME_CHARS)
     now = rt.now()
     token = PREFIX + secrets.token_urlsafe(32)
     lifetime = dt.timedelta(days=days if days is not None else rt.settings.token_days)
@@ -70,7 +77,10 @@ def revoke_token(rt: Runtime, *, username: str, token_id: int) -> TokenRecord:
         mine = {t.id: t for t in api_tokens.tokens_of(tx, user_id=user.id)}
         if token_id not in mine:
             raise NotFound(NO_TOKEN, code="token.not_found", username=username, token_id=token_id)
-        api_tokens.revoke_token(tx, token_id=token_id, at=rt.now())
+        if not api_tokens.revoke_token(tx, token_id=token_id, at=rt.now()):
+            raise ActionRefused(
+                REVOKED_ALREADY, code="token.revoked", username=username, token_id=token_id
+            )
         return next(t for t in api_tokens.tokens_of(tx, user_id=user.id) if t.id == token_id)
 
 

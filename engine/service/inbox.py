@@ -13,15 +13,21 @@ from dataclasses import dataclass
 
 from engine.core.scope import roles_covering
 from engine.core.template.model import SignMode
-from engine.service.directory import find_user, org_path, roles_of
-from engine.service.plan_views import reachable_orgs
+from engine.service.directory import find_org, find_user, org_path, roles_of
+from engine.service.plan_views import reachable_orgs, state_names, subtree
 from engine.service.possible import possible_now
 from engine.service.returns import ReturnNote, last_return
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.writes import owner_roles
 from engine.store.people import Org
-from engine.store.plan_views import Task, open_tasks_for, plans_at, waiting_signers
+from engine.store.plan_views import (
+    Task,
+    open_tasks_for,
+    plans_at,
+    signing_progress,
+    waiting_signers,
+)
 from engine.store.plans import PlanRecord
 
 
@@ -33,6 +39,10 @@ class InboxEntry:
     state_title: str
     overdue: bool
     triggers: list[str]  # what the user may do here
+    # A countersigned step's progress: signers who approved, and signers asked ("2/3 已同意");
+    # None for a step one holder decides.
+    signed: int | None = None
+    asked: int | None = None
 
     @property
     def escalated(self) -> bool:
@@ -51,15 +61,36 @@ class ReturnedPlan:
     actions: list[str]  # what the user may do now (`possible_now`)
 
 
-def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[InboxEntry]:
+def inbox(
+    rt: Runtime,
+    *,
+    actor: str,
+    state: str | None = None,
+    township: str | None = None,
+    year: int | None = None,
+    now: dt.datetime | None = None,
+) -> list[InboxEntry]:
+    """The user's open tasks, overdue first, then by due time. Filters: `state` (a state's name
+    or title), `township` (an organisation's code: its plans and those below it), `year`; an
+    unknown state or organisation is refused."""
     now = now or rt.now()
     with rt.database.read() as tx:
         user = find_user(tx, actor)
         roles = set(roles_of(tx, user.id))
+        states = state_names(rt, tx, state) if state is not None else None
+        within = subtree(tx, find_org(tx, township).id) if township is not None else None
         if not roles:
             return []
-        rows = open_tasks_for(tx, org_id=user.org_id, roles=roles)
-        waiting = waiting_signers(tx, task_ids=[t.id for t, _, _ in rows if t.sign != SignMode.ANY])
+        rows = [
+            (task, plan, org)
+            for task, plan, org in open_tasks_for(tx, org_id=user.org_id, roles=roles)
+            if (states is None or plan.state in states)
+            and (within is None or plan.org_id in within)
+            and (year is None or plan.year == year)
+        ]
+        signed = [t.id for t, _, _ in rows if t.sign != SignMode.ANY]
+        waiting = waiting_signers(tx, task_ids=signed)
+        progress = signing_progress(tx, task_ids=signed)
         entries: list[InboxEntry] = []
         for task, plan, org in rows:
             if task.sign != SignMode.ANY:
@@ -88,6 +119,8 @@ def inbox(rt: Runtime, *, actor: str, now: dt.datetime | None = None) -> list[In
                     state_title=step.title,
                     overdue=task.due_at is not None and task.due_at < now,
                     triggers=triggers,
+                    signed=progress[task.id][0] if task.id in progress else None,
+                    asked=progress[task.id][1] if task.id in progress else None,
                 )
             )
         far = dt.datetime.max.replace(tzinfo=dt.UTC)

@@ -46,6 +46,7 @@ from engine.service.writes import (
     request_fingerprint,
 )
 from engine.store import Transaction
+from engine.store.api_tokens import revoke_tokens_of
 from engine.store.handovers import (
     deactivate_user as store_deactivate_user,
 )
@@ -67,6 +68,7 @@ from engine.store.tasks import (
     signers,
     task_by_id,
 )
+from engine.store.web_sessions import end_sessions_of
 
 REASSIGN_ACTION = "reassign"
 
@@ -116,6 +118,7 @@ def revoke_role(rt: Runtime, *, username: str, role: str) -> list[WriteResult]:
 
 def deactivate_user(rt: Runtime, *, username: str) -> list[WriteResult]:
     """Deactivate `username`: they may no longer act, and every open task moves on without them.
+    Their page sessions end and their API tokens are revoked in the same transaction.
 
     Their role grants stay on record; a deactivated user holds none of them for tasks,
     signatures or reminders (`people.role_holders_up`, `role_holders_at`). Run again for
@@ -127,6 +130,9 @@ def deactivate_user(rt: Runtime, *, username: str) -> list[WriteResult]:
         held = roles_of(tx, user_id=person.id)
         if was_active:
             store_deactivate_user(tx, user_id=person.id)
+        # Logged out everywhere and their API tokens revoked, with the deactivation or not at all.
+        end_sessions_of(tx, user_id=person.id, at=rt.now())
+        revoke_tokens_of(tx, user_id=person.id, at=rt.now())
         leaving = Leaving(
             person=person,
             roles=frozenset(held),

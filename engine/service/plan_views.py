@@ -17,11 +17,11 @@ from engine.core.i18n import Message
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.core.yamlschema import did_you_mean
-from engine.service.directory import find_user, org_path, roles_of
+from engine.service.directory import find_org, find_user, org_path, roles_of
 from engine.service.possible import possible_now
 from engine.service.returns import ReturnNote, last_return
 from engine.service.runtime import Runtime
-from engine.service.templates import workflow_by_id
+from engine.service.templates import find_template, workflow_by_id
 from engine.service.writes import roles_in_scope
 from engine.store import Transaction
 from engine.store.people import Org, Person, org_by_id
@@ -121,26 +121,46 @@ def show_plan(rt: Runtime, *, plan_id: int, actor: str) -> PlanView:
 
 
 def list_plans(
-    rt: Runtime, *, actor: str, year: int | None = None, state: str | None = None, limit: int = 200
+    rt: Runtime,
+    *,
+    actor: str,
+    year: int | None = None,
+    state: str | None = None,
+    org: str | None = None,
+    template: str | None = None,
+    limit: int = 200,
 ) -> list[tuple[PlanRecord, Org]]:
-    """Plans the actor's roles reach, newest first; `state` is a state's name or its title."""
+    """Plans the actor's roles reach, newest first; `state` is a state's name or its title,
+    `org` an organisation's code (its plans and those below it), `template` a template's name.
+    An unknown state, organisation or template is refused, never answered with an empty list."""
     with rt.database.read() as tx:
         user = find_user(tx, actor)
         held = roles_of(tx, user.id)
         reach = reachable_orgs(tx, user, held)
+        states = state_names(rt, tx, state) if state is not None else None
+        if org is not None:
+            reach &= subtree(tx, find_org(tx, org).id)
+        templates = {find_template(tx, template).name} if template is not None else None
         if not reach:
             return []
-        states = _state_names(rt, tx, state) if state is not None else None
-        rows = plans_at(tx, org_ids=reach, year=year, states=states, newest_first=True, limit=limit)
+        rows = plans_at(
+            tx,
+            org_ids=reach,
+            year=year,
+            states=states,
+            template_names=templates,
+            newest_first=True,
+            limit=limit,
+        )
         visible = []
-        for plan, org in rows:
-            template = workflow_by_id(rt, tx, plan.template_id).template
-            if roles_covering(template.roles, held, user.org_id, org_path(tx, plan.org_id)):
-                visible.append((plan, org))
+        for plan, plan_org in rows:
+            roles = workflow_by_id(rt, tx, plan.template_id).template.roles
+            if roles_covering(roles, held, user.org_id, org_path(tx, plan.org_id)):
+                visible.append((plan, plan_org))
         return visible
 
 
-def _state_names(rt: Runtime, tx: Transaction, wanted: str) -> set[str]:
+def state_names(rt: Runtime, tx: Transaction, wanted: str) -> set[str]:
     """The state names `wanted` stands for in the loaded templates: a name, or a title (草稿).
 
     A word that is neither is refused rather than answered with an empty list.
@@ -189,12 +209,15 @@ def plan_history(rt: Runtime, *, plan_id: int, actor: str) -> list[HistoryEntry]
 def reachable_orgs(tx: Transaction, user: Person, held: list[str]) -> set[int]:
     """Every organisation the user's grants (`held`) could reach (the template scopes then
     decide); none without a grant."""
-    if not held:
-        return set()
+    return subtree(tx, user.org_id) if held else set()
+
+
+def subtree(tx: Transaction, org_id: int) -> set[int]:
+    """The organisation and every organisation below it."""
     children: dict[int | None, list[int]] = {}
-    for org_id, parent_id in org_parents(tx).items():
-        children.setdefault(parent_id, []).append(org_id)
-    reach, frontier = {user.org_id}, [user.org_id]
+    for child, parent_id in org_parents(tx).items():
+        children.setdefault(parent_id, []).append(child)
+    reach, frontier = {org_id}, [org_id]
     while frontier:
         below = children.get(frontier.pop(), [])
         reach.update(below)

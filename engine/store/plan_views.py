@@ -183,6 +183,7 @@ def plans_at(
     org_ids: Collection[int],
     year: int | None = None,
     states: Collection[str] | None = None,
+    template_names: Collection[str] | None = None,
     newest_first: bool = False,
     limit: int | None = None,
 ) -> list[tuple[PlanRecord, Org]]:
@@ -198,6 +199,8 @@ def plans_at(
         query = query.where(_PLAN.c.year == year)
     if states is not None:
         query = query.where(_PLAN.c.state.in_(list(states)))
+    if template_names is not None:
+        query = query.where(_PLAN.c.template_name.in_(list(template_names)))
     query = query.order_by(_PLAN.c.id.desc() if newest_first else _PLAN.c.id)
     if limit is not None:
         query = query.limit(limit)
@@ -244,3 +247,22 @@ def waiting_signers(tx: Transaction, *, task_ids: Collection[int]) -> dict[int, 
     for task_id, user_id in tx.connection.execute(query):
         waiting.setdefault(task_id, []).append(user_id)
     return waiting
+
+
+def signing_progress(tx: Transaction, *, task_ids: Collection[int]) -> dict[int, tuple[int, int]]:
+    """Per countersigned task, (signers who have approved, signers asked): "2/3 已同意"."""
+    progress: dict[int, tuple[int, int]] = {}
+    if not task_ids:
+        return progress
+    query = (
+        sa.select(
+            _SIGNER.c.task_id,
+            sa.func.count(_SIGNER.c.decision),
+            sa.func.count(),
+        )
+        .where(_SIGNER.c.task_id.in_(list(task_ids)))
+        .group_by(_SIGNER.c.task_id)
+    )
+    for task_id, decided, asked in tx.connection.execute(query):
+        progress[task_id] = (int(decided), int(asked))
+    return progress
