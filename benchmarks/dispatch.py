@@ -67,6 +67,7 @@ from actions import (  # noqa: E402  (benchmarks/, this script's folder, is on s
     postgres_database,
     postgres_unreachable,
 )
+from bulk import copy_returning_ids, copy_rows, one  # noqa: E402
 from floor import libpq_url  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
@@ -136,7 +137,7 @@ def populate(rt: Runtime, *, plans: int, reminders: int, due: int) -> Population
     with psycopg.connect(libpq_url(rt.settings.database_url)) as connection:
         cur = connection.cursor()
         cur.execute("SELECT max(id) FROM workflow_template WHERE name = %s", [TEMPLATE])
-        template_id = _one(cur)
+        template_id = one(cur)
         with rt.database.read() as tx:
             workflow = workflow_by_id(rt, tx, template_id)
         kinds = {r: item_reminder_kind(workflow.template.reminders[r]).value for r in RULES}
@@ -144,12 +145,12 @@ def populate(rt: Runtime, *, plans: int, reminders: int, due: int) -> Population
             "SELECT id FROM organisation WHERE code = ANY(%s) ORDER BY id", [list(TOWNSHIPS)]
         )
         townships = [row[0] for row in cur.fetchall()]
-        orgs = _copy_returning_ids(
+        orgs = copy_returning_ids(
             cur,
             "organisation (code, name, parent_id)",
             [(f"bench-union-{k}", f"基准基层工会{k}", townships[k % 2]) for k in range(plans)],
         )
-        users = _copy_returning_ids(
+        users = copy_returning_ids(
             cur,
             "app_user (username, name, org_id, email)",
             [
@@ -157,9 +158,11 @@ def populate(rt: Runtime, *, plans: int, reminders: int, due: int) -> Population
                 for k, org in enumerate(orgs)
             ],
         )
-        _copy(cur, "role_grant (user_id, role, granted_at)", [(u, "drafter", now) for u in users])
+        copy_rows(
+            cur, "role_grant (user_id, role, granted_at)", [(u, "drafter", now) for u in users]
+        )
         year = now.year + 1  # the timer at 1 December of the plan's year stays out of the way
-        plan_ids = _copy_returning_ids(
+        plan_ids = copy_returning_ids(
             cur,
             "plan (org_id, year, title, template_id, template_name, template_version, state,"
             " state_entered_at, version, created_by, created_at, updated_at)",
@@ -186,7 +189,7 @@ def populate(rt: Runtime, *, plans: int, reminders: int, due: int) -> Population
             for k, plan_id in enumerate(plan_ids)
             for n in range(items_per_plan)
         ]
-        item_ids = _copy_returning_ids(
+        item_ids = copy_returning_ids(
             cur,
             "monthly_item (plan_id, position, month, title, detail)",
             [
@@ -216,7 +219,7 @@ def populate(rt: Runtime, *, plans: int, reminders: int, due: int) -> Population
                         now,
                     )
                 )
-        _copy(
+        copy_rows(
             cur,
             "reminder (key, plan_id, kind, rule_index, item_id, recipient_role, fire_at, status,"
             " attempts, created_at)",
@@ -226,38 +229,9 @@ def populate(rt: Runtime, *, plans: int, reminders: int, due: int) -> Population
     return Population(plans=plans, reminders=len(rows), due=min(due, len(rows)))
 
 
-def _one(cur: psycopg.Cursor[Any]) -> int:
-    """The single integer the last statement answered."""
-    row = cur.fetchone()
-    assert row is not None
-    value: int = row[0]
-    return value
-
-
-def _copy(cur: psycopg.Cursor[Any], target: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    with cur.copy(f"COPY {target} FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-def _copy_returning_ids(
-    cur: psycopg.Cursor[Any], target: str, rows: Sequence[tuple[Any, ...]]
-) -> list[int]:
-    """COPY `rows` into `target` and return their new ids, in the same order (ids come from one
-    sequence, in the order COPY inserts, and nobody else writes meanwhile)."""
-    table = target.split(" ", 1)[0]
-    cur.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
-    before = _one(cur)
-    _copy(cur, target, rows)
-    cur.execute(f"SELECT id FROM {table} WHERE id > %s ORDER BY id", [before])
-    ids = [r[0] for r in cur.fetchall()]
-    assert len(ids) == len(rows)
-    return ids
-
-
 def count(rt: Runtime, query: str) -> int:
     with psycopg.connect(libpq_url(rt.settings.database_url)) as connection:
-        return _one(connection.execute(query))
+        return one(connection.execute(query))
 
 
 def wait_for(

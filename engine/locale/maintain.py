@@ -66,8 +66,9 @@ def error_classes() -> list[type[PlanflowError]]:
 def keywords() -> dict[str, None]:
     """Babel's keywords: each call whose first argument is a message id."""
     # Babel's Python extractor names a call by its last name: `Message.of(…)` is `of`. Other
-    # `.of(…)` calls (`Problem.of`) pass no string literal first and yield nothing.
-    names = ["_", "N_", "of", *(cls.__name__ for cls in error_classes())]
+    # `.of(…)` calls (`Problem.of`) pass no string literal first and yield nothing. `complain`
+    # is the schema validators' `Message.of` (engine/core/yamlschema.py).
+    names = ["_", "N_", "of", "complain", *(cls.__name__ for cls in error_classes())]
     return dict.fromkeys(names)
 
 

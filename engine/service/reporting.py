@@ -51,7 +51,7 @@ def report_goal(
                 goal=goal_key,
                 goals=", ".join(g.key for g in goals),
             )
-        _check_actual(goal, actual)
+        check_actual(goal, actual)
         record_goal_actual(ctx.tx, goal_id=goal.id, actual=actual, note=note, at=ctx.now)
         return Change(
             action="report_goal",
@@ -77,7 +77,7 @@ def report_goal(
     )
 
 
-def _check_actual(goal: Goal, actual: float) -> None:
+def check_actual(goal: Goal, actual: float) -> None:
     """An actual (finite: `check_finite`) is not below zero unless the goal allows it.
 
     Goals count things (members, activities, funds): a negative count is a typing error. A goal
@@ -120,15 +120,7 @@ def report_item(
                 item=item_number,
                 count=item_count(ctx.tx, plan_id=plan_id),
             )
-        if status is not ItemStatus.DONE and not (note and note.strip()):
-            raise ActionRefused(
-                "an item reported as {status} needs a note saying why",
-                code="item.note_required",
-                plan_id=plan_id,
-                item=item_number,
-                status=status.value,
-                field="note",
-            )
+        check_item_note(status, note, plan_id=plan_id, item_number=item_number)
         record_item_status(ctx.tx, item_id=item.id, status=status.value, note=note, at=ctx.now)
         return Change(
             action="report_item",
@@ -151,6 +143,21 @@ def report_item(
         change=reported,
         idempotency_key=idempotency_key,
     )
+
+
+def check_item_note(
+    status: ItemStatus, note: str | None, *, plan_id: int, item_number: int
+) -> None:
+    """An item not (wholly) done needs a note saying why."""
+    if status is not ItemStatus.DONE and not (note and note.strip()):
+        raise ActionRefused(
+            "an item reported as {status} needs a note saying why",
+            code="item.note_required",
+            plan_id=plan_id,
+            item=item_number,
+            status=status.value,
+            field="note",
+        )
 
 
 def reporting_open(template: Template, state: str, *, goals: bool) -> bool:

@@ -17,5 +17,6 @@ from engine.http.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-for module in (login, inbox, plans, forms, admin_templates, admin_orgs, admin_users):
+# `forms` before `plans`: its /plans/new must not be read as the plan page of a plan "new".
+for module in (login, inbox, forms, plans, admin_templates, admin_orgs, admin_users):
     router.include_router(module.router)

@@ -1,0 +1,90 @@
+"""Reading a posted page form strictly: every field is one the page knows, a single field comes
+once, a repeated one (a row of the plan editor) comes as often as its siblings, and none is a
+file. Anything else is refused (422) naming the field, before the form means anything: a field
+the page does not know is never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from fastapi import Request
+from starlette.datastructures import FormData
+
+from engine.core.errors import ActionRefused
+from engine.http.auth import CSRF_FIELD
+
+ALWAYS = frozenset({CSRF_FIELD})  # checked by `auth.csrf_checked`, allowed on every form
+
+
+def read_form(
+    form: FormData,
+    *,
+    single: Collection[str],
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[dict[str, str], dict[str, list[dict[str, str]]]]:
+    """The form's single fields (each at most once) and its row groups.
+
+    `groups` maps a group's name to its fields' names; the form field of `name` in group `goal`
+    is `goal_name`, repeated once per row, in row order, and every row has each of the group's
+    fields. Returns the single values by name and, per group, its rows as dicts from field name
+    (without the group's prefix) to text.
+    """
+    groups = groups or {}
+    owner = {f"{group}_{name}": group for group, names in groups.items() for name in names}
+    values: dict[str, str] = {}
+    columns: dict[str, list[str]] = {name: [] for name in owner}
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            raise ActionRefused(
+                "the form field {name!r} must be text, not a file",
+                code="form.not_text",
+                field=name,
+                name=name,
+            )
+        if name in owner:
+            columns[name].append(value)
+        elif name in single or name in ALWAYS:
+            if name in values:
+                raise ActionRefused(
+                    "the form field {name!r} was sent more than once",
+                    code="form.repeated_field",
+                    field=name,
+                    name=name,
+                )
+            values[name] = value
+        else:
+            raise ActionRefused(
+                "the form has a field this page does not know: {name!r}",
+                code="form.unknown_field",
+                field=name,
+                name=name,
+            )
+    rows: dict[str, list[dict[str, str]]] = {}
+    for group, names in groups.items():
+        counts = {len(columns[f"{group}_{name}"]) for name in names}
+        if len(counts) > 1:
+            raise ActionRefused(
+                "the rows of {group!r} are incomplete: each row needs every one of {names}",
+                code="form.incomplete_rows",
+                field=group,
+                group=group,
+                names=", ".join(f"{group}_{name}" for name in names),
+            )
+        count = counts.pop() if counts else 0
+        rows[group] = [
+            {name: columns[f"{group}_{name}"][i] for name in names} for i in range(count)
+        ]
+    values.pop(CSRF_FIELD, None)
+    return values, rows
+
+
+def no_query(request: Request) -> None:
+    """Refuse a query parameter on a page that takes none (422, naming it)."""
+    for name in request.query_params:
+        raise ActionRefused(
+            "this page takes no query parameter {name!r}",
+            code="query.unknown_parameter",
+            field=name,
+            name=name,
+        )
