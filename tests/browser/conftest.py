@@ -45,8 +45,10 @@ def missing(what: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped, not session-scoped: while Playwright's sync API runs, an asyncio loop is
+    running in this thread, and later tests calling asyncio.run() would fail."""
     binary = chromium_binary()
     if binary is None:
         missing("no chromium-headless-shell binary")
