@@ -169,12 +169,18 @@ def list_users(rt: Runtime) -> list[DirectoryEntry]:
 def find_org(tx: Transaction, code: str) -> Org:
     org = people.org_by_code(tx, code=code)
     if org is None:
-        raise NotFound(
-            "no organisation {org!r}; `planflow org list` shows the known ones",
-            code="org.not_found",
-            org=code,
-        )
+        raise no_org(code)
     return org
+
+
+def no_org(code: str) -> NotFound:
+    """The refusal of an unknown organisation, and of one outside the caller's reach (which is
+    not told apart: a filter must not reveal which organisations exist)."""
+    return NotFound(
+        "no organisation {org!r}; `planflow org list` shows the known ones",
+        code="org.not_found",
+        org=code,
+    )
 
 
 def find_user(tx: Transaction, username: str) -> Person:

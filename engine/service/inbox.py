@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from engine.core.scope import roles_covering
 from engine.core.template.model import SignMode
-from engine.service.directory import find_org, find_user, org_path, roles_of
-from engine.service.plan_views import reachable_orgs, state_names, subtree
+from engine.service.directory import find_user, org_path, roles_of
+from engine.service.plan_views import org_within, reachable_orgs, state_names, subtree
 from engine.service.possible import possible_now
 from engine.service.returns import ReturnNote, last_return
 from engine.service.runtime import Runtime
@@ -78,7 +78,10 @@ def inbox(
         user = find_user(tx, actor)
         roles = set(roles_of(tx, user.id))
         states = state_names(rt, tx, state) if state is not None else None
-        within = subtree(tx, find_org(tx, township).id) if township is not None else None
+        within = None
+        if township is not None:
+            reach = reachable_orgs(tx, user, sorted(roles))
+            within = subtree(tx, org_within(tx, township, reach).id)
         if not roles:
             return []
         rows = [

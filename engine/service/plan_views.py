@@ -17,7 +17,7 @@ from engine.core.i18n import Message
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
 from engine.core.yamlschema import did_you_mean
-from engine.service.directory import find_org, find_user, org_path, roles_of
+from engine.service.directory import find_org, find_user, no_org, org_path, roles_of
 from engine.service.possible import possible_now
 from engine.service.returns import ReturnNote, last_return
 from engine.service.runtime import Runtime
@@ -139,7 +139,7 @@ def list_plans(
         reach = reachable_orgs(tx, user, held)
         states = state_names(rt, tx, state) if state is not None else None
         if org is not None:
-            reach &= subtree(tx, find_org(tx, org).id)
+            reach &= subtree(tx, org_within(tx, org, reach).id)
         templates = {find_template(tx, template).name} if template is not None else None
         if not reach:
             return []
@@ -210,6 +210,14 @@ def reachable_orgs(tx: Transaction, user: Person, held: list[str]) -> set[int]:
     """Every organisation the user's grants (`held`) could reach (the template scopes then
     decide); none without a grant."""
     return subtree(tx, user.org_id) if held else set()
+
+
+def org_within(tx: Transaction, code: str, reach: set[int]) -> Org:
+    """The organisation `code` names, if it is within `reach`; refused as unknown otherwise."""
+    org = find_org(tx, code)
+    if org.id not in reach:
+        raise no_org(code)
+    return org
 
 
 def subtree(tx: Transaction, org_id: int) -> set[int]:

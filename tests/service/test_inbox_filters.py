@@ -91,3 +91,21 @@ def test_the_listing_filters_by_organisation_and_template(
         listed(template="no-such-template")
     with pytest.raises(NotFound):
         listed(org="nowhere-town")
+
+
+def test_an_organisation_out_of_reach_is_refused_as_unknown(
+    rt: Runtime, plans: dict[str, int]
+) -> None:
+    """Filtering by another township's organisation answers as an unknown one would: the filter
+    must not tell a reviewer which organisations exist beyond their reach."""
+    reviewer = REVIEWER["zishan-town"]
+    for filtered in (
+        lambda org: inbox(rt, actor=reviewer, township=org),
+        lambda org: list_plans(rt, actor=reviewer, org=org),
+    ):
+        with pytest.raises(NotFound) as out_of_reach:
+            filtered("songshan-town")
+        with pytest.raises(NotFound) as unknown:
+            filtered("nowhere-town")
+        assert out_of_reach.value.code == unknown.value.code == "org.not_found"
+        assert out_of_reach.value.template == unknown.value.template

@@ -19,13 +19,15 @@ from engine.core.errors import ActionRefused, NotFound, PlanflowError
 from engine.core.i18n import N_, use_language
 from engine.http.auth import CSRF_FIELD, csrf_checked, page_caller
 from engine.http.pages.errors import PAGE_LANGUAGE
+from engine.http.pages.fields import (
+    not_text,
+    repeated_field,
+    unknown_field,
+    unknown_parameter,
+)
 from engine.service.callers import Caller
 
 NO_PAGE = N_("this page does not exist")
-UNKNOWN_FIELD = N_("the form has a field this page does not know: {name!r}")
-REPEATED_FIELD = N_("the form field {name!r} was sent more than once")
-NOT_TEXT = N_("the form field {name!r} must be text, not a file")
-UNKNOWN_PARAMETER = N_("this page takes no query parameter {name!r}")
 UNKNOWN_VALUE = N_("the query parameter {name!r} cannot be {value!r}")
 
 
@@ -64,17 +66,15 @@ async def form_fields(
         uploads: dict[str, Upload] = {}
         for name, value in form.multi_items():
             if name in values or name in uploads:
-                raise ActionRefused(
-                    REPEATED_FIELD, code="form.repeated_field", field=name, name=name
-                )
+                raise repeated_field(name)
             if name in files and isinstance(value, UploadFile):
                 uploads[name] = Upload(value.filename or "", await value.read())
             elif name in text or name == CSRF_FIELD:
                 if not isinstance(value, str):
-                    raise ActionRefused(NOT_TEXT, code="form.not_text", field=name, name=name)
+                    raise not_text(name)
                 values[name] = value
             else:
-                raise ActionRefused(UNKNOWN_FIELD, code="form.unknown_field", field=name, name=name)
+                raise unknown_field(name, [*text, *files])
     finally:
         await form.close()
     values.pop(CSRF_FIELD, None)
@@ -87,9 +87,7 @@ def query_value(request: Request, allowed: dict[str, dict[str, str]]) -> dict[st
     said: dict[str, str] = {}
     for name, value in request.query_params.multi_items():
         if name not in allowed:
-            raise ActionRefused(
-                UNKNOWN_PARAMETER, code="query.unknown_parameter", field=name, name=name
-            )
+            raise unknown_parameter(name)
         if value not in allowed[name] or name in said:
             raise ActionRefused(
                 UNKNOWN_VALUE, code="query.unknown_value", field=name, name=name, value=value

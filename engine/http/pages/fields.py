@@ -1,5 +1,7 @@
 """What a page takes from its query string or form: only the names it knows, each at most once,
-numbers that are numbers. Anything else is refused (422, naming the field), never ignored.
+text where text is expected, numbers that are numbers. Anything else is refused (422, naming the
+field), never ignored. The refusals are made here for every page's reader (`only_known`, the
+plan editor's `form_fields.read_form`, the admin pages' `admin_common.form_fields`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,29 @@ REPEATED = N_("the field '{name}' is given more than once")
 NOT_WHOLE = N_("'{name}' must be a whole number, not '{value}'")
 NOT_TEXT = N_("'{name}' must be text, not a file")
 NOT_NUMBER = N_("'{name}' must be a number, not '{value}'")
+UNKNOWN_PARAMETER = N_("this page takes no query parameter {name!r}")
+
+
+def unknown_field(name: str, known: Collection[str]) -> ActionRefused:
+    return ActionRefused(
+        UNKNOWN,
+        code="form.unknown_field",
+        field=name,
+        name=name,
+        known=", ".join(sorted(known)) or "-",
+    )
+
+
+def repeated_field(name: str) -> ActionRefused:
+    return ActionRefused(REPEATED, code="form.repeated_field", field=name, name=name)
+
+
+def not_text(name: str) -> ActionRefused:
+    return ActionRefused(NOT_TEXT, code="form.not_text", field=name, name=name)
+
+
+def unknown_parameter(name: str) -> ActionRefused:
+    return ActionRefused(UNKNOWN_PARAMETER, code="query.unknown_parameter", field=name, name=name)
 
 
 def only_known(pairs: Iterable[tuple[str, object]], known: Collection[str]) -> dict[str, str]:
@@ -23,17 +48,11 @@ def only_known(pairs: Iterable[tuple[str, object]], known: Collection[str]) -> d
     found: dict[str, str] = {}
     for name, value in pairs:
         if name not in known:
-            raise ActionRefused(
-                UNKNOWN,
-                code="page.unknown_field",
-                field=name,
-                name=name,
-                known=", ".join(sorted(known)) or "-",
-            )
+            raise unknown_field(name, known)
         if name in found:
-            raise ActionRefused(REPEATED, code="page.repeated_field", field=name, name=name)
+            raise repeated_field(name)
         if not isinstance(value, str):
-            raise ActionRefused(NOT_TEXT, code="page.not_text", field=name, name=name)
+            raise not_text(name)
         found[name] = value
     return found
 

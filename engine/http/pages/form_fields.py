@@ -13,6 +13,12 @@ from starlette.datastructures import FormData
 
 from engine.core.errors import ActionRefused
 from engine.http.auth import CSRF_FIELD
+from engine.http.pages.fields import (
+    not_text,
+    repeated_field,
+    unknown_field,
+    unknown_parameter,
+)
 
 ALWAYS = frozenset({CSRF_FIELD})  # checked by `auth.csrf_checked`, allowed on every form
 
@@ -36,30 +42,15 @@ def read_form(
     columns: dict[str, list[str]] = {name: [] for name in owner}
     for name, value in form.multi_items():
         if not isinstance(value, str):
-            raise ActionRefused(
-                "the form field {name!r} must be text, not a file",
-                code="form.not_text",
-                field=name,
-                name=name,
-            )
+            raise not_text(name)
         if name in owner:
             columns[name].append(value)
         elif name in single or name in ALWAYS:
             if name in values:
-                raise ActionRefused(
-                    "the form field {name!r} was sent more than once",
-                    code="form.repeated_field",
-                    field=name,
-                    name=name,
-                )
+                raise repeated_field(name)
             values[name] = value
         else:
-            raise ActionRefused(
-                "the form has a field this page does not know: {name!r}",
-                code="form.unknown_field",
-                field=name,
-                name=name,
-            )
+            raise unknown_field(name, [*single, *owner])
     rows: dict[str, list[dict[str, str]]] = {}
     for group, names in groups.items():
         counts = {len(columns[f"{group}_{name}"]) for name in names}
@@ -82,9 +73,4 @@ def read_form(
 def no_query(request: Request) -> None:
     """Refuse a query parameter on a page that takes none (422, naming it)."""
     for name in request.query_params:
-        raise ActionRefused(
-            "this page takes no query parameter {name!r}",
-            code="query.unknown_parameter",
-            field=name,
-            name=name,
-        )
+        raise unknown_parameter(name)
