@@ -1,4 +1,5 @@
-"""The HTTP edge answers an error with its status and `{code, message, fields, retryable}`."""
+"""The HTTP edge answers an error with its status and `{"error": {code, message, field?, fields,
+retryable, problems?}}`, the engine's errors and the requests refused before a route alike."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from engine.core.errors import (
 )
 from engine.core.i18n import set_language
 from engine.core.template.validate import load_template
+from engine.http.api.common import Strict
 from engine.http.app import create_app
 from tests.conftest import START, make_runtime
 
@@ -40,7 +42,9 @@ def answer(app: FastAPI, error: PlanflowError) -> tuple[int, dict[str, object]]:
     app.add_api_route("/api/fail", fail)
     with TestClient(app) as client:
         response = client.get("/api/fail")
-    return response.status_code, response.json()
+    body = response.json()
+    assert set(body) == {"error"}, body
+    return response.status_code, body["error"]
 
 
 def test_a_refused_action_is_422_with_its_code_and_fields(app: FastAPI) -> None:
@@ -56,6 +60,7 @@ def test_a_refused_action_is_422_with_its_code_and_fields(app: FastAPI) -> None:
         {
             "code": "action.comment_required",
             "message": "'return' needs a comment saying why (--comment)",
+            "field": "comment",
             "fields": {"trigger": "return", "state": "township_review", "field": "comment"},
             "retryable": False,
         },
@@ -87,9 +92,62 @@ def test_a_file_with_problems_lists_them_located(app: FastAPI) -> None:
     with pytest.raises(TemplateError) as caught:
         load_template("", source="t.yaml")
     status, body = answer(app, caught.value)
-    assert (status, body["code"]) == (400, "input.invalid")
+    assert (status, body["code"]) == (422, "input.invalid")
     assert body["message"] == "t.yaml: the file is empty"
-    assert body["fields"] == {
-        "count": 1,
-        "problems": [{"file": "t.yaml", "line": 0, "column": 0, "message": "the file is empty"}],
-    }
+    assert body["fields"] == {"count": 1}
+    assert body["problems"] == [
+        {"file": "t.yaml", "line": 0, "column": 0, "message": "the file is empty"}
+    ]
+
+
+class Body(Strict):
+    year: int
+    title: str
+
+
+def answer_request(app: FastAPI, method: str, path: str, **sent: object) -> tuple[int, dict]:
+    def create(body: Body) -> dict[str, int]:
+        return {"year": body.year}
+
+    app.add_api_route("/api/things", create, methods=["POST"])
+    with TestClient(app) as client:
+        response = client.request(method, path, **sent)  # type: ignore[arg-type]
+    body = response.json()
+    assert set(body) == {"error"}, body
+    return response.status_code, body["error"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "field", "message"),
+    [
+        ({"json": {"year": False, "title": "t"}}, "year", "year: expected a whole number"),
+        ({"json": {"year": "2027", "title": "t"}}, "year", "year: expected a whole number"),
+        ({"json": {"year": 2027}}, "title", "title: this field is required"),
+        ({"json": {"year": 2027, "title": "t", "x": 1}}, "x", "x: there is no such field"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, "", ""),
+    ],
+)
+def test_a_request_of_the_wrong_form_is_422_naming_the_field(
+    app: FastAPI, sent: dict[str, object], field: str, message: str
+) -> None:
+    status, body = answer_request(app, "POST", "/api/things", **sent)
+    assert (status, body["code"]) == (422, "request.invalid")
+    if field:
+        assert body["field"] == field
+        assert body["message"] == f"the request is not valid: {message}"
+    else:
+        assert "not valid JSON" in body["message"]
+    assert body["problems"][0]["field"] == body["field"]
+
+
+def test_an_unknown_address_or_method_of_the_api_answers_in_the_error_shape(app: FastAPI) -> None:
+    assert answer_request(app, "GET", "/api/nothing-here")[1]["code"] == "route.not_found"
+    status, body = answer_request(app, "DELETE", "/api/things")
+    assert (status, body["code"]) == (405, "request.method_not_allowed")
+
+
+def test_a_page_address_of_the_wrong_form_shows_the_error_page(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        response = client.get("/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
