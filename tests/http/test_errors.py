@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated, Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.testclient import TestClient
 
 from engine.core.clock import SimulatedClock
@@ -21,7 +22,8 @@ from engine.core.errors import (
 )
 from engine.core.i18n import set_language
 from engine.core.template.validate import load_template
-from engine.http.api.common import Strict
+from engine.http.api import router as api_router
+from engine.http.api.common import Strict, only_declared_query
 from engine.http.app import create_app
 from tests.conftest import START, make_runtime
 
@@ -105,7 +107,7 @@ class Body(Strict):
     title: str
 
 
-def answer_request(app: FastAPI, method: str, path: str, **sent: object) -> tuple[int, dict]:
+def answer_request(app: FastAPI, method: str, path: str, **sent: object) -> tuple[int, dict[str, Any]]:
     def create(body: Body) -> dict[str, int]:
         return {"year": body.year}
 
@@ -151,3 +153,29 @@ def test_a_page_address_of_the_wrong_form_shows_the_error_page(app: FastAPI) -> 
         response = client.get("/nothing-here")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
+
+
+def test_the_api_refuses_a_query_parameter_it_does_not_declare_or_one_sent_twice(
+    app: FastAPI,
+) -> None:
+    def listing(
+        year: int | None = None, state: Annotated[list[str] | None, Query()] = None
+    ) -> dict[str, int]:
+        return {"year": year or 0}
+
+    probe = APIRouter(prefix="/api", dependencies=[Depends(only_declared_query)])
+    probe.add_api_route("/probe", listing)
+    app.include_router(probe)
+    with TestClient(app) as client:
+        assert client.get("/api/probe", params={"year": 2027}).json() == {"year": 2027}
+        assert client.get("/api/probe?state=a&state=b").status_code == 200
+        unknown = client.get("/api/probe", params={"yaer": 2027})
+        twice = client.get("/api/probe?year=2027&year=2028")
+    assert (unknown.status_code, unknown.json()["error"]["field"]) == (422, "yaer")
+    said = unknown.json()["error"]["message"]
+    assert said == "the request is not valid: yaer: there is no such field"
+    assert (twice.status_code, twice.json()["error"]["field"]) == (422, "year")
+
+
+def test_every_route_of_the_api_refuses_undeclared_query_parameters() -> None:
+    assert Depends(only_declared_query) in api_router.dependencies
