@@ -51,6 +51,7 @@ def log_in(
     address = address[:64]
     with rt.database.transaction() as tx:
         since = now - window
+        login_attempts.prune_attempts(tx, before=since)  # nothing reads older ones
         if (
             login_attempts.failures_for_username(tx, username=username, since=since)
             >= settings.login_failures_per_user
