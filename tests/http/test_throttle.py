@@ -185,3 +185,18 @@ def test_attempts_older_than_the_window_are_pruned_at_the_next_login(
         ("nobody-2", "testclient", False),
         ("nobody-3", "testclient", False),
     ]
+
+
+def test_the_refusal_says_how_long_until_a_try_is_allowed(
+    world: Runtime, client: TestClient, clock: SimulatedClock
+) -> None:
+    fail(client, "chen-school", 1)
+    clock.advance(dt.timedelta(minutes=4))
+    fail(client, "chen-school", world.settings.login_failures_per_user - 1)
+    clock.advance(dt.timedelta(minutes=6, seconds=30))
+    # The first failure leaves the 15-minute window in 4.5 minutes: "5 minutes", not 15.
+    refused = attempt(client, "chen-school", DEMO_PASSWORD)
+    assert refused.status_code == 429
+    assert THROTTLED.format(minutes=5) in refused.text
+    clock.advance(dt.timedelta(minutes=4, seconds=31))
+    assert attempt(client, "chen-school", DEMO_PASSWORD).status_code == 303
