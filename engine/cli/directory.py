@@ -55,12 +55,16 @@ def user_create(
     """Add a user at an organisation, optionally with roles and (from standard input) a
     password; without one they cannot log in until `planflow user passwd` gives them one."""
     password = read_new_password(from_stdin=True) if password_stdin else None
-    rt = runtime()
+    hashed = passwords.hash_password(password) if password is not None else None
     user = directory.create_user(
-        rt, username=username, name=name, org=org, roles=role or [], email=email
+        runtime(),
+        username=username,
+        name=name,
+        org=org,
+        roles=role or [],
+        email=email,
+        password_hash=hashed,
     )
-    if password is not None:
-        passwords.set_password(rt, username=username, password=password)
     typer.echo(_("user {username} ({name}) created", username=user.username, name=user.name))
 
 

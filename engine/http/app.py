@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from engine.core.i18n import set_language
-from engine.http import api, errors, pages, security
+from engine.http import api, docs, errors, pages, security
 from engine.http.health import Health, SchedulerHealth, check_database, check_publishing
 from engine.http.readiness import Readiness, readiness
 from engine.service.cycle_failures import list_failures
@@ -44,7 +44,8 @@ def create_app(rt: Runtime, *, scheduler: Scheduler | None = None) -> FastAPI:
                 await run_in_threadpool(scheduler.stop)
 
     set_language(rt.settings.lang)  # the HTTP edge's language, for every request for now
-    app = FastAPI(title="Planflow", lifespan=lifespan)
+    # /docs is ours (engine.http.docs: Swagger UI from /static); FastAPI's would load a CDN.
+    app = FastAPI(title="Planflow", lifespan=lifespan, docs_url=None, redoc_url=None)
     errors.install(app)
     security.install(app, rt)
     app.state.runtime = rt
@@ -52,6 +53,7 @@ def create_app(rt: Runtime, *, scheduler: Scheduler | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(docs.router)
 
     @app.get("/healthz", response_model=Health)
     def healthz(response: Response) -> Health:

@@ -16,6 +16,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import FormData
 
 from engine.core.errors import NotAuthenticated, PermissionDenied
 from engine.core.i18n import N_
@@ -73,13 +74,29 @@ def same_site(request: Request) -> bool:
     return origin in (f"http://{host}", f"https://{host}")
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def max_form_fields(request: Request) -> int:
+    """The form parser's cap on fields: never below the body limit's own (a field takes at least
+    two bytes, `a=`), so that `max_body_bytes` is the one bound on a form, not Starlette's 1000,
+    which the editor of a plan at its limits (50 sections, 100 goals, 200 items) already passes."""
+    return max(1000, runtime_of(request).settings.max_body_bytes // 2)
+
+
+async def posted_form(request: Request) -> FormData:
+    """The request's form, parsed once with `max_form_fields`: Starlette keeps the first parse,
+    so every later `request.form()` of the request (the pages') returns this one."""
+    return await request.form(max_fields=max_form_fields(request))
+
+
 async def csrf_checked(request: Request, caller: Annotated[Caller, Depends(page_caller)]) -> Caller:
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        value = (await request.form()).get(CSRF_FIELD)  # Starlette keeps the parsed form
-        sent = value if isinstance(value, str) else None
+    if request.headers.get("content-type", "").startswith(FORM_TYPES):
+        # Read even when the header carries the token, so that the page reads this parse.
+        value = (await posted_form(request)).get(CSRF_FIELD)
+        if sent is None:
+            sent = value if isinstance(value, str) else None
     expected = caller.csrf_token or ""
     if not (sent and expected and secrets.compare_digest(sent, expected) and same_site(request)):
         raise PermissionDenied(FORGED, code="auth.csrf")

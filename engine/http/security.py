@@ -37,15 +37,6 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 )
-# FastAPI's OpenAPI pages (/docs, /redoc) load Swagger UI and ReDoc from their CDN and start
-# them with an inline script: only those two pages get a CSP that allows it.
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-    "https://cdn.redoc.ly; worker-src blob:; frame-ancestors 'none'; form-action 'self'; "
-    "base-uri 'none'; object-src 'none'"
-)
 HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -83,10 +74,9 @@ class Edge:
     """The body limit, the security headers, the Secure cookie and the access log (pure ASGI, so
     that a body is counted as it arrives, never read whole first)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, docs_paths: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.docs_paths = docs_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -168,8 +158,7 @@ class Edge:
             if https and lowered == b"set-cookie" and _is_insecure_session_cookie(value):
                 value += b"; secure"
             kept.append((name, value))
-        csp = DOCS_CSP if path in self.docs_paths else CSP
-        kept.append((b"content-security-policy", csp.encode()))
+        kept.append((b"content-security-policy", CSP.encode()))  # /docs too (engine.http.docs)
         kept.extend(HEADERS)
         if https:
             kept.append(HSTS)
@@ -210,7 +199,6 @@ def install(app: FastAPI, rt: Runtime) -> None:
         same_site="lax",
         https_only=False,  # Edge marks it Secure on every answer to an HTTPS request
     )
-    docs = frozenset(path for path in (app.docs_url, app.redoc_url) if path)
-    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes, docs_paths=docs)
+    app.add_middleware(Edge, max_body_bytes=settings.max_body_bytes)
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

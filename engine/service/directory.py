@@ -87,7 +87,10 @@ def create_user(
     org: str,
     roles: Iterable[str] = (),
     email: str | None = None,
+    password_hash: str | None = None,
 ) -> Person:
+    """Add a user, with their roles and (`password_hash`, from `passwords.hash_password`) their
+    password, all in one transaction: nobody is left half made."""
     _check_username(username)
     check_text("user's name", name, limits.USER_NAME)
     check_text("email address", email, limits.EMAIL)
@@ -106,6 +109,8 @@ def create_user(
             )
         for role in dict.fromkeys(roles):
             _grant(rt, tx, user, role)
+        if password_hash is not None:
+            people.set_password_hash(tx, user_id=user.id, password_hash=password_hash)
         return user
 
 

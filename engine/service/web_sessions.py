@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 
+from config.settings import Settings
 from engine.core.errors import NotAuthenticated, TooManyAttempts
 from engine.core.i18n import N_
 from engine.service.callers import Caller
 from engine.service.passwords import password_matches
 from engine.service.runtime import Runtime
-from engine.store import login_attempts, web_sessions
+from engine.store import Transaction, login_attempts, web_sessions
 from engine.store.people import person_by_id, person_with_roles, roles_of
 
 WRONG_LOGIN = N_("wrong username or password")
@@ -51,15 +53,10 @@ def log_in(
     address = address[:64]
     with rt.database.transaction() as tx:
         since = now - window
-        if (
-            login_attempts.failures_for_username(tx, username=username, since=since)
-            >= settings.login_failures_per_user
-            or login_attempts.failures_from_address(tx, address=address, since=since)
-            >= settings.login_failures_per_address
-        ):
-            throttled = True
-        else:
-            throttled = False
+        login_attempts.prune_attempts(tx, before=since)  # nothing reads older ones
+        wait = _throttled_for(tx, settings, username=username, address=address, now=now)
+        throttled = wait is not None
+        if not throttled:
             found = person_with_roles(tx, username=username)
             person = found[0] if found is not None else None
             usable = person is not None and person.active
@@ -93,9 +90,29 @@ def log_in(
         raise TooManyAttempts(
             THROTTLED,
             code="auth.throttled",
-            minutes=max(1, round(settings.login_window_minutes)),
+            minutes=wait,
         )
     raise NotAuthenticated(WRONG_LOGIN, code="auth.wrong_login")
+
+
+def _throttled_for(
+    tx: Transaction, settings: Settings, *, username: str, address: str, now: dt.datetime
+) -> int | None:
+    """None when `username` may try from `address` now; else in how many whole minutes (at
+    least one) it may: when the oldest failure counted against it leaves the window."""
+    window = dt.timedelta(minutes=settings.login_window_minutes)
+    since = now - window
+    firsts: list[dt.datetime | None] = []
+    user_failures = login_attempts.failures_for_username(tx, username=username, since=since)
+    if user_failures >= settings.login_failures_per_user:
+        firsts.append(login_attempts.first_counted_failure(tx, since=since, username=username))
+    address_failures = login_attempts.failures_from_address(tx, address=address, since=since)
+    if address_failures >= settings.login_failures_per_address:
+        firsts.append(login_attempts.first_counted_failure(tx, since=since, address=address))
+    if not firsts:
+        return None
+    free_at = max((first + window for first in firsts if first is not None), default=now)
+    return max(1, math.ceil((free_at - now) / dt.timedelta(minutes=1)))
 
 
 def session_caller(rt: Runtime, *, key: str) -> Caller | None:

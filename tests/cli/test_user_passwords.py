@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from engine.core.clock import SimulatedClock
-from engine.core.errors import NotAuthenticated
+from engine.core.errors import Conflict, NotAuthenticated
 from engine.service.api_tokens import token_caller
 from engine.service.runtime import Runtime
 from engine.service.web_sessions import log_in, session_caller
@@ -187,3 +187,23 @@ def test_deactivating_ends_sessions_and_revokes_tokens(
     assert token_caller(world, token=token) is None
     listed = json.loads(cli("user", "token", "list", "liu-factory", "--json").out)
     assert [t["state"] for t in listed] == ["revoked"]
+
+
+def test_create_with_a_password_is_one_transaction(
+    cli: Cli, world: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user and their password hash are written together: if storing the hash fails, no
+    user without a password is left behind."""
+
+    def failing(*_: object, **__: object) -> None:
+        raise Conflict("the disk is full", code="tests.disk_full")
+
+    monkeypatch.setattr("engine.store.people.set_password_hash", failing)
+    monkeypatch.setattr("engine.service.passwords.set_password_hash", failing)
+    stdin(monkeypatch, PASSWORD + "\n")
+    made = cli(
+        "user", "create", "ma-new", "--name", "马新", "--org", "zishan-town", "--password-stdin"
+    )
+    assert made.code == 1
+    assert "the disk is full" in made.err
+    assert "ma-new" not in cli("user", "list").out

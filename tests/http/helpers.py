@@ -15,6 +15,7 @@ from functools import cache
 
 from fastapi.testclient import TestClient
 
+from engine.demo.seed import DEMO_PASSWORD  # the one demo password, shown by `serve --demo`
 from engine.demo.world import PEOPLE
 from engine.service.api_tokens import create_token
 from engine.service.directory import find_any_user
@@ -22,7 +23,6 @@ from engine.service.passwords import hash_password
 from engine.service.runtime import Runtime
 from engine.store.people import set_password_hash
 
-DEMO_PASSWORD = "planflow-demo-2027"
 CSRF_FIELD = "csrf_token"
 _HIDDEN_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _BODY_CSRF = re.compile(r'data-csrf-token="([^"]+)"')

@@ -90,7 +90,7 @@ def run_edge(messages: list[Message]) -> tuple[list[Message], int]:
         "query_string": b"",
         "server": ("testserver", 80),
     }
-    asyncio.run(Edge(app, max_body_bytes=LIMIT, docs_paths=frozenset())(scope, receive, send))
+    asyncio.run(Edge(app, max_body_bytes=LIMIT)(scope, receive, send))
     return sent, taken
 
 

@@ -64,11 +64,36 @@ def test_each_vendored_package_keeps_its_licence() -> None:
         assert any(Path(file).name.startswith("LICENSE") for file in files), package
     assert "Zero-Clause BSD" in (STATIC / "htmx" / "LICENSE").read_text(encoding="utf-8")
     assert "MIT License" in (STATIC / "pico" / "LICENSE.md").read_text(encoding="utf-8")
+    assert "Apache License" in (STATIC / "swagger-ui" / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_the_docs_page_runs_the_vendored_swagger_ui_under_the_strict_csp(
+    client: TestClient,
+) -> None:
+    versions = {package: version for _, package, version, _, _ in vendored()}
+    bundle = (STATIC / "swagger-ui" / "swagger-ui-bundle.js").read_text(encoding="utf-8")
+    assert f'PACKAGE_VERSION:"{versions["swagger-ui-dist"]}"' in bundle
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert (
+        docs.headers["content-security-policy"]
+        == client.get("/login").headers["content-security-policy"]
+    )
+    assert "'unsafe-inline'" not in docs.headers["content-security-policy"]
+    scripts = re.findall(r"<script\b[^>]*>", docs.text)
+    assert scripts == [
+        '<script src="/static/swagger-ui/swagger-ui-bundle.js" defer>',
+        '<script src="/static/docs.js" defer>',
+    ]
+    assert not re.search(r"(?:src|href)=\"(?:https?:)?//", docs.text)
+    assert 'data-openapi-url="/openapi.json"' in docs.text
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/redoc").status_code == 404  # it would load ReDoc from a CDN
 
 
 def test_nothing_under_static_is_unaccounted_for() -> None:
     listed = {file for file, *_ in vendored()}
-    ours = {"VENDORED.md", "planflow.js", "planflow.css"}
+    ours = {"VENDORED.md", "planflow.js", "planflow.css", "docs.js"}
     present = {str(p.relative_to(STATIC)) for p in STATIC.rglob("*") if p.is_file()}
     assert present == listed | ours
 
@@ -80,6 +105,9 @@ def test_nothing_under_static_is_unaccounted_for() -> None:
         ("/static/pico/pico.min.css", "text/css"),
         ("/static/planflow.js", "javascript"),
         ("/static/planflow.css", "text/css"),
+        ("/static/docs.js", "javascript"),
+        ("/static/swagger-ui/swagger-ui-bundle.js", "javascript"),
+        ("/static/swagger-ui/swagger-ui.css", "text/css"),
     ],
 )
 def test_the_static_files_are_served(client: TestClient, path: str, kind: str) -> None:

@@ -2,6 +2,10 @@
 once, a repeated one (a row of the plan editor) comes as often as its siblings, and none is a
 file. Anything else is refused (422) naming the field, before the form means anything: a field
 the page does not know is never silently dropped.
+
+The form comes parsed by `auth.posted_form` (the CSRF check of every page write reads it first,
+with as many fields as `max_body_bytes` lets through, and Starlette keeps that parse): a plan's
+editor at its limits has some 1,900 fields, past Starlette's default cap of 1000.
 """
 
 from __future__ import annotations

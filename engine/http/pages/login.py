@@ -3,7 +3,8 @@
 
 The login form carries its own CSRF token, kept in the signed cookie before anyone is logged in,
 so that another site cannot log a browser in as someone else. After a login the browser goes to
-`next` when that is a path of this site, else to the inbox; never to another site.
+`next` when that is a path of this site, else to the inbox; never to another site. Logging out
+of a session that is already over (expired, ended elsewhere) just lands on the login page.
 """
 
 from __future__ import annotations
@@ -14,10 +15,18 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from engine.core.errors import PlanflowError
 from engine.core.i18n import use_language
-from engine.http.auth import CSRF_FIELD, SESSION_KEY, FormCaller, page_caller, runtime_of, same_site
+from engine.http.auth import (
+    CSRF_FIELD,
+    SESSION_KEY,
+    csrf_checked,
+    page_caller,
+    runtime_of,
+    same_site,
+)
 from engine.http.errors import status_of
 from engine.http.pages.errors import PAGE_LANGUAGE
 from engine.http.rendering import render
@@ -141,16 +150,30 @@ async def login_submit(request: Request) -> Response:
     return RedirectResponse(next_path, status_code=303)
 
 
+async def _still_logged_in(request: Request) -> Caller | None:
+    """The caller of a live session, its form's CSRF token checked; None when the session is
+    already over (expired, ended on another device): there is nothing left to log out of, so
+    the browser just goes to the login page rather than to an error page."""
+    caller = await run_in_threadpool(optional_caller, request)
+    if caller is None:
+        return None
+    return await csrf_checked(request, caller)
+
+
 @router.post("/logout")
-def logout(request: Request, caller: FormCaller) -> Response:
-    assert caller.session_id is not None
-    log_out(runtime_of(request), session_id=caller.session_id)
+async def logout(request: Request) -> Response:
+    caller = await _still_logged_in(request)
+    if caller is not None:
+        assert caller.session_id is not None
+        await run_in_threadpool(log_out, runtime_of(request), session_id=caller.session_id)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
 
 @router.post("/logout/everywhere")
-def logout_everywhere(request: Request, caller: FormCaller) -> Response:
-    log_out_everywhere(runtime_of(request), user_id=caller.person.id)
+async def logout_everywhere(request: Request) -> Response:
+    caller = await _still_logged_in(request)
+    if caller is not None:
+        await run_in_threadpool(log_out_everywhere, runtime_of(request), user_id=caller.person.id)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
