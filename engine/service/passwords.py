@@ -6,6 +6,8 @@ Setting a password ends the user's sessions: whoever knew the old one is logged 
 
 from __future__ import annotations
 
+from functools import cache
+
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -23,9 +25,14 @@ PASSWORD_TOO_SHORT = N_("the password must have at least {min} characters")
 PASSWORD_TOO_LONG = N_("the password may have at most {max} characters")
 
 _HASHER = PasswordHash((Argon2Hasher(),))
-# Verified against when the user does not exist or has no password, so that a login for an
-# unknown name takes as long as one for a known name (no hint by timing either).
-_DUMMY_HASH = _HASHER.hash("planflow-no-such-user")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist or has no password, so that a login for an
+    unknown name takes as long as one for a known name (no hint by timing either). Made at the
+    first login, not at import: every `planflow` command imports this module."""
+    return _HASHER.hash("planflow-no-such-user")
 
 
 def check_new_password(password: str) -> None:
@@ -60,5 +67,5 @@ def password_matches(tx: Transaction, *, user_id: int | None, password: str) -> 
     """Whether `password` is the user's; always one argon2 verification, even with no user."""
     stored = password_hash_of(tx, user_id=user_id) if user_id is not None else None
     too_long = len(password) > MAX_LENGTH  # still verified (cut short), always refused
-    matches = _HASHER.verify(password[:MAX_LENGTH], stored or _DUMMY_HASH)
+    matches = _HASHER.verify(password[:MAX_LENGTH], stored or _dummy_hash())
     return stored is not None and matches and not too_long

@@ -107,7 +107,9 @@ class Body(Strict):
     title: str
 
 
-def answer_request(app: FastAPI, method: str, path: str, **sent: object) -> tuple[int, dict[str, Any]]:
+def answer_request(
+    app: FastAPI, method: str, path: str, **sent: object
+) -> tuple[int, dict[str, Any]]:
     def create(body: Body) -> dict[str, int]:
         return {"year": body.year}
 

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.core.errors import ActionRefused, NotFound, PlanflowError
 from engine.core.i18n import N_, use_language
-from engine.http.action_titles import action_title
+from engine.http.action_titles import ACTION_TITLES, action_title
 from engine.http.auth import CSRF_FIELD, FormCaller, PageCaller, runtime_of
 from engine.http.diagram import workflow_svg
 from engine.http.errors import status_of
@@ -139,11 +139,19 @@ def _render_plan(
         "goal_met": goal_met,
         "action_title": action_title,
         "diagram": workflow_svg(page.template, view.plan.state),
-        "flash": f"已{action_title(done)}。" if done else None,
+        "flash": f"已{action_title(done)}。" if _known_done(page, done) else None,
         "refused": refused,
         "local_time": local_time(timezone),
     }
     return render(request, "plan.html", context, caller=caller, status_code=status)
+
+
+def _known_done(page: PlanPage, done: str | None) -> bool:
+    """Whether `?done=` names something this plan's pages do (a trigger of its template, or one
+    of the forms' writes): the confirmation must not say whatever a crafted link puts there."""
+    if not done:
+        return False
+    return done in ACTION_TITLES or any(t.trigger == done for t in page.template.transitions)
 
 
 def _months(page: PlanPage) -> list[tuple[int, list[tuple[int, Item]]]]:

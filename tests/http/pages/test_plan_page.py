@@ -156,6 +156,14 @@ def test_returning_with_a_reason_goes_back_to_the_page_which_confirms_it(
     assert "计划已被退回" in notices and "赵志强" in notices and "请补充健康体检安排" in notices
 
 
+def test_the_confirmation_names_only_what_the_pages_do(rt: Runtime, client: TestClient) -> None:
+    plan_id = submitted(rt)
+    log_in_as(client, ZISHAN)
+    crafted = client.get(f"/plans/{plan_id}", params={"done": "中奖，请联系 400-000"})
+    assert crafted.status_code == 200 and "中奖" not in crafted.text
+    assert "已创建。" in client.get(f"/plans/{plan_id}", params={"done": "create"}).text
+
+
 def test_a_return_without_a_reason_is_refused_and_the_page_says_so(
     rt: Runtime, client: TestClient
 ) -> None:
