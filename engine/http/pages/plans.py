@@ -139,18 +139,16 @@ def _render_plan(
         "goal_met": goal_met,
         "action_title": action_title,
         "diagram": workflow_svg(page.template, view.plan.state),
-        "flash": f"已{action_title(done)}。" if _known_done(page, done) else None,
+        "flash": f"已{action_title(done)}。" if done and _known_done(page, done) else None,
         "refused": refused,
         "local_time": local_time(timezone),
     }
     return render(request, "plan.html", context, caller=caller, status_code=status)
 
 
-def _known_done(page: PlanPage, done: str | None) -> bool:
+def _known_done(page: PlanPage, done: str) -> bool:
     """Whether `?done=` names something this plan's pages do (a trigger of its template, or one
     of the forms' writes): the confirmation must not say whatever a crafted link puts there."""
-    if not done:
-        return False
     return done in ACTION_TITLES or any(t.trigger == done for t in page.template.transitions)
 
 
