@@ -250,3 +250,27 @@ def subtree(tx: Transaction, org_id: int) -> set[int]:
         reach.update(below)
         frontier.extend(below)
     return reach
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a write left, as its author reads it back: the audit row of the version it made
+    and the title of the state the plan is in now."""
+
+    audit_id: int | None  # None: no row of that version (never, once the write committed)
+    state_title: str
+
+
+def write_outcome(rt: Runtime, *, plan_id: int, version: int, state: str, actor: str) -> Outcome:
+    """The audit row of `version` of the plan, and the title of `state` (where it went)."""
+    with rt.database.read() as tx:
+        _, workflow, _, _ = _visible_plan(rt, tx, plan_id, actor)
+        audit_id = next(
+            (
+                row.event.id
+                for row in plan_events(tx, plan_id=plan_id)
+                if row.event.plan_version == version
+            ),
+            None,
+        )
+        return Outcome(audit_id=audit_id, state_title=workflow.state(state).title)
