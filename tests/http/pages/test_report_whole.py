@@ -37,7 +37,6 @@ def fail_item_reports(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setattr(module, "record_item_status", failing)
 
 
-@pytest.mark.xfail(strict=True, reason="the page writes each report on its own (the defect)")
 def test_a_failure_partway_writes_none_of_the_reports(
     world: Runtime,  # noqa: F811
     client: TestClient,  # noqa: F811
