@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 from starlette.requests import Request
 
+from engine.core import limits
 from engine.core.errors import PlanFileError, Problem
 from engine.core.i18n import Message
 from engine.core.planfile import PlanSpec, parse_plan
@@ -47,42 +48,58 @@ BODY = "body"  # how the plan file's problems name their source: the request's b
 # ------------------------------------------------------------------------------ the plan file
 
 
+def _text(longest: int) -> Any:
+    """A text of the plan file: not blank, at most `longest` characters (as the file's)."""
+    return Field(min_length=1, max_length=longest, pattern=r"\S")
+
+
+# The schema states the plan file's limits (`engine.core.limits`), so a client reads them; what
+# it cannot state (a duplicate goal key, a target every actual meets) the plan file's reader
+# refuses, naming the field alike.
+_TARGET = int(limits.MAX_TARGET)
+Target = (
+    Annotated[int, Field(ge=-_TARGET, le=_TARGET)]
+    | Annotated[float, Field(ge=-_TARGET, le=_TARGET, allow_inf_nan=False)]
+    | Annotated[str, Field(pattern=r"^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$", max_length=40)]
+)
+
+
 class TemplateRefBody(Strict):
-    name: str
-    version: int | None = None
+    name: Annotated[str, _text(limits.TEMPLATE_NAME)]
+    version: Annotated[int, Field(ge=1, le=limits.MAX_VERSION)] | None = None
 
 
 class SectionBody(Strict):
-    heading: str
-    body: str = ""
+    heading: Annotated[str, _text(limits.SECTION_HEADING)]
+    body: Annotated[str, Field(max_length=limits.SECTION_BODY)] = ""
 
 
 class GoalBody(Strict):
-    key: str
-    title: str
-    target: int | float | str = Field(description='a number, or its text ("98.5")')
-    unit: str
+    key: Annotated[str, Field(max_length=limits.GOAL_KEY, pattern=r"^[a-z0-9_-]+$")]
+    title: Annotated[str, _text(limits.GOAL_TITLE)]
+    target: Target = Field(description='a number, or its text ("98.5")')
+    unit: Annotated[str, _text(limits.GOAL_UNIT)]
     comparator: Literal[">=", "<=", "="] = ">="
     allow_negative: bool = False
 
 
 class ItemBody(Strict):
-    month: int
-    title: str
-    detail: str = ""
-    due_day: int | None = None
+    month: Annotated[int, Field(ge=1, le=12)]
+    title: Annotated[str, _text(limits.ITEM_TITLE)]
+    detail: Annotated[str, Field(max_length=limits.ITEM_DETAIL)] = ""
+    due_day: Annotated[int, Field(ge=1, le=31)] | None = None
 
 
 class PlanFileBody(Strict):
     """A plan file as JSON: the keys of DESIGN.md §4 (`template` is a name or {name, version})."""
 
-    org: str
-    year: int
-    title: str
-    template: str | TemplateRefBody
-    sections: list[SectionBody] = Field(default_factory=list)
-    goals: list[GoalBody] = Field(default_factory=list)
-    items: list[ItemBody] = Field(default_factory=list)
+    org: Annotated[str, _text(limits.ORG_CODE)]
+    year: Annotated[int, Field(ge=2000, le=2100)]
+    title: Annotated[str, _text(limits.PLAN_TITLE)]
+    template: Annotated[str, _text(limits.TEMPLATE_NAME)] | TemplateRefBody
+    sections: list[SectionBody] = Field(default_factory=list, max_length=limits.MAX_SECTIONS)
+    goals: list[GoalBody] = Field(default_factory=list, max_length=limits.MAX_GOALS)
+    items: list[ItemBody] = Field(default_factory=list, max_length=limits.MAX_ITEMS)
 
 
 def plan_spec(body: PlanFileBody) -> PlanSpec:
