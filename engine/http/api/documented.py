@@ -1,0 +1,54 @@
+"""The error answers of the API as its OpenAPI document describes them (`errors.body_of` makes
+them): one shape for every status, listed on each route with the statuses it can answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+# An organisation's code, a username, a role (`directory`'s rule, for the schema).
+CODE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class ProblemAnswer(BaseModel):
+    """One located problem: of an input file (`file`, `line`, `column`) or of a request
+    (`field`)."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    field: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="for programs: `plan.not_found`, `request.invalid`, …")
+    message: str = Field(description="for people, in the reader's language")
+    field: str | None = Field(default=None, description="the input that was wrong, if one was")
+    fields: dict[str, Any]
+    retryable: bool
+    problems: list[ProblemAnswer] | None = None
+
+
+class ErrorAnswer(BaseModel):
+    error: ErrorDetail
+
+
+_SAID = {
+    400: "the request cannot be carried out as sent",
+    401: "no valid bearer token",
+    404: "no such thing within your scope (or not for you: never 403)",
+    409: "it exists already, or it changed meanwhile",
+    422: "the request, or an input file, has problems (each named)",
+    503: "busy for a moment: send it again",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route or router: these statuses, each with the error shape."""
+    return {code: {"model": ErrorAnswer, "description": _SAID[code]} for code in statuses}
+
+
+# What every route of the API may answer, whatever it does.
+ALWAYS = errors(401, 404, 422)
