@@ -5,8 +5,8 @@ diagram, and uploading YAML (created, unchanged, checked only; 422 with located 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
 from engine.demo.world import ADMIN
@@ -35,7 +35,7 @@ def versions(rt: Runtime) -> list[tuple[str, int]]:
     return [(r.name, r.version) for r in templates.list_templates(rt)]
 
 
-def upload(api: Api, content: bytes | str, *, user: str = ADMIN, **params: str) -> httpx.Response:
+def upload(api: Api, content: bytes | str, *, user: str = ADMIN, **params: str) -> Any:
     data = content.encode("utf-8") if isinstance(content, str) else content
     return api.client.post(
         "/api/templates", content=data, params=params, headers={**api.as_(user), **YAML}
