@@ -9,6 +9,10 @@ from pydantic import BaseModel, Field
 
 # An organisation's code, a username, a role (`directory`'s rule, for the schema).
 CODE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+TEMPLATE_NAME = r"^[a-z0-9-]+$"  # the template schema's rule
+# The largest id a row can have (PostgreSQL's `integer`): a larger one is refused as input, not
+# sent to the database (which would fail on it).
+ID_MAX = 2**31 - 1
 
 
 class ProblemAnswer(BaseModel):

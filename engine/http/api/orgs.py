@@ -4,7 +4,9 @@ Anyone else, and any organisation outside the realm, gets 404 (`admin_realm`).""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, status
 from pydantic import Field
 
 from engine.core import limits
@@ -50,7 +52,9 @@ def list_orgs(request: Request, caller: ApiCaller) -> list[OrgAnswer]:
 
 
 @router.get("/{code}", response_model=OrgAnswer)
-def show_org(request: Request, caller: ApiCaller, code: str) -> OrgAnswer:
+def show_org(
+    request: Request, caller: ApiCaller, code: Annotated[str, Path(pattern=CODE)]
+) -> OrgAnswer:
     entry = admin_realm.show_org(runtime_of(request), actor=caller.username, code=code)
     return org_answer(entry)
 

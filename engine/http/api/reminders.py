@@ -8,12 +8,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field
 
 from engine.http.api.admin import ADMIN
 from engine.http.api.common import Answer
-from engine.http.api.documented import errors
+from engine.http.api.documented import ID_MAX, errors
 from engine.http.auth import ApiCaller, runtime_of
 from engine.service import admin_reminders
 from engine.service.reminders import ReminderView, RetryOutcome
@@ -104,7 +104,9 @@ def list_reminders(
     request: Request,
     caller: ApiCaller,
     status: Annotated[ReminderStatus | None, Query(description="only those in this status")] = None,
-    plan_id: Annotated[int | None, Query(ge=1, description="only those of this plan")] = None,
+    plan_id: Annotated[
+        int | None, Query(ge=1, le=ID_MAX, description="only those of this plan")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="at most this many")] = 200,
 ) -> list[ReminderAnswer]:
     """The reminders of your realm's plans by fire time (then id), with their deliveries."""
@@ -127,7 +129,9 @@ def retry_dead(request: Request, caller: ApiCaller) -> list[RetryAnswer]:
 
 
 @router.post("/{reminder_id}/retry", response_model=RetryAnswer)
-def retry_reminder(request: Request, caller: ApiCaller, reminder_id: int) -> RetryAnswer:
+def retry_reminder(
+    request: Request, caller: ApiCaller, reminder_id: Annotated[int, Path(ge=1, le=ID_MAX)]
+) -> RetryAnswer:
     """Send a dead, failed or missed reminder again at the next sweep; 422 for any other."""
     outcome = admin_reminders.retry_reminder(
         runtime_of(request), actor=caller.username, reminder_id=reminder_id

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import Field
 
 from engine.core.i18n import N_, Message
@@ -21,7 +21,7 @@ from engine.core.template.diagram import mermaid
 from engine.core.template.model import Template
 from engine.http.api.admin import ADMIN
 from engine.http.api.common import Answer
-from engine.http.api.documented import errors
+from engine.http.api.documented import ID_MAX, TEMPLATE_NAME, errors
 from engine.http.auth import runtime_of
 from engine.http.refusals import RequestRefused
 from engine.service import templates
@@ -84,18 +84,21 @@ def list_templates(request: Request) -> list[TemplateAnswer]:
     return [template_answer(record) for record in templates.list_templates(rt)]
 
 
-Version = Annotated[int | None, Query(ge=1, description="a loaded version; the newest if none")]
+Name = Annotated[str, Path(pattern=TEMPLATE_NAME)]
+Version = Annotated[
+    int | None, Query(ge=1, le=ID_MAX, description="a loaded version; the newest if none")
+]
 
 
 @router.get("/{name}", response_model=TemplateSource)
-def show_template(request: Request, name: str, version: Version = None) -> TemplateSource:
+def show_template(request: Request, name: Name, version: Version = None) -> TemplateSource:
     rt = runtime_of(request)
     record = templates.get_template(rt, name, version)
     return TemplateSource(**template_answer(record).model_dump(), source=record.source)
 
 
 @router.get("/{name}/diagram", response_model=DiagramAnswer)
-def template_diagram(request: Request, name: str, version: Version = None) -> DiagramAnswer:
+def template_diagram(request: Request, name: Name, version: Version = None) -> DiagramAnswer:
     """The version's workflow as a Mermaid state diagram."""
     rt = runtime_of(request)
     record = templates.get_template(rt, name, version)

@@ -8,7 +8,9 @@ Taking a role away or deactivating hands the user's open tasks over first, in th
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import Response
 from pydantic import Field
 
@@ -20,6 +22,9 @@ from engine.http.auth import ApiCaller, runtime_of
 from engine.service import admin_realm
 from engine.service.passwords import MAX_LENGTH, MIN_LENGTH
 from engine.store.people import DirectoryEntry
+
+Username = Annotated[str, Path(pattern=CODE)]
+RoleName = Annotated[str, Path(pattern=CODE)]
 
 router = APIRouter(tags=["users"], responses=errors(400, 401, 404, 409, 422))
 
@@ -84,7 +89,7 @@ def list_users(request: Request, caller: ApiCaller) -> list[UserAnswer]:
 
 
 @router.get("/users/{username}", dependencies=[ADMIN], response_model=UserAnswer)
-def show_user(request: Request, caller: ApiCaller, username: str) -> UserAnswer:
+def show_user(request: Request, caller: ApiCaller, username: Username) -> UserAnswer:
     entry = admin_realm.show_user(runtime_of(request), actor=caller.username, username=username)
     return user_answer(entry)
 
@@ -108,7 +113,9 @@ def create_user(request: Request, caller: ApiCaller, body: NewUser) -> UserAnswe
 
 
 @router.post("/users/{username}/roles", dependencies=[ADMIN], response_model=UserAnswer)
-def grant_role(request: Request, caller: ApiCaller, username: str, body: RoleGrant) -> UserAnswer:
+def grant_role(
+    request: Request, caller: ApiCaller, username: Username, body: RoleGrant
+) -> UserAnswer:
     """Grant a role a loaded template defines; 409 when the user holds it already."""
     rt = runtime_of(request)
     admin_realm.grant_role(rt, actor=caller.username, username=username, role=body.role)
@@ -116,7 +123,9 @@ def grant_role(request: Request, caller: ApiCaller, username: str, body: RoleGra
 
 
 @router.delete("/users/{username}/roles/{role}", dependencies=[ADMIN], response_model=UserAnswer)
-def revoke_role(request: Request, caller: ApiCaller, username: str, role: str) -> UserAnswer:
+def revoke_role(
+    request: Request, caller: ApiCaller, username: Username, role: RoleName
+) -> UserAnswer:
     """Take a role away; the user's open tasks for it are handed over first."""
     rt = runtime_of(request)
     admin_realm.revoke_role(rt, actor=caller.username, username=username, role=role)
@@ -124,7 +133,7 @@ def revoke_role(request: Request, caller: ApiCaller, username: str, role: str) -
 
 
 @router.post("/users/{username}/deactivate", dependencies=[ADMIN], response_model=UserAnswer)
-def deactivate_user(request: Request, caller: ApiCaller, username: str) -> UserAnswer:
+def deactivate_user(request: Request, caller: ApiCaller, username: Username) -> UserAnswer:
     """Deactivate a user (never yourself): their sessions and tokens end, their open tasks are
     handed over, and no future task goes to them."""
     rt = runtime_of(request)
@@ -139,7 +148,7 @@ def deactivate_user(request: Request, caller: ApiCaller, username: str) -> UserA
     response_class=Response,
 )
 def reset_password(
-    request: Request, caller: ApiCaller, username: str, body: NewPassword
+    request: Request, caller: ApiCaller, username: Username, body: NewPassword
 ) -> Response:
     """Give the user a new password; their sessions end (they log in again with it)."""
     admin_realm.reset_password(

@@ -81,6 +81,11 @@ def test_filters_that_cannot_be_honoured_are_refused(api: Api, clock: SimulatedC
         response = listed(api, **params)
         assert response.status_code == 422, params
         assert response.json()["error"]["field"] == field
+    for huge in (2**31, 2**63):  # beyond any id: refused, never sent to the database (a 500)
+        too_big = listed(api, plan_id=huge)
+        assert (too_big.status_code, too_big.json()["error"]["field"]) == (422, "plan_id")
+        retried = api.client.post(f"/api/reminders/{huge}/retry", headers=api.as_(ADMIN))
+        assert (retried.status_code, retried.json()["error"]["field"]) == (422, "reminder_id")
     missing = listed(api, plan_id=987654)
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "plan.not_found")
 
