@@ -11,6 +11,7 @@ derandomized (the same cases every run).
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
-from hypothesis import HealthCheck, given, settings
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -70,18 +72,45 @@ def target(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     rt.database.dispose()
 
 
-def operations() -> list[tuple[str, str]]:
+# Known defects, which generation meets only now and then (`test_an_id_beyond_the_database_is
+# refused` shows them every time, and fails strictly once they are fixed).
+KNOWN: dict[tuple[str, str, GenerationMode], str] = {
+    (method, path, GenerationMode.POSITIVE): (
+        "plan_id is unbounded: an id beyond the database's integer is a 500"
+    )
+    for method, path in (
+        ("GET", "/api/plans/{plan_id}"),
+        ("GET", "/api/plans/{plan_id}/history"),
+        ("GET", "/api/plans/{plan_id}/report"),
+        ("POST", "/api/plans/{plan_id}/actions/{trigger}"),
+    )
+}
+
+
+def operations() -> list[Any]:
     """Every (method, path) of the API, as its router declares them (routes included from
     routers are walked as FastAPI matches them)."""
-    return sorted(
+    found = sorted(
         (method, str(context.path))
         for context in iter_route_contexts(router.routes)
         for method in context.methods or ()
     )
+    return [
+        pytest.param(
+            method,
+            path,
+            mode,
+            marks=[pytest.mark.xfail(reason=KNOWN[method, path, mode], strict=False)]
+            if (method, path, mode) in KNOWN
+            else [],
+            id=f"{method}-{path}-{mode.value}",
+        )
+        for method, path in found
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    ]
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-@pytest.mark.parametrize(("method", "path"), operations())
+@pytest.mark.parametrize(("method", "path", "mode"), operations())
 def test_operation(target: Target, method: str, path: str, mode: GenerationMode) -> None:
     operation = target.schema[path][method]
     checks = [*CHECKS, negative_data_rejection] if mode is GenerationMode.NEGATIVE else CHECKS
@@ -92,6 +121,7 @@ def test_operation(target: Target, method: str, path: str, mode: GenerationMode)
         derandomize=True,
         deadline=None,
         database=None,
+        phases=[Phase.explicit, Phase.generate],  # report a failure as found, unshrunk
         suppress_health_check=list(HealthCheck),
     )
     @given(case=operation.as_strategy(mode, headers=target.headers))
@@ -109,3 +139,37 @@ def test_operation(target: Target, method: str, path: str, mode: GenerationMode)
     assert 401 not in seen  # the token is real: every case was judged as the administrator's
     if mode is GenerationMode.POSITIVE and method == "GET" and "{" not in path:
         assert any(200 <= status < 300 for status in seen), seen  # lists answer
+
+
+HUGE = 2**63  # beyond SQLite's and PostgreSQL's integers alike
+
+
+def id_routes() -> list[Any]:
+    """Every (method, path) with an integer path parameter, that parameter as the huge id."""
+    found = []
+    for context in iter_route_contexts(router.routes):
+        path = str(context.path)
+        for method in sorted(context.methods or ()):
+            known = (method, path, GenerationMode.POSITIVE) in KNOWN
+            marks = (
+                [
+                    pytest.mark.xfail(
+                        reason=KNOWN[method, path, GenerationMode.POSITIVE], strict=True
+                    )
+                ]
+                if known
+                else []
+            )
+            if "_id}" in path:
+                found.append(pytest.param(method, path, marks=marks, id=f"{method}-{path}"))
+    return found
+
+
+@pytest.mark.parametrize(("method", "path"), id_routes())
+def test_an_id_beyond_the_database_is_refused(target: Target, method: str, path: str) -> None:
+    url = "".join(
+        str(HUGE) if part.endswith("_id}") else part for part in re.split(r"(\{[^}]+\})", path)
+    ).replace("{trigger}", "submit")
+    with TestClient(target.app) as client:
+        response = client.request(method, url, headers=target.headers, json={})
+    assert response.status_code == 422, response.text
