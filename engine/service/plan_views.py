@@ -145,21 +145,27 @@ def list_plans(
         templates = {find_template(tx, template).name} if template is not None else None
         if not reach:
             return []
-        rows = plans_at(
-            tx,
-            org_ids=reach,
-            year=year,
-            states=states,
-            template_names=templates,
-            newest_first=True,
-            limit=offset + limit,
-        )
-        visible = []
-        for plan, plan_org in rows:
-            roles = workflow_by_id(rt, tx, plan.template_id).template.roles
-            if roles_covering(roles, held, user.org_id, org_path(tx, plan.org_id)):
-                visible.append((plan, plan_org))
-        return visible[offset:]
+        # The organisations reached may hold plans whose template's scopes do not let the actor
+        # see them: read more rows until the page is full or there are no more.
+        wanted = fetch = offset + limit
+        while True:
+            rows = plans_at(
+                tx,
+                org_ids=reach,
+                year=year,
+                states=states,
+                template_names=templates,
+                newest_first=True,
+                limit=fetch,
+            )
+            visible = []
+            for plan, plan_org in rows:
+                roles = workflow_by_id(rt, tx, plan.template_id).template.roles
+                if roles_covering(roles, held, user.org_id, org_path(tx, plan.org_id)):
+                    visible.append((plan, plan_org))
+            if len(visible) >= wanted or len(rows) < fetch:
+                return visible[offset:wanted]
+            fetch *= 2
 
 
 def state_titles(rt: Runtime, plans: list[PlanRecord]) -> dict[int, str]:

@@ -22,7 +22,13 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import Field
 
 from engine.http.api.common import Answer, Strict
-from engine.http.api.preconditions import IdempotencyKey, IfMatch, expected_version, tag
+from engine.http.api.preconditions import (
+    WRITE_ERRORS,
+    IdempotencyKey,
+    IfMatch,
+    expected_version,
+    tag,
+)
 from engine.http.auth import ApiCaller, runtime_of
 from engine.service.actions import act
 from engine.service.plan_views import write_outcome
@@ -55,7 +61,9 @@ class ActionResult(Answer):
     )
 
 
-@router.post("/plans/{plan_id}/actions/{trigger}", response_model=ActionResult)
+@router.post(
+    "/plans/{plan_id}/actions/{trigger}", response_model=ActionResult, responses=WRITE_ERRORS
+)
 def plan_action(
     plan_id: int,
     trigger: Annotated[str, Path(min_length=1, max_length=100)],

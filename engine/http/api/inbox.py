@@ -17,6 +17,7 @@ from pydantic import Field
 
 from engine.http.api.common import Answer
 from engine.http.api.plans import OrgAnswer, ReturnAnswer
+from engine.http.api.preconditions import ERRORS
 from engine.http.auth import ApiCaller, runtime_of
 from engine.service.inbox import InboxEntry, ReturnedPlan, inbox, returned_plans
 
@@ -104,7 +105,7 @@ def _returned(entry: ReturnedPlan) -> ReturnedItem:
     )
 
 
-@router.get("/inbox", response_model=InboxAnswer)
+@router.get("/inbox", response_model=InboxAnswer, responses=ERRORS)
 def my_inbox(
     request: Request,
     caller: ApiCaller,

@@ -24,7 +24,14 @@ from engine.core.i18n import Message
 from engine.core.planfile import PlanSpec, parse_plan
 from engine.core.yamlsource import YamlPath, load_yaml
 from engine.http.api.common import Answer, Strict
-from engine.http.api.preconditions import IdempotencyKey, IfMatch, expected_version, tag
+from engine.http.api.preconditions import (
+    ERRORS,
+    WRITE_ERRORS,
+    IdempotencyKey,
+    IfMatch,
+    expected_version,
+    tag,
+)
 from engine.http.auth import ApiCaller, runtime_of
 from engine.http.refusals import RequestRefused, field_of
 from engine.service.plan_page import PlanPage, goal_met, plan_page
@@ -374,7 +381,7 @@ def shown(rt: Runtime, response: Response, plan_id: int, actor: str) -> PlanAnsw
 # ------------------------------------------------------------------------------ the routes
 
 
-@router.post("/plans", status_code=201, response_model=PlanAnswer)
+@router.post("/plans", status_code=201, response_model=PlanAnswer, responses=WRITE_ERRORS)
 def create(
     body: PlanFileBody,
     request: Request,
@@ -394,7 +401,7 @@ def create(
     return shown(rt, response, done.plan_id, caller.username)
 
 
-@router.get("/plans", response_model=PlanList)
+@router.get("/plans", response_model=PlanList, responses=ERRORS)
 def listing(
     request: Request,
     caller: ApiCaller,
@@ -427,20 +434,20 @@ def listing(
     )
 
 
-@router.get("/plans/{plan_id}", response_model=PlanAnswer)
+@router.get("/plans/{plan_id}", response_model=PlanAnswer, responses=ERRORS)
 def show(plan_id: int, request: Request, response: Response, caller: ApiCaller) -> PlanAnswer:
     """The plan whole, as the caller sees it, with what they may do now; `ETag` its version."""
     return shown(runtime_of(request), response, plan_id, caller.username)
 
 
-@router.get("/plans/{plan_id}/history", response_model=HistoryList)
+@router.get("/plans/{plan_id}/history", response_model=HistoryList, responses=ERRORS)
 def history(plan_id: int, request: Request, caller: ApiCaller) -> HistoryList:
     """The plan's audit trail, oldest first."""
     entries = plan_history(runtime_of(request), plan_id=plan_id, actor=caller.username)
     return HistoryList(items=[history_answer(entry) for entry in entries])
 
 
-@router.put("/plans/{plan_id}", response_model=PlanAnswer)
+@router.put("/plans/{plan_id}", response_model=PlanAnswer, responses=WRITE_ERRORS)
 def edit(
     plan_id: int,
     body: PlanFileBody,

@@ -1,6 +1,7 @@
-"""The headers of the API's writes: `Idempotency-Key` (a repeated request is answered as the first
-was, never applied twice) and `If-Match` (the plan version the client saw; a stale one is a
-conflict), and the `ETag` every plan answer carries.
+"""The headers of the API's writes: `Idempotency-Key` (a repeated request is answered as the
+first was, never applied twice) and `If-Match` (the plan version the client saw; a stale one is a
+conflict); the `ETag` every plan answer carries; and the error answers the routes document (the
+shape of `engine.http.errors.body_of`), so the OpenAPI schema states them.
 
 `If-Match` takes the plan's ETag as it was answered (`"7"`) or the bare version (`7`); anything
 else is refused naming the header, never ignored.
@@ -9,11 +10,13 @@ else is refused naming the header, never ignored.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header, Response
+from pydantic import Field
 
 from engine.core.i18n import N_, Message
+from engine.http.api.common import Answer
 from engine.http.refusals import RequestRefused
 
 IF_MATCH = re.compile(r'\s*(?:W/)?(?:"([0-9]{1,18})"|([0-9]{1,18}))\s*')
@@ -56,3 +59,34 @@ def etag(version: int) -> str:
 
 def tag(response: Response, version: int) -> None:
     response.headers["ETag"] = etag(version)
+
+
+class ErrorDetail(Answer):
+    """`engine.http.errors.body_of`'s shape."""
+
+    code: str
+    message: str
+    field: str | None = Field(default=None, description="the input that was wrong, if one was")
+    fields: dict[str, Any]
+    retryable: bool
+    problems: list[dict[str, Any]] | None = None
+
+
+class ErrorAnswer(Answer):
+    error: ErrorDetail
+
+
+_WHY = {
+    401: "no valid bearer token",
+    404: "no such plan or organisation, or one beyond the caller's reach",
+    409: "a stale If-Match, a reused Idempotency-Key with another body, or a duplicate",
+    422: "the request or an action refused, naming the field",
+    503: "the plan is busy for a moment: send it again",
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorAnswer, "description": why} for status, why in _WHY.items()
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    403: {"model": ErrorAnswer, "description": "the caller's roles do not allow it"},
+}

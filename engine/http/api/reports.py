@@ -19,7 +19,14 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field, StringConstraints
 
 from engine.http.api.common import Answer, Strict
-from engine.http.api.preconditions import IdempotencyKey, IfMatch, expected_version, tag
+from engine.http.api.preconditions import (
+    ERRORS,
+    WRITE_ERRORS,
+    IdempotencyKey,
+    IfMatch,
+    expected_version,
+    tag,
+)
 from engine.http.auth import ApiCaller, runtime_of
 from engine.service.plan_page import goal_met
 from engine.service.plan_views import PlanView, show_plan
@@ -115,7 +122,7 @@ def report_answer(view: PlanView) -> ReportAnswer:
     )
 
 
-@router.get("/plans/{plan_id}/report", response_model=ReportAnswer)
+@router.get("/plans/{plan_id}/report", response_model=ReportAnswer, responses=ERRORS)
 def read_report(
     plan_id: int, request: Request, response: Response, caller: ApiCaller
 ) -> ReportAnswer:
@@ -125,7 +132,7 @@ def read_report(
     return answer
 
 
-@router.put("/plans/{plan_id}/report", response_model=ReportAnswer)
+@router.put("/plans/{plan_id}/report", response_model=ReportAnswer, responses=WRITE_ERRORS)
 def write_report(
     plan_id: int,
     body: ReportBody,

@@ -257,3 +257,14 @@ def test_amend_a_live_plans_items(api: Api) -> None:
     assert refused.status_code == 422
     assert refused.json()["error"]["field"] == "title"
     assert show_plan(api.rt, plan_id=plan_id, actor=DRAFTER).plan.version == view.plan.version + 1
+
+
+def test_text_that_cannot_be_stored_is_named_by_its_field(api: Api) -> None:
+    body = plan_file()
+    body["items"][1]["detail"] = "a\x00b"
+    body["goals"][0]["key"] = body["goals"][1]["key"]
+    response = create(api, body)
+    assert response.status_code == 422, response.text
+    fields = {p["field"] for p in response.json()["error"]["problems"]}
+    assert fields == {"items[1].detail", "goals[1].key"}
+    assert list_plans(api.rt, actor=DRAFTER) == []

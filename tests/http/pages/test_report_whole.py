@@ -59,3 +59,19 @@ def test_a_failure_partway_writes_none_of_the_reports(
     assert [g.actual for g in view.goals] == [None, None]  # the goals came first: not kept
     assert view.plan.version == version
     assert audit_of(world, plan_id) == before
+
+
+def test_the_history_names_the_report(
+    world: Runtime,  # noqa: F811
+    client: TestClient,  # noqa: F811
+    clock: SimulatedClock,
+) -> None:
+    plan_id = in_self_evaluation(world, clock)
+    csrf = sign_in(client, DRAFTER)
+    page = client.get(f"/plans/{plan_id}/report").text
+    fields = report_fields(csrf, page, item_status_1="done", item_status_2="done")
+    fields.update({"goal_actual_goal-1": "120"})
+    assert post(client, f"/plans/{plan_id}/report", fields).status_code == 303
+    assert audit_of(world, plan_id)[-1] == "report_year_end"
+    shown = client.get(f"/plans/{plan_id}").text
+    assert "填报年终自评 · 目标 1 项 事项 2 项" in " ".join(shown.split())
