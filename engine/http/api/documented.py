@@ -1,11 +1,12 @@
 """The error answers of the API as its OpenAPI document describes them (`errors.body_of` makes
-them): one shape for every status, listed on each route with the statuses it can answer."""
+them): one shape (`preconditions.ErrorAnswer`) for every status, listed on each route with the
+statuses it can answer; and the forms of names and ids the routes take."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from engine.http.api.preconditions import ErrorAnswer  # the one error model of the schema
 
 # An organisation's code, a username, a role (`directory`'s rule, for the schema).
 CODE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -13,30 +14,6 @@ TEMPLATE_NAME = r"^[a-z0-9-]+$"  # the template schema's rule
 # The largest id a row can have (PostgreSQL's `integer`): a larger one is refused as input, not
 # sent to the database (which would fail on it).
 ID_MAX = 2**31 - 1
-
-
-class ProblemAnswer(BaseModel):
-    """One located problem: of an input file (`file`, `line`, `column`) or of a request
-    (`field`)."""
-
-    message: str
-    file: str | None = None
-    line: int | None = None
-    column: int | None = None
-    field: str | None = None
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="for programs: `plan.not_found`, `request.invalid`, …")
-    message: str = Field(description="for people, in the reader's language")
-    field: str | None = Field(default=None, description="the input that was wrong, if one was")
-    fields: dict[str, Any]
-    retryable: bool
-    problems: list[ProblemAnswer] | None = None
-
-
-class ErrorAnswer(BaseModel):
-    error: ErrorDetail
 
 
 _SAID = {
