@@ -12,6 +12,7 @@ from engine.service.directory import find_any_user
 from engine.service.passwords import password_matches
 from engine.service.runtime import Runtime
 from tests.http.api.conftest import Api
+from tests.service.test_leaving import at_county_approval, open_task
 
 TOWN_ADMIN = "admin-songshan"
 
@@ -177,3 +178,12 @@ def test_resetting_a_password(api: Api) -> None:
     )
     assert (not_admin.status_code, not_admin.json()["error"]["code"]) == (404, "admin.only")
     assert matches(api.rt, "wu-college", "a-brand-new-one")
+
+
+def test_deactivating_takes_them_off_open_and_future_tasks(api: Api) -> None:
+    waiting = at_county_approval(api.rt)
+    response = api.client.post("/api/users/li-county/deactivate", headers=api.as_(ADMIN))
+    assert response.status_code == 200, response.text
+    assert open_task(api.rt, waiting)[2] == [("wang-county", None)]  # handed over, not waiting
+    later = at_county_approval(api.rt, "zishan-bike-factory")
+    assert open_task(api.rt, later)[2] == [("wang-county", None)]  # no new task for them
