@@ -132,3 +132,18 @@ def test_undeclared_query_parameters_are_refused(api: Api) -> None:
     response = api.client.get("/api/orgs", params={"parent": "county"}, headers=api.as_(ADMIN))
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "parent"
+
+
+def test_a_body_that_is_not_json_is_refused_as_such(api: Api) -> None:
+    before = org_codes(api)
+    for content in (b"{not json", b"\x1ee\xff-", b'{"code": "x"'):
+        response = api.client.post(
+            "/api/orgs",
+            content=content,
+            headers={**api.as_(ADMIN), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, (content, response.text)
+        error = response.json()["error"]
+        assert (error["code"], error["field"]) == ("request.invalid", "body"), content
+        assert error["problems"] == [{"field": "body", "message": "the body is not valid JSON"}]
+    assert org_codes(api) == before
