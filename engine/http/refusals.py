@@ -100,11 +100,22 @@ def reason_of(problem: dict[str, Any]) -> Message:
     return Message(template, context)
 
 
+_NOT_JSON = ("json_invalid", "json_type")
+
+
 def refused_request(error: RequestValidationError) -> RequestRefused:
-    return RequestRefused([(field_of(p["loc"]), reason_of(p)) for p in error.errors()])
+    return RequestRefused(
+        [
+            ("body" if p.get("type") in _NOT_JSON else field_of(p["loc"]), reason_of(p))
+            for p in error.errors()
+        ]
+    )
 
 
 def refused_http(error: HTTPException, *, method: str, path: str) -> PlanflowError:
+    if error.status_code == 400 and "parsing the body" in str(error.detail):
+        # FastAPI's own refusal of a body it cannot even decode (not UTF-8): not valid JSON.
+        return RequestRefused([("body", Message.of(REASONS["json_invalid"]))])
     if error.status_code == 404:
         return NotFound(NO_ROUTE, code="route.not_found", path=path)
     if error.status_code == 405:

@@ -96,6 +96,23 @@ def create_org(rt: Runtime, *, actor: str, code: str, name: str, parent: str) ->
     return OrgEntry(org, parent)
 
 
+def show_org(rt: Runtime, *, actor: str, code: str) -> OrgEntry:
+    """One organisation of the actor's realm, with its parent's code."""
+    with rt.database.read() as tx:
+        org = _org_in(tx, realm_of(tx, actor), code, field="code")
+        parent = people.org_by_id(tx, org_id=org.parent_id) if org.parent_id is not None else None
+        return OrgEntry(org, parent.code if parent is not None else None)
+
+
+def own_entry(rt: Runtime, *, actor: str) -> DirectoryEntry:
+    """The actor as the directory lists them (anyone active may see themselves)."""
+    with rt.database.read() as tx:
+        user, roles = find_user_with_roles(tx, actor)
+        org = people.org_by_id(tx, org_id=user.org_id)
+        assert org is not None  # (a user's organisation is a foreign key)
+        return DirectoryEntry(user, org, tuple(roles))
+
+
 def list_users(rt: Runtime, *, actor: str) -> list[DirectoryEntry]:
     """The users of the actor's realm, active or not, in the order they were created."""
     with rt.database.read() as tx:
@@ -121,11 +138,25 @@ def role_titles(rt: Runtime, *, actor: str) -> dict[str, str]:
 
 
 def create_user(
-    rt: Runtime, *, actor: str, username: str, name: str, org: str, roles: list[str]
+    rt: Runtime,
+    *,
+    actor: str,
+    username: str,
+    name: str,
+    org: str,
+    roles: list[str],
+    email: str | None = None,
+    password: str | None = None,
 ) -> DirectoryEntry:
+    """A new user of an organisation of the realm; with `password`, checked before anything is
+    written, they may log in with it at once."""
     with rt.database.read() as tx:
         _org_in(tx, realm_of(tx, actor), org)
-    directory.create_user(rt, username=username, name=name, org=org, roles=roles)
+    if password is not None:
+        passwords.check_new_password(password)
+    directory.create_user(rt, username=username, name=name, org=org, roles=roles, email=email)
+    if password is not None:
+        passwords.set_password(rt, username=username, password=password)
     return show_user(rt, actor=actor, username=username)
 
 

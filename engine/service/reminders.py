@@ -12,6 +12,7 @@ all.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from engine.core.errors import ActionRefused, InputError, NotFound, PlanflowError, Problem
@@ -29,6 +30,7 @@ from engine.store.reminder_admin import (
     listed_reminders,
     lock_for_retry,
     plan_exists,
+    plan_org,
     reminder_plan,
     retry_deliveries,
     set_retried,
@@ -94,9 +96,15 @@ class RetryOutcome:
 
 
 def list_reminders(
-    rt: Runtime, *, status: str | None = None, plan_id: int | None = None, limit: int = 200
+    rt: Runtime,
+    *,
+    status: str | None = None,
+    plan_id: int | None = None,
+    limit: int = 200,
+    org_ids: Collection[int] | None = None,
 ) -> list[ReminderView]:
-    """Reminders by fire time (then id), optionally of one status or plan, with their deliveries."""
+    """Reminders by fire time (then id), optionally of one status or plan, with their deliveries;
+    with `org_ids`, only those of these organisations' plans (a plan of another is unknown)."""
     if status is not None and status not in set(ReminderStatus):
         known = ", ".join(ReminderStatus)
         raise _refused_filter(
@@ -109,8 +117,16 @@ def list_reminders(
         )
     with rt.database.read() as tx:
         if plan_id is not None and not plan_exists(tx, plan_id=plan_id):
-            raise NotFound("no plan #{plan_id}", code="plan.not_found", plan_id=plan_id)
-        reminders = listed_reminders(tx, status=status, plan_id=plan_id, limit=limit)
+            raise no_plan(plan_id)
+        if (
+            plan_id is not None
+            and org_ids is not None
+            and plan_org(tx, plan_id=plan_id) not in org_ids
+        ):
+            raise no_plan(plan_id)
+        reminders = listed_reminders(
+            tx, status=status, plan_id=plan_id, limit=limit, org_ids=org_ids
+        )
         deliveries = listed_deliveries(tx, reminder_ids=[r.id for r in reminders])
         items = reminder_items(tx, item_ids=[r.item_id for r in reminders])
         tasks = reminder_tasks(tx, task_ids=[r.task_id for r in reminders])
@@ -135,6 +151,18 @@ def list_reminders(
             )
         views.append(_view(reminder, deliveries.get(reminder.id, []), item_ref, task_ref))
     return views
+
+
+def no_plan(plan_id: int) -> NotFound:
+    return NotFound("no plan #{plan_id}", code="plan.not_found", plan_id=plan_id)
+
+
+def no_reminder(reminder_id: int) -> NotFound:
+    return NotFound(
+        "no reminder #{reminder_id}; `planflow reminders list` shows them",
+        code="reminder.not_found",
+        reminder_id=reminder_id,
+    )
 
 
 def _refused_filter(field: str, message: Message) -> InputError:
@@ -175,23 +203,22 @@ def _view(
     )
 
 
-def retry_reminder(rt: Runtime, reminder_id: int, *, actor: str | None = None) -> RetryOutcome:
+def retry_reminder(
+    rt: Runtime, reminder_id: int, *, actor: str | None = None, administered: bool = False
+) -> RetryOutcome:
     """Send a dead, failed or missed reminder again at the next sweep, with an audit row.
 
     Its dead and failed deliveries become failed with no attempts used, due now; a reminder with
     no deliveries (nobody could receive it, or it was missed) is planned again with one more
     retry counted, which also tells the sweep not to mark it missed a second time. `actor` is the
     operator's username for the audit log (None: the system); like any write, it must reach the
-    plan.
+    plan, unless `administered`: the caller checked that the actor administers the plan's
+    organisation (`admin_reminders`), and the actor needs no role of the template.
     """
     with rt.database.read() as tx:
         plan_id = reminder_plan(tx, reminder_id=reminder_id)
     if plan_id is None:
-        raise NotFound(
-            "no reminder #{reminder_id}; `planflow reminders list` shows them",
-            code="reminder.not_found",
-            reminder_id=reminder_id,
-        )
+        raise no_reminder(reminder_id)
     done: list[RetryOutcome] = []
 
     def retried(ctx: WriteContext) -> Change:
@@ -216,18 +243,26 @@ def retry_reminder(rt: Runtime, reminder_id: int, *, actor: str | None = None) -
         actor=actor,
         request={"action": RETRY_ACTION, "reminder": reminder_id},
         change=retried,
+        administered=administered,
     )
     return done[0]
 
 
-def retry_dead(rt: Runtime, *, actor: str | None = None) -> list[RetryOutcome]:
-    """Retry every dead reminder, each in its own transaction; one that moved on is reported."""
+def retry_dead(
+    rt: Runtime,
+    *,
+    actor: str | None = None,
+    org_ids: Collection[int] | None = None,
+    administered: bool = False,
+) -> list[RetryOutcome]:
+    """Retry every dead reminder (of the plans of `org_ids`, if given), each in its own
+    transaction; one that moved on is reported."""
     with rt.database.read() as tx:
-        dead = dead_reminders(tx)
+        dead = dead_reminders(tx, org_ids=org_ids)
     outcomes: list[RetryOutcome] = []
     for reminder in dead:
         try:
-            outcomes.append(retry_reminder(rt, reminder.id, actor=actor))
+            outcomes.append(retry_reminder(rt, reminder.id, actor=actor, administered=administered))
         except PlanflowError as error:  # retried or changed meanwhile: say so, go on
             outcomes.append(
                 RetryOutcome(

@@ -61,16 +61,35 @@ def load_template(rt: Runtime, *, content: str | bytes, source: str) -> LoadedTe
             stored = template_by_name(tx, name=name, version=version)
             assert stored is not None
         if stored.checksum != digest:
-            raise AlreadyExists(
-                "{source}: template {template} version {version} is already loaded with "
-                "different content; running plans depend on it, so give your change a new "
-                "version (version: {next_version})",
-                code="template.version_exists",
-                source=source,
-                template=name,
-                version=version,
-                next_version=(newest_version(tx, name=name) or 0) + 1,
-            )
+            raise _version_exists(tx, source, name, version)
+        return LoadedTemplate(record=stored, template=template, created=False)
+
+
+def _version_exists(tx: Transaction, source: str, name: str, version: int) -> AlreadyExists:
+    return AlreadyExists(
+        "{source}: template {template} version {version} is already loaded with "
+        "different content; running plans depend on it, so give your change a new "
+        "version (version: {next_version})",
+        code="template.version_exists",
+        source=source,
+        template=name,
+        version=version,
+        next_version=(newest_version(tx, name=name) or 0) + 1,
+    )
+
+
+def check_template(rt: Runtime, *, content: str | bytes, source: str) -> LoadedTemplate | Template:
+    """What `load_template` would do, without storing anything: the problems it would refuse
+    (InputError), a version loaded with other content (AlreadyExists); else the stored record
+    when this very content is loaded already, or the template it would store."""
+    template = parse_template(content, source=source)
+    text = content.decode("utf-8") if isinstance(content, bytes) else content
+    with rt.database.read() as tx:
+        stored = template_by_name(tx, name=template.name, version=template.version)
+        if stored is None:
+            return template
+        if stored.checksum != checksum(text):
+            raise _version_exists(tx, source, template.name, template.version)
         return LoadedTemplate(record=stored, template=template, created=False)
 
 

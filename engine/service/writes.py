@@ -110,8 +110,13 @@ def write_plan(
     change: Callable[[WriteContext], Change],
     idempotency_key: str | None = None,
     expected_version: int | None = None,
+    administered: bool = False,
 ) -> WriteResult:
-    """Apply `change` to the plan in one transaction with its audit row (see module doc)."""
+    """Apply `change` to the plan in one transaction with its audit row (see module doc).
+
+    `administered`: the caller has checked that the actor administers the plan's organisation
+    (an administrator's operator write, such as a reminder retry); the actor is recorded without
+    needing a role of the template."""
     request_hash = request_fingerprint({"plan": plan_id, "actor": actor, **request})
     with rt.database.transaction(plan_id=plan_id, idempotency_key=idempotency_key) as tx:
         plan = lock_plan(tx, plan_id=plan_id)
@@ -130,6 +135,7 @@ def write_plan(
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             expected_version=expected_version,
+            administered=administered,
         )
 
 
@@ -143,6 +149,7 @@ def record_write(
     idempotency_key: str | None,
     request_hash: str,
     expected_version: int | None = None,
+    administered: bool = False,
 ) -> WriteResult:
     """The body of every write, inside the caller's transaction with the plan already locked."""
     workflow = workflow_by_id(rt, tx, plan.template_id)
@@ -153,7 +160,7 @@ def record_write(
         if user
         else frozenset()
     )
-    if user is not None and not roles:
+    if user is not None and not roles and not administered:
         # Out of scope: do not reveal that it exists.
         raise NotFound("no plan #{plan_id}", code="plan.not_found", plan_id=plan.id)
     if expected_version is not None and plan.version != expected_version:

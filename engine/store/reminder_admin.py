@@ -4,12 +4,25 @@ deliveries, and the retry that puts a reminder back where the sweep picks it up.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+
+import sqlalchemy as sa
 
 from engine.store import dispatch_statements as sql
 from engine.store.driver import Transaction
+from engine.store.statements import table_of
 from engine.store.statuses import ReminderStatus
+from engine.store.tables import Plan, Reminder
+
+_PLAN = table_of(Plan)
+_REMINDER = table_of(Reminder)
+_PLAN_ORG = sa.select(_PLAN.c.org_id).where(_PLAN.c.id == sa.bindparam("plan_id"))
+_REMINDER_ORG = (
+    sa.select(_PLAN.c.org_id)
+    .join(_REMINDER, _REMINDER.c.plan_id == _PLAN.c.id)
+    .where(_REMINDER.c.id == sa.bindparam("reminder_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -61,11 +74,31 @@ def plan_exists(tx: Transaction, *, plan_id: int) -> bool:
     return tx.connection.execute(sql.PLAN_EXISTS, {"plan_id": plan_id}).first() is not None
 
 
+def plan_org(tx: Transaction, *, plan_id: int) -> int | None:
+    """The organisation of the plan; None if there is no such plan."""
+    row = tx.connection.execute(_PLAN_ORG, {"plan_id": plan_id}).first()
+    return row.org_id if row is not None else None
+
+
+def reminder_org(tx: Transaction, *, reminder_id: int) -> int | None:
+    """The organisation of the reminder's plan; None if there is no such reminder."""
+    row = tx.connection.execute(_REMINDER_ORG, {"reminder_id": reminder_id}).first()
+    return row.org_id if row is not None else None
+
+
 def listed_reminders(
-    tx: Transaction, *, status: str | None, plan_id: int | None, limit: int
+    tx: Transaction,
+    *,
+    status: str | None,
+    plan_id: int | None,
+    limit: int,
+    org_ids: Collection[int] | None = None,
 ) -> list[ListedReminder]:
-    """Reminders by fire time (then id), optionally of one status or plan."""
+    """Reminders by fire time (then id), optionally of one status or plan, or of the plans of
+    some organisations only (an administrator's realm)."""
     query = sql.REMINDER_LISTING
+    if org_ids is not None:
+        query = query.where(_PLAN.c.org_id.in_(sorted(org_ids)))
     if status is not None:
         query = query.where(sql.REMINDER_LISTING.selected_columns.status == status)
     if plan_id is not None:
@@ -91,9 +124,14 @@ def reminder_plan(tx: Transaction, *, reminder_id: int) -> int | None:
     return row.plan_id if row is not None else None
 
 
-def dead_reminders(tx: Transaction) -> list[ReminderRef]:
-    """The dead reminders, by fire time (then id)."""
-    return [ReminderRef(*row) for row in tx.connection.execute(sql.DEAD_REMINDERS)]
+def dead_reminders(tx: Transaction, *, org_ids: Collection[int] | None = None) -> list[ReminderRef]:
+    """The dead reminders, by fire time (then id); of the plans of `org_ids` only, if given."""
+    query = sql.DEAD_REMINDERS
+    if org_ids is not None:
+        query = query.join(_PLAN, _PLAN.c.id == _REMINDER.c.plan_id).where(
+            _PLAN.c.org_id.in_(sorted(org_ids))
+        )
+    return [ReminderRef(*row) for row in tx.connection.execute(query)]
 
 
 def lock_for_retry(tx: Transaction, *, reminder_id: int) -> RetryState | None:

@@ -17,7 +17,13 @@ from engine.http.api import (
     templates,
     users,
 )
+from engine.http.api.documented import errors
 
-router = APIRouter(prefix="/api", dependencies=[Depends(common.only_declared_query)])
+# Every route may answer these, in the one error shape (`documented.errors`); routes add others.
+router = APIRouter(
+    prefix="/api",
+    dependencies=[Depends(common.only_declared_query)],
+    responses=errors(400, 401, 404, 409, 422, 503),
+)
 for module in (orgs, users, templates, plans, actions, inbox, reports, reminders):
     router.include_router(module.router)
