@@ -38,6 +38,10 @@ MAX_SECTIONS = 50
 MAX_GOALS = 100
 MAX_ITEMS = 200
 
+# Row ids are PostgreSQL integers (SQLite's are wider, but the two must agree): an id beyond them
+# names no row, and is answered as one that does not exist, never sent to the database to fail.
+MAX_ROW_ID = 2**31 - 1
+
 # Versions (of a template, as a plan file names it) are PostgreSQL integers; one per change of a
 # template, so a million is never reached by design and 2**31 never by accident.
 MAX_VERSION = 1_000_000

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import bindparam
 
+from engine.core.limits import MAX_ROW_ID
 from engine.store import statements
 from engine.store.driver import Transaction
 from engine.store.people import Org, Person
@@ -133,6 +134,8 @@ def _person(values: Sequence[Any]) -> Person:
 
 def plan_by_id(tx: Transaction, *, plan_id: int) -> PlanRecord | None:
     """The plan's row as it is, without locking it (`plans.lock_plan` is for writes)."""
+    if not 1 <= plan_id <= MAX_ROW_ID:
+        return None
     row = tx.execute(statements.PLAN_ROW, {"plan_id": plan_id}).first()
     return PlanRecord(*row) if row is not None else None
 

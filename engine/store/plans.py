@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from engine.core.limits import MAX_ROW_ID
 from engine.store import statements
 from engine.store.driver import Transaction
 from engine.store.unique import insert_unless_taken
@@ -42,6 +43,8 @@ def lock_plan(tx: Transaction, *, plan_id: int) -> PlanRecord | None:
 
     A wait longer than the lock timeout raises a DBAPI error that `is_lock_timeout` knows.
     """
+    if not 1 <= plan_id <= MAX_ROW_ID:
+        return None
     query = statements.PLAN_ROW if tx.is_sqlite else statements.PLAN_ROW_FOR_UPDATE
     row = tx.execute(query, {"plan_id": plan_id}).first()
     return PlanRecord(*row) if row is not None else None

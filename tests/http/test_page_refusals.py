@@ -13,6 +13,8 @@ from engine.service.runtime import Runtime
 from tests.http.helpers import login, set_passwords
 from tests.world import setup_world
 
+HUGE = 2**63
+
 
 @pytest.fixture
 def client(rt: Runtime) -> Iterator[TestClient]:
@@ -31,6 +33,10 @@ def client(rt: Runtime) -> Iterator[TestClient]:
         ("/no-such-page", 404, "地址 /no-such-page 不存在"),
         ("/plans/abc/edit", 422, "请求有误：plan_id："),
         ("/plans/99999", 404, "没有编号为 #99999 的计划"),
+        # Beyond every database's integer: no such plan, not a crash in the driver.
+        (f"/plans/{HUGE}", 404, f"没有编号为 #{HUGE} 的计划"),
+        (f"/plans/{HUGE}/edit", 404, f"没有编号为 #{HUGE} 的计划"),
+        (f"/plans/{HUGE}/report", 404, f"没有编号为 #{HUGE} 的计划"),
     ],
 )
 def test_a_wrong_page_address_shows_the_chinese_error_page(
@@ -51,6 +57,10 @@ def test_a_wrong_method_on_a_page_shows_the_error_page(client: TestClient) -> No
 
 
 def test_the_api_still_answers_json(client: TestClient) -> None:
-    response = client.get("/api/plans/abc")
-    assert response.status_code in (404, 422)
-    assert response.json()["error"]["code"] in ("route.not_found", "request.invalid")
+    unknown = client.get("/api/nothing-here")
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "route.not_found")
+    anonymous = client.get("/api/plans/abc")  # who asks is checked before what is asked
+    assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (
+        401,
+        "auth.token_required",
+    )

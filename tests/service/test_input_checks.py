@@ -260,3 +260,14 @@ def test_an_unknown_state_is_refused_not_an_empty_list(
     create_plan(rt, spec=small_plan(), actor=DRAFTER)
     with pytest.raises(NotFound, match=message):
         list_plans(rt, actor=APPROVER, state=state)
+
+
+@pytest.mark.parametrize("plan_id", [0, -1, 2**31, 2**63])
+def test_an_id_no_row_can_have_is_no_plan_for_reads_and_writes(rt: Runtime, plan_id: int) -> None:
+    setup_world(rt)
+    with pytest.raises(NotFound):
+        show_plan(rt, plan_id=plan_id, actor="chen-school")
+    with pytest.raises(NotFound):
+        act(rt, plan_id=plan_id, trigger="submit", actor="chen-school")
+    with pytest.raises(NotFound):
+        edit_plan(rt, plan_id=plan_id, spec=small_plan(), actor="chen-school")

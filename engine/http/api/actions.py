@@ -22,6 +22,7 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import Field
 
 from engine.http.api.common import Answer, Strict
+from engine.http.api.documented import PlanId
 from engine.http.api.preconditions import (
     WRITE_ERRORS,
     IdempotencyKey,
@@ -65,7 +66,7 @@ class ActionResult(Answer):
     "/plans/{plan_id}/actions/{trigger}", response_model=ActionResult, responses=WRITE_ERRORS
 )
 def plan_action(
-    plan_id: int,
+    plan_id: PlanId,
     trigger: Annotated[str, Path(min_length=1, max_length=100)],
     request: Request,
     response: Response,

@@ -4,8 +4,11 @@ statuses it can answer; and the forms of names and ids the routes take."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
+
+from engine.core.limits import MAX_ROW_ID
 from engine.http.api.preconditions import ErrorAnswer  # the one error model of the schema
 
 # An organisation's code, a username, a role (`directory`'s rule, for the schema).
@@ -13,7 +16,8 @@ CODE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 TEMPLATE_NAME = r"^[a-z0-9-]+$"  # the template schema's rule
 # The largest id a row can have (PostgreSQL's `integer`): a larger one is refused as input, not
 # sent to the database (which would fail on it).
-ID_MAX = 2**31 - 1
+ID_MAX = MAX_ROW_ID
+PlanId = Annotated[int, Path(ge=1, le=ID_MAX, description="the plan's id")]
 
 
 _SAID = {

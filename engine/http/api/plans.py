@@ -24,6 +24,7 @@ from engine.core.i18n import Message
 from engine.core.planfile import PlanSpec, parse_plan
 from engine.core.yamlsource import YamlPath, load_yaml
 from engine.http.api.common import Answer, Strict
+from engine.http.api.documented import PlanId
 from engine.http.api.preconditions import (
     ERRORS,
     WRITE_ERRORS,
@@ -435,13 +436,13 @@ def listing(
 
 
 @router.get("/plans/{plan_id}", response_model=PlanAnswer, responses=ERRORS)
-def show(plan_id: int, request: Request, response: Response, caller: ApiCaller) -> PlanAnswer:
+def show(plan_id: PlanId, request: Request, response: Response, caller: ApiCaller) -> PlanAnswer:
     """The plan whole, as the caller sees it, with what they may do now; `ETag` its version."""
     return shown(runtime_of(request), response, plan_id, caller.username)
 
 
 @router.get("/plans/{plan_id}/history", response_model=HistoryList, responses=ERRORS)
-def history(plan_id: int, request: Request, caller: ApiCaller) -> HistoryList:
+def history(plan_id: PlanId, request: Request, caller: ApiCaller) -> HistoryList:
     """The plan's audit trail, oldest first."""
     entries = plan_history(runtime_of(request), plan_id=plan_id, actor=caller.username)
     return HistoryList(items=[history_answer(entry) for entry in entries])
@@ -449,7 +450,7 @@ def history(plan_id: int, request: Request, caller: ApiCaller) -> HistoryList:
 
 @router.put("/plans/{plan_id}", response_model=PlanAnswer, responses=WRITE_ERRORS)
 def edit(
-    plan_id: int,
+    plan_id: PlanId,
     body: PlanFileBody,
     request: Request,
     response: Response,

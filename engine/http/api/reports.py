@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field, StringConstraints
 
 from engine.http.api.common import Answer, Strict
+from engine.http.api.documented import PlanId
 from engine.http.api.preconditions import (
     ERRORS,
     WRITE_ERRORS,
@@ -124,7 +125,7 @@ def report_answer(view: PlanView) -> ReportAnswer:
 
 @router.get("/plans/{plan_id}/report", response_model=ReportAnswer, responses=ERRORS)
 def read_report(
-    plan_id: int, request: Request, response: Response, caller: ApiCaller
+    plan_id: PlanId, request: Request, response: Response, caller: ApiCaller
 ) -> ReportAnswer:
     """The plan's year-end report so far; `ETag` its version."""
     answer = report_answer(show_plan(runtime_of(request), plan_id=plan_id, actor=caller.username))
@@ -134,7 +135,7 @@ def read_report(
 
 @router.put("/plans/{plan_id}/report", response_model=ReportAnswer, responses=WRITE_ERRORS)
 def write_report(
-    plan_id: int,
+    plan_id: PlanId,
     body: ReportBody,
     request: Request,
     response: Response,

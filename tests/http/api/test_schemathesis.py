@@ -72,21 +72,6 @@ def target(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     rt.database.dispose()
 
 
-# Known defects, which generation meets only now and then (`test_an_id_beyond_the_database_is
-# refused` shows them every time, and fails strictly once they are fixed).
-KNOWN: dict[tuple[str, str, GenerationMode], str] = {
-    (method, path, GenerationMode.POSITIVE): (
-        "plan_id is unbounded: an id beyond the database's integer is a 500"
-    )
-    for method, path in (
-        ("GET", "/api/plans/{plan_id}"),
-        ("GET", "/api/plans/{plan_id}/history"),
-        ("GET", "/api/plans/{plan_id}/report"),
-        ("POST", "/api/plans/{plan_id}/actions/{trigger}"),
-    )
-}
-
-
 def operations() -> list[Any]:
     """Every (method, path) of the API, as its router declares them (routes included from
     routers are walked as FastAPI matches them)."""
@@ -100,9 +85,6 @@ def operations() -> list[Any]:
             method,
             path,
             mode,
-            marks=[pytest.mark.xfail(reason=KNOWN[method, path, mode], strict=False)]
-            if (method, path, mode) in KNOWN
-            else [],
             id=f"{method}-{path}-{mode.value}",
         )
         for method, path in found
@@ -150,18 +132,8 @@ def id_routes() -> list[Any]:
     for context in iter_route_contexts(router.routes):
         path = str(context.path)
         for method in sorted(context.methods or ()):
-            known = (method, path, GenerationMode.POSITIVE) in KNOWN
-            marks = (
-                [
-                    pytest.mark.xfail(
-                        reason=KNOWN[method, path, GenerationMode.POSITIVE], strict=True
-                    )
-                ]
-                if known
-                else []
-            )
             if "_id}" in path:
-                found.append(pytest.param(method, path, marks=marks, id=f"{method}-{path}"))
+                found.append(pytest.param(method, path, id=f"{method}-{path}"))
     return found
 
 
