@@ -2,6 +2,7 @@
 
     python benchmarks/actions.py [--plans N] [--memory-plans M]
                                  [--postgres-url URL | --no-postgres]
+                                 [--peer spiff [--peer-script PATH] [--peer-instances K]]
 
 1. Engine actions/s, on SQLite (a temp file) and on PostgreSQL (a fresh temp database, dropped at
    the end): the bundled templates, the demo world plus enough extra grassroots unions (each with
@@ -23,6 +24,13 @@
    every plan listed with `list_plans` a year (a page of M/100) at a time and every 50th read in
    full with `show_plan`; resident memory after M/10 and after M plans.
 
+4. With `--peer spiff`, right after the SQLite actions: SpiffWorkflow's measurement of the same
+   kind of work (`../shared/peers/spiff/run.sh K`: every human action of an approval path
+   persisted in its own SQLite transaction, the workflow reloaded before each one as a web
+   request does), run as a subprocess; its `reload` variant's actions/s against the engine's
+   SQLite figure above (every action persisted in one transaction with its audit row, tasks and
+   reminder rows), and the ratio (goal ≥ 2).
+
 Exit status 0, except 1 under CI=true when PostgreSQL cannot be reached.
 """
 
@@ -32,10 +40,12 @@ import argparse
 import dataclasses
 import datetime as dt
 import gc
+import json
 import math
 import multiprocessing
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -81,6 +91,12 @@ WARMUP = 8  # plans per set driven untimed first (caches, compiled statements, h
 MEMORY_YEARS = 100  # the memory plans span 100 years: a year's listing is a page of M/100
 SHOW_EVERY = 50  # every 50th listed plan is also read with show_plan
 READER = COUNTY_APPROVERS[0]  # county scope: sees every plan
+PEER_GOAL = 2.0  # engine actions/s on SQLite at least twice the peer's
+PEER_VARIANT = "reload"  # the peer's stateless-request variant: what a web action does
+REPO = Path(__file__).resolve().parent.parent
+# The shared peers folder sits beside the checkout (../shared), or beside its parent when the
+# checkout is a worktree one level further down.
+PEER_SCRIPTS = {"spiff": ("shared/peers/spiff/run.sh",)}
 
 Actor = Callable[["BenchPlan"], str]
 
@@ -387,6 +403,64 @@ def bench_memory(count: int, folder: Path) -> list[str]:
     return lines
 
 
+# --- 4: the peer -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerFigures:
+    name: str
+    version: str
+    instances: int
+    actions: int
+    rate: float  # actions/s of the peer's `reload` variant
+    other_variants: dict[str, float]  # the rest of its variants' actions/s, for the record
+    engine_rate: float  # the engine's SQLite actions/s of the same run
+
+    @property
+    def ratio(self) -> float:
+        return self.engine_rate / self.rate
+
+
+def peer_script(name: str, given: str | None) -> Path:
+    """The peer's run script: the given path, or the first of the usual places that has it."""
+    if given is not None:
+        path = Path(given)
+        if not path.is_file():
+            sys.exit(f"--peer-script {given}: no such file")
+        return path
+    tried = [base / relative for relative in PEER_SCRIPTS[name] for base in REPO.parents[:2]]
+    for path in tried:
+        if path.is_file():
+            return path
+    sys.exit(f"--peer {name}: no run script at {', '.join(map(str, tried))}; give --peer-script")
+
+
+def bench_peer(name: str, script: Path, instances: int, engine_rate: float) -> PeerFigures:
+    """Run the peer's measurement as a subprocess; its JSON lines, one per variant."""
+    done = subprocess.run(
+        [str(script), str(instances)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        sys.exit(f"{script} {instances} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    variants = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            variants[record["variant"]] = record
+    if PEER_VARIANT not in variants:
+        sys.exit(f"{script} printed no {PEER_VARIANT!r} variant:\n{done.stdout[-2000:]}")
+    chosen = variants[PEER_VARIANT]
+    return PeerFigures(
+        name=name,
+        version=str(chosen.get("spiffworkflow", "?")),
+        instances=chosen["instances"],
+        actions=chosen["actions"],
+        rate=chosen["actions_per_s"],
+        other_variants={v: r["actions_per_s"] for v, r in variants.items() if v != PEER_VARIANT},
+        engine_rate=engine_rate,
+    )
+
+
 # --- the command --------------------------------------------------------------------------------
 
 
@@ -399,13 +473,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     databases = parser.add_mutually_exclusive_group()
     databases.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL, help="an admin URL")
     databases.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument(
+        "--peer", choices=sorted(PEER_SCRIPTS), help="also measure a peer engine (SQLite)"
+    )
+    parser.add_argument("--peer-script", help="the peer's run script (default: ../shared/peers/…)")
+    parser.add_argument(
+        "--peer-instances", type=int, help="instances the peer runs (default: --plans)"
+    )
     args = parser.parse_args(argv)
+    if args.peer is None and (args.peer_script or args.peer_instances):
+        parser.error("--peer-script and --peer-instances need --peer")
+    script = peer_script(args.peer, args.peer_script) if args.peer else None
+    peer: PeerFigures | None = None
     status = 0
     started = time.perf_counter()
     figures: list[ActionFigures] = []
     with tempfile.TemporaryDirectory(prefix="planflow-bench-") as folder:
         print(f"Actions: {args.plans} plans per set, draft → executing (4 actions each)")
         figures.append(bench_actions("SQLite", f"sqlite:///{folder}/actions.db", args.plans))
+        if script is not None:
+            instances = args.peer_instances or args.plans
+            print(f"Peer: {args.peer}, {instances} instances ({script})")
+            peer = bench_peer(args.peer, script, instances, figures[0].engine_rate)
         if not args.no_postgres:
             why = postgres_unreachable(args.postgres_url)
             if why is None:
@@ -428,6 +517,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts = zip(f.engine_statements, f.raw_statements, strict=True)
         print(f"  {f.database:<11} act/s       " + "  ".join(f"{e:.0f}/{r:.0f}" for e, r in rates))
         print(f"  {'':<11} statements  " + "  ".join(f"{e:g}/{r:g}" for e, r in counts))
+    if peer is not None:
+        met = "yes" if peer.ratio >= PEER_GOAL else "no"
+        others = ", ".join(f"{v} {r:.0f}" for v, r in peer.other_variants.items())
+        print(
+            f"peer (SQLite, every action persisted): {peer.name} {peer.version} "
+            f"{PEER_VARIANT} {peer.rate:.0f} act/s ({peer.actions} actions; {others}); "
+            f"engine {peer.engine_rate:.0f} act/s; ratio {peer.ratio:.2f}  "
+            f"goal ≥ {PEER_GOAL:g}: {met}"
+        )
     print("memory (reading process, SQLite):")
     for line in memory:
         print(f"  {line}")
