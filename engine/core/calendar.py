@@ -85,6 +85,19 @@ class WorkCalendar:
             raise ValueError(f"{shown}: a day cannot be both an extra holiday and an extra workday")
         self._years: dict[int, _YearTable] = {}
 
+    # Two calendars with the same overrides answer alike: what planning caches for one
+    # (`planning._fire_times`) holds for the other.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WorkCalendar):
+            return NotImplemented
+        return (self._extra_holidays, self._extra_workdays) == (
+            other._extra_holidays,
+            other._extra_workdays,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._extra_holidays, self._extra_workdays))
+
     def is_working_day(self, day: date) -> bool:
         table = self._years.get(day.year) or self._load_year(day.year)
         if day.weekday() in _WEEKEND:

@@ -18,6 +18,7 @@ import calendar as gregorian
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from engine.core.calendar import WorkCalendar
@@ -112,14 +113,17 @@ def plan_item_reminders(
     item_ids = [item.item_id for item in items]
     if len(set(item_ids)) != len(item_ids):
         raise ValueError(f"plan {plan_id}: monthly item ids must be unique, got {item_ids}")
+    table = _fire_times(year, tuple(rules), tz, calendar)
     planned: list[PlannedReminder] = []
     for item in items:
-        for rule_index, rule in enumerate(rules):
-            local = _local_fire_time(year=year, item=item, rule=rule, tz=tz, calendar=calendar)
-            fire_at = local.astimezone(UTC)
+        schedule = (item.month, item.due_day)
+        occurrences = table.get(schedule)
+        if occurrences is None:
+            occurrences = table[schedule] = _item_occurrences(year, item, rules, tz, calendar)
+        for rule_index, day, fire_at, anchor, roles in occurrences:
             # The local date, not the UTC one, names the occurrence: it is the day people see,
             # and it changes only when the schedule really moves.
-            occurrence = f"p{plan_id}:r{rule_index}:i{item.item_id}:{local.date().isoformat()}"
+            occurrence = f"p{plan_id}:r{rule_index}:i{item.item_id}:{day}"
             planned.extend(
                 PlannedReminder(
                     key=f"{occurrence}:{role}",
@@ -127,13 +131,43 @@ def plan_item_reminders(
                     rule_index=rule_index,
                     item_id=item.item_id,
                     role=role,
-                    anchor=rule.at,
+                    anchor=anchor,
                     fire_at=fire_at,
                 )
-                for role in dict.fromkeys(rule.to)
+                for role in roles
             )
     planned.sort(key=lambda reminder: (reminder.fire_at, reminder.key))
     return planned
+
+
+# (rule index, local date in ISO form, fire time in UTC, anchor, roles without repeats)
+_Occurrence = tuple[int, str, datetime, ReminderAnchor, tuple[str, ...]]
+
+
+@lru_cache(maxsize=256)
+def _fire_times(
+    year: int, rules: tuple[ReminderRule, ...], tz: ZoneInfo, calendar: WorkCalendar
+) -> dict[tuple[int, int | None], tuple[_Occurrence, ...]]:
+    """The occurrences of `rules` in `year` for each item schedule (month, due day), filled as
+    schedules are met. Planning is pure: the same rules, year, zone and calendar give every plan
+    the same local times, so they are worked out once per process (a calendar's days do not
+    change once it is made). Bounded: at most 12 × 32 schedules per entry, 256 entries."""
+    return {}
+
+
+def _item_occurrences(
+    year: int,
+    item: ItemSchedule,
+    rules: Sequence[ReminderRule],
+    tz: ZoneInfo,
+    calendar: WorkCalendar,
+) -> tuple[_Occurrence, ...]:
+    found = []
+    for rule_index, rule in enumerate(rules):
+        local = _local_fire_time(year=year, item=item, rule=rule, tz=tz, calendar=calendar)
+        roles = tuple(dict.fromkeys(rule.to))  # a role listed twice is planned once
+        found.append((rule_index, local.date().isoformat(), local.astimezone(UTC), rule.at, roles))
+    return tuple(found)
 
 
 def task_due_at(

@@ -25,6 +25,7 @@ import datetime as dt
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
@@ -290,9 +291,7 @@ class Transaction:
         return values
 
     def _stored_time(self, moment: dt.datetime) -> Any:
-        utc = as_utc(moment)
-        # As SQLAlchemy's SQLite DATETIME stores it, so both paths read and compare alike.
-        return utc.replace(tzinfo=None).isoformat(" ", "microseconds") if self._sqlite else utc
+        return _sqlite_time(moment) if self._sqlite else as_utc(moment)
 
     def _rows(self, compiled: _Compiled, raw: list[Any]) -> list[Any]:
         if compiled.row_type is None:
@@ -313,6 +312,15 @@ class Transaction:
         self._cursor.close()
         if self._session is not None and self._session.bind is self.connection:
             self._session.close()
+
+
+@lru_cache(maxsize=8192)
+def _sqlite_time(moment: dt.datetime) -> str:
+    """A time as SQLAlchemy's SQLite DATETIME stores it (naive UTC text), so both paths read and
+    compare alike. Kept: a write stores the same times again and again (a year of item reminders
+    is the same dozens of moments for every plan of that year), and equal moments, in whatever
+    zone, have one text."""
+    return as_utc(moment).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _read_time(value: Any) -> dt.datetime | None:
