@@ -22,7 +22,7 @@ from engine.demo.runtime import TZ, local
 from engine.service.cycle import CycleReport, run_cycle
 from engine.service.dispatch import Send, in_process
 from engine.service.runtime import Runtime
-from engine.store.schedule import next_due, sent_messages
+from engine.store.schedule import next_due, sent_per_period, work_due
 
 
 class DowntimeInvalid(PlanflowError, ValueError):
@@ -139,7 +139,6 @@ class Replay:
         self.down = (downtime.start, downtime.end) if downtime else None
         self.end = local(people.year + 1, 1, 1, 0)
         self.publish = in_process(rt, self._counting(send))
-        self.sent_before = 0
 
     def _counting(self, send: Send) -> Send:
         def counted(channel: str, recipient: Recipient, message: Message) -> None:
@@ -157,19 +156,48 @@ class Replay:
         while now < self.end:
             # People first: what they did by now is what the cycle sees.
             self.people.act_until(now)
-            up = not self._scheduler_down(now)
-            report = run_cycle(self.rt, self.publish) if up else None
+            if not self._scheduler_down(now) and self._cycle_has_work(now):
+                self._tally(run_cycle(self.rt, self.publish))
             with self.rt.database.read() as tx:
-                if report is not None:
-                    self._tally(report, sent_messages(tx))
                 due = next_due(tx, after=now).first
             now = self._next_moment(now, due)
             self.clock.set(now)
+        self._count_sent()
+
+    def _cycle_has_work(self, now: dt.datetime) -> bool:
+        """Whether a cycle at `now` would find anything: the daily 09:00 cycle and the first one
+        after a downtime always run (they stand for every cycle a real scheduler runs, and fire
+        what time alone brings: timers, hand-overs, retries of refused ones); at a person's
+        moment, only when something is due by now (a notice their action planned, a reminder or
+        a delivery retry falling due). Every other cycle would find nothing and is not run."""
+        local_now = now.astimezone(TZ)
+        if (local_now.hour, local_now.minute, local_now.second, local_now.microsecond) == (
+            9,
+            0,
+            0,
+            0,
+        ):
+            return True
+        if self.down is not None and now == self.down[1]:
+            return True
+        with self.rt.database.read() as tx:
+            return work_due(tx, now=now)
+
+    def _count_sent(self) -> None:
+        """Each month's reminders sent, from the reminders' send times: one query at the end
+        rather than a count after every cycle."""
+        year = self.people.year
+        starts = [local(year, month, 1, 0) for month in range(1, 13)] + [self.end]
+        with self.rt.database.read() as tx:
+            counts = sent_per_period(tx, starts=starts)
+        for month, count in enumerate(counts, start=1):
+            if count:
+                self.result.months.setdefault(month, MonthTally()).reminders += count
 
     def _scheduler_down(self, now: dt.datetime) -> bool:
         return self.down is not None and self.down[0] <= now < self.down[1]
 
-    def _tally(self, report: CycleReport, sent: int) -> None:
+    def _tally(self, report: CycleReport) -> None:
         self.result.cycles += 1
         month = self._month()
         month.skipped += report.sweep.skipped
@@ -181,8 +209,6 @@ class Replay:
         self.result.problems.extend(Refusal(p, error) for p, error in refused if error)
         month.timers += sum(1 for t in report.timers if t.error is None)
         month.escalations += sum(1 for e in report.escalations if e.error is None)
-        month.reminders += sent - self.sent_before
-        self.sent_before = sent
 
     def _next_moment(self, now: dt.datetime, due: dt.datetime | None) -> dt.datetime:
         """The next person's action, reminder or delivery retry (`due`), or the next 09:00,
