@@ -1,10 +1,13 @@
 """The replay of `planflow simulate`: the year's clock, moved from one moment that matters to the
 next, with the scheduler's own cycle run at each.
 
-A moment matters when a person acts (`People`), a reminder or a delivery retry falls due, at
-09:00 each day, and when the scheduler stops and restarts around a `Downtime`. At each, the people
-act first, then `run_cycle` runs (unless the scheduler is down) and delivers in-process through
-the `Send` it is given; what the cycle did is counted into the month it happened in.
+A moment matters when a person acts (`People`), when the cycle has work that time alone brings
+(a reminder, an escalation level, a delivery retry or a timer falls due: `next_work_at`), and
+when the scheduler stops and restarts around a `Downtime`. At each, the people act first, then
+`run_cycle` runs if it has work (`has_work`; unless the scheduler is down) and delivers
+in-process through the `Send` it is given; what the cycle did is counted into the month it
+happened in. A cycle is never run where it would find nothing, so the year is the one a scheduler
+cycling every minute would give (`tests/demo/test_replay_equivalence.py`), in a few hundred cycles.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from engine.core.errors import PlanflowError
 from engine.core.messages import Message, Recipient, ReminderKind
 from engine.demo.people import People
 from engine.demo.runtime import TZ, local
-from engine.service.cycle import CycleReport, run_cycle
+from engine.service.cycle import CycleReport, has_work, next_work_at, run_cycle
 from engine.service.dispatch import Send, in_process
 from engine.service.runtime import Runtime
-from engine.store.schedule import next_due, sent_per_period, work_due
+from engine.store.schedule import sent_per_period
 
 
 class DowntimeInvalid(PlanflowError, ValueError):
@@ -156,32 +159,11 @@ class Replay:
         while now < self.end:
             # People first: what they did by now is what the cycle sees.
             self.people.act_until(now)
-            if not self._scheduler_down(now) and self._cycle_has_work(now):
+            if not self._scheduler_down(now) and has_work(self.rt, now=now):
                 self._tally(run_cycle(self.rt, self.publish))
-            with self.rt.database.read() as tx:
-                due = next_due(tx, after=now).first
-            now = self._next_moment(now, due)
+            now = self._next_moment(now, next_work_at(self.rt, after=now))
             self.clock.set(now)
         self._count_sent()
-
-    def _cycle_has_work(self, now: dt.datetime) -> bool:
-        """Whether a cycle at `now` would find anything: the daily 09:00 cycle and the first one
-        after a downtime always run (they stand for every cycle a real scheduler runs, and fire
-        what time alone brings: timers, hand-overs, retries of refused ones); at a person's
-        moment, only when something is due by now (a notice their action planned, a reminder or
-        a delivery retry falling due). Every other cycle would find nothing and is not run."""
-        local_now = now.astimezone(TZ)
-        if (local_now.hour, local_now.minute, local_now.second, local_now.microsecond) == (
-            9,
-            0,
-            0,
-            0,
-        ):
-            return True
-        if self.down is not None and now == self.down[1]:
-            return True
-        with self.rt.database.read() as tx:
-            return work_due(tx, now=now)
 
     def _count_sent(self) -> None:
         """Each month's reminders sent, from the reminders' send times: one query at the end
@@ -211,11 +193,11 @@ class Replay:
         month.escalations += sum(1 for e in report.escalations if e.error is None)
 
     def _next_moment(self, now: dt.datetime, due: dt.datetime | None) -> dt.datetime:
-        """The next person's action, reminder or delivery retry (`due`), or the next 09:00,
-        whichever comes first (and the scheduler's restart after a downtime)."""
-        local_now = now.astimezone(TZ)
-        nine = local_now.replace(hour=9, minute=0, second=0, microsecond=0)
-        candidates = [nine if nine > local_now else nine + dt.timedelta(days=1), self.end]
+        """The next person's action or the cycle's next work (`due`: a reminder, a delivery
+        retry, a timer), whichever comes first, and the scheduler's restart after a downtime.
+        At a person's moment the cycle runs only when they left it work (`has_work`); no cycle
+        runs where a scheduler cycling every few seconds would have found nothing."""
+        candidates = [self.end]
         if self.people.next_at is not None:
             candidates.append(self.people.next_at)
         if self.down is not None and now < self.down[1]:

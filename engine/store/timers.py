@@ -76,3 +76,45 @@ def timer_candidates(
     if entered_by is not None:
         query = query.where(_PLAN.c.state_entered_at <= entered_by)
     return [TimerCandidate(*row) for row in tx.connection.execute(query)]
+
+
+def timer_years(tx: Transaction, *, template_id: int, states: Sequence[str]) -> list[int]:
+    """The years of the template's plans in `states`: when an `at` timer from them falls due
+    follows from the year alone."""
+    query = (
+        sa.select(_PLAN.c.year)
+        .where(_PLAN.c.template_id == template_id, _PLAN.c.state.in_(states))
+        .distinct()
+        .order_by(_PLAN.c.year)
+    )
+    return list(tx.connection.execute(query).scalars())
+
+
+def state_entries(
+    tx: Transaction,
+    *,
+    template_id: int,
+    states: Sequence[str],
+    entered_after: dt.datetime | None,
+    limit: int,
+) -> list[dt.datetime]:
+    """When the template's plans in `states` entered them, after `entered_after` (None: any),
+    the earliest first, at most `limit`: an `after` timer falls due later the later its plan
+    entered the state."""
+    query = sa.select(_PLAN.c.state_entered_at).where(
+        _PLAN.c.template_id == template_id, _PLAN.c.state.in_(states)
+    )
+    if entered_after is not None:
+        query = query.where(_PLAN.c.state_entered_at > entered_after)
+    query = query.order_by(_PLAN.c.state_entered_at).limit(limit)
+    return list(tx.connection.execute(query).scalars())
+
+
+def next_retry(tx: Transaction, *, after: dt.datetime | None) -> dt.datetime | None:
+    """The earliest moment (after `after`; None: any) at which a failed timer, escalation level
+    or hand-over is tried again."""
+    query = sa.select(sa.func.min(_FAILURE.c.retry_at))
+    if after is not None:
+        query = query.where(_FAILURE.c.retry_at > after)
+    moment: dt.datetime | None = tx.connection.execute(query).scalar()
+    return moment
