@@ -7,10 +7,12 @@ each candidate is the service's to compute (`timers.timer_due_at`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy import bindparam
 
 from engine.store.driver import Transaction
 from engine.store.statements import table_of
@@ -35,7 +37,8 @@ class TimerCandidate:
 
 def template_ids(tx: Transaction) -> list[int]:
     """Every loaded template version's id."""
-    return list(tx.connection.execute(sa.select(_TEMPLATE.c.id).order_by(_TEMPLATE.c.id)).scalars())
+    ids: list[int] = tx.execute(_TEMPLATE_IDS).scalars()
+    return ids
 
 
 def timer_candidates(
@@ -78,16 +81,45 @@ def timer_candidates(
     return [TimerCandidate(*row) for row in tx.connection.execute(query)]
 
 
-def timer_years(tx: Transaction, *, template_id: int, states: Sequence[str]) -> list[int]:
-    """The years of the template's plans in `states`: when an `at` timer from them falls due
-    follows from the year alone."""
-    query = (
+@functools.lru_cache(maxsize=64)
+def _in_states(states: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    # Spelled out, not an IN list: the driver path sends no expanding IN.
+    return sa.or_(*(_PLAN.c.state == state for state in states))
+
+
+@functools.lru_cache(maxsize=64)
+def _timer_years(states: tuple[str, ...]) -> sa.Select[tuple[int]]:
+    return (
         sa.select(_PLAN.c.year)
-        .where(_PLAN.c.template_id == template_id, _PLAN.c.state.in_(states))
+        .where(_PLAN.c.template_id == bindparam("template_id"), _in_states(states))
         .distinct()
         .order_by(_PLAN.c.year)
     )
-    return list(tx.connection.execute(query).scalars())
+
+
+@functools.lru_cache(maxsize=64)
+def _state_entries(states: tuple[str, ...], since: bool) -> sa.Select[tuple[dt.datetime]]:
+    query = sa.select(_PLAN.c.state_entered_at).where(
+        _PLAN.c.template_id == bindparam("template_id"), _in_states(states)
+    )
+    if since:
+        query = query.where(_PLAN.c.state_entered_at > bindparam("entered_after"))
+    return query.order_by(_PLAN.c.state_entered_at).limit(bindparam("limit"))
+
+
+_NEXT_RETRY = sa.select(sa.func.min(_FAILURE.c.retry_at))
+_NEXT_RETRY_AFTER = _NEXT_RETRY.where(_FAILURE.c.retry_at > bindparam("after"))
+_TEMPLATE_IDS = sa.select(_TEMPLATE.c.id).order_by(_TEMPLATE.c.id)
+
+
+def timer_years(tx: Transaction, *, template_id: int, states: Sequence[str]) -> list[int]:
+    """The years of the template's plans in `states`: when an `at` timer from them falls due
+    follows from the year alone. (Asked between two cycles of a replay: a statement built once
+    per set of states, on the driver's cursor.)"""
+    years: list[int] = tx.execute(
+        _timer_years(tuple(states)), {"template_id": template_id}
+    ).scalars()
+    return years
 
 
 def state_entries(
@@ -101,20 +133,19 @@ def state_entries(
     """When the template's plans in `states` entered them, after `entered_after` (None: any),
     the earliest first, at most `limit`: an `after` timer falls due later the later its plan
     entered the state."""
-    query = sa.select(_PLAN.c.state_entered_at).where(
-        _PLAN.c.template_id == template_id, _PLAN.c.state.in_(states)
-    )
+    params: dict[str, object] = {"template_id": template_id, "limit": limit}
     if entered_after is not None:
-        query = query.where(_PLAN.c.state_entered_at > entered_after)
-    query = query.order_by(_PLAN.c.state_entered_at).limit(limit)
-    return list(tx.connection.execute(query).scalars())
+        params["entered_after"] = entered_after
+    query = _state_entries(tuple(states), entered_after is not None)
+    entries: list[dt.datetime] = tx.execute(query, params).scalars()
+    return entries
 
 
 def next_retry(tx: Transaction, *, after: dt.datetime | None) -> dt.datetime | None:
     """The earliest moment (after `after`; None: any) at which a failed timer, escalation level
     or hand-over is tried again."""
-    query = sa.select(sa.func.min(_FAILURE.c.retry_at))
-    if after is not None:
-        query = query.where(_FAILURE.c.retry_at > after)
-    moment: dt.datetime | None = tx.connection.execute(query).scalar()
+    if after is None:
+        moment: dt.datetime | None = tx.execute(_NEXT_RETRY).scalar()
+    else:
+        moment = tx.execute(_NEXT_RETRY_AFTER, {"after": after}).scalar()
     return moment
