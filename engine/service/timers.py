@@ -30,9 +30,9 @@ from engine.service.cycle_failures import (
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.timezones import plan_timezone
-from engine.store.driver import Transaction
+from engine.store import Transaction
 from engine.store.statuses import CycleStep
-from engine.store.timers import state_entries, template_ids, timer_candidates, timer_years
+from engine.store.timers import first_timer_year, state_entries, template_ids, timer_candidates
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +182,19 @@ def _next_due_of(
     after: dt.datetime | None,
 ) -> dt.datetime | None:
     if timer.at is not None:
-        years = timer_years(tx, template_id=template_id, states=timer.sources)
-        dues = (timer_due_at(rt, _Entered(dt.datetime.min, year), timer, tz) for year in years)
-        return min((due for due in dues if after is None or due > after), default=None)
+        # Due times grow with the plan's year: the first year from the one `after` falls in
+        # whose due time is past `after` (the year before, for a late 31 December in UTC).
+        year_from = 0
+        if after is not None:
+            year_from = after.astimezone(tz).year - 1
+            while timer_due_at(rt, _Entered(dt.datetime.min, year_from), timer, tz) <= after:
+                year_from += 1
+        year = first_timer_year(
+            tx, template_id=template_id, states=timer.sources, year_from=year_from
+        )
+        return (
+            None if year is None else timer_due_at(rt, _Entered(dt.datetime.min, year), timer, tz)
+        )
     # An `after` timer falls due at least its span in calendar time after the plan entered the
     # state (see `_candidates`), and at most a few times that (working days, weekends, holidays):
     # read the plans that entered it since well before, the earliest first, and stop at the

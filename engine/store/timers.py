@@ -88,12 +88,11 @@ def _in_states(states: tuple[str, ...]) -> sa.ColumnElement[bool]:
 
 
 @functools.lru_cache(maxsize=64)
-def _timer_years(states: tuple[str, ...]) -> sa.Select[tuple[int]]:
-    return (
-        sa.select(_PLAN.c.year)
-        .where(_PLAN.c.template_id == bindparam("template_id"), _in_states(states))
-        .distinct()
-        .order_by(_PLAN.c.year)
+def _first_year(states: tuple[str, ...]) -> sa.Select[tuple[int]]:
+    return sa.select(sa.func.min(_PLAN.c.year)).where(
+        _PLAN.c.template_id == bindparam("template_id"),
+        _in_states(states),
+        _PLAN.c.year >= bindparam("year_from"),
     )
 
 
@@ -112,14 +111,16 @@ _NEXT_RETRY_AFTER = _NEXT_RETRY.where(_FAILURE.c.retry_at > bindparam("after"))
 _TEMPLATE_IDS = sa.select(_TEMPLATE.c.id).order_by(_TEMPLATE.c.id)
 
 
-def timer_years(tx: Transaction, *, template_id: int, states: Sequence[str]) -> list[int]:
-    """The years of the template's plans in `states`: when an `at` timer from them falls due
-    follows from the year alone. (Asked between two cycles of a replay: a statement built once
-    per set of states, on the driver's cursor.)"""
-    years: list[int] = tx.execute(
-        _timer_years(tuple(states)), {"template_id": template_id}
-    ).scalars()
-    return years
+def first_timer_year(
+    tx: Transaction, *, template_id: int, states: Sequence[str], year_from: int
+) -> int | None:
+    """The earliest year from `year_from` of the template's plans in `states` (None: none):
+    an `at` timer from them falls due earliest in that year. One seek on `ix_plan_timer_year`.
+    (Asked between two cycles of a replay: a statement built once per set of states, on the
+    driver's cursor.)"""
+    params = {"template_id": template_id, "year_from": year_from}
+    year: int | None = tx.execute(_first_year(tuple(states)), params).scalar()
+    return year
 
 
 def state_entries(
