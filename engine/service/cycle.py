@@ -26,7 +26,7 @@ from engine.service.dispatch import Publish, SweepReport, publish_outbox, sweep_
 from engine.service.escalations import EscalationOutcome, fire_due_escalations
 from engine.service.runtime import Runtime
 from engine.service.stranded import HandoverOutcome, hand_over_stranded
-from engine.service.timers import TimerOutcome, fire_due_timers, next_timer_due
+from engine.service.timers import TimerOutcome, fire_due_timers, next_timer_due_in
 from engine.store.schedule import next_due, work_due
 from engine.store.timers import next_retry
 
@@ -150,7 +150,7 @@ def next_work_at(rt: Runtime, *, after: dt.datetime) -> dt.datetime | None:
     with rt.database.read() as tx:
         due = next_due(tx, after=after).first
         retry = next_retry(tx, after=after)
-    timer = next_timer_due(rt, after=after)
+        timer = next_timer_due_in(rt, tx, after=after)
     return min((m for m in (due, retry, timer) if m is not None), default=None)
 
 
@@ -165,7 +165,7 @@ def has_work(rt: Runtime, *, now: dt.datetime) -> bool:
         if work_due(tx, now=now):
             return True
         retry = next_retry(tx, after=None)
-    if retry is not None and retry <= now:
-        return True
-    timer = next_timer_due(rt, after=None)
+        if retry is not None and retry <= now:
+            return True
+        timer = next_timer_due_in(rt, tx, after=None)
     return timer is not None and timer <= now

@@ -149,15 +149,23 @@ def next_timer_due(rt: Runtime, *, after: dt.datetime | None) -> dt.datetime | N
     entered its state (the later, the later it falls due), so a few small queries per template
     and timer answer it, not one per plan.
     """
-    moments: list[dt.datetime] = []
     with rt.database.read() as tx:
-        for template_id in template_ids(tx):
-            workflow = workflow_by_id(rt, tx, template_id)
-            tz = plan_timezone(rt, workflow.template)
-            for timer in (t for t in workflow.template.transitions if t.is_timer):
-                moment = _next_due_of(rt, tx, template_id, timer, tz, after)
-                if moment is not None:
-                    moments.append(moment)
+        return next_timer_due_in(rt, tx, after=after)
+
+
+def next_timer_due_in(
+    rt: Runtime, tx: Transaction, *, after: dt.datetime | None
+) -> dt.datetime | None:
+    """`next_timer_due` in the caller's read transaction (one transaction for a replay's few
+    questions between two cycles)."""
+    moments: list[dt.datetime] = []
+    for template_id in template_ids(tx):
+        workflow = workflow_by_id(rt, tx, template_id)
+        tz = plan_timezone(rt, workflow.template)
+        for timer in (t for t in workflow.template.transitions if t.is_timer):
+            moment = _next_due_of(rt, tx, template_id, timer, tz, after)
+            if moment is not None:
+                moments.append(moment)
     return min(moments, default=None)
 
 
