@@ -1,10 +1,13 @@
 """The replay of `planflow simulate`: the year's clock, moved from one moment that matters to the
 next, with the scheduler's own cycle run at each.
 
-A moment matters when a person acts (`People`), a reminder or a delivery retry falls due, at
-09:00 each day, and when the scheduler stops and restarts around a `Downtime`. At each, the people
-act first, then `run_cycle` runs (unless the scheduler is down) and delivers in-process through
-the `Send` it is given; what the cycle did is counted into the month it happened in.
+A moment matters when a person acts (`People`), when the cycle has work that time alone brings
+(a reminder, an escalation level, a delivery retry or a timer falls due: `next_work_at`), and
+when the scheduler stops and restarts around a `Downtime`. At each, the people act first, then
+`run_cycle` runs if it has work (`has_work`; unless the scheduler is down) and delivers
+in-process through the `Send` it is given; what the cycle did is counted into the month it
+happened in. A cycle is never run where it would find nothing, so the year is the one a scheduler
+cycling every minute would give (`tests/demo/test_replay_equivalence.py`), in a few hundred cycles.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from engine.core.errors import PlanflowError
 from engine.core.messages import Message, Recipient, ReminderKind
 from engine.demo.people import People
 from engine.demo.runtime import TZ, local
-from engine.service.cycle import CycleReport, run_cycle
+from engine.service.cycle import CycleReport, has_work, next_work_at, run_cycle
 from engine.service.dispatch import Send, in_process
 from engine.service.runtime import Runtime
-from engine.store.schedule import next_due, sent_messages
+from engine.store.schedule import sent_per_period
 
 
 class DowntimeInvalid(PlanflowError, ValueError):
@@ -139,7 +142,6 @@ class Replay:
         self.down = (downtime.start, downtime.end) if downtime else None
         self.end = local(people.year + 1, 1, 1, 0)
         self.publish = in_process(rt, self._counting(send))
-        self.sent_before = 0
 
     def _counting(self, send: Send) -> Send:
         def counted(channel: str, recipient: Recipient, message: Message) -> None:
@@ -157,19 +159,27 @@ class Replay:
         while now < self.end:
             # People first: what they did by now is what the cycle sees.
             self.people.act_until(now)
-            up = not self._scheduler_down(now)
-            report = run_cycle(self.rt, self.publish) if up else None
-            with self.rt.database.read() as tx:
-                if report is not None:
-                    self._tally(report, sent_messages(tx))
-                due = next_due(tx, after=now).first
-            now = self._next_moment(now, due)
+            if not self._scheduler_down(now) and has_work(self.rt, now=now):
+                self._tally(run_cycle(self.rt, self.publish))
+            now = self._next_moment(now, next_work_at(self.rt, after=now))
             self.clock.set(now)
+        self._count_sent()
+
+    def _count_sent(self) -> None:
+        """Each month's reminders sent, from the reminders' send times: one query at the end
+        rather than a count after every cycle."""
+        year = self.people.year
+        starts = [local(year, month, 1, 0) for month in range(1, 13)] + [self.end]
+        with self.rt.database.read() as tx:
+            counts = sent_per_period(tx, starts=starts)
+        for month, count in enumerate(counts, start=1):
+            if count:
+                self.result.months.setdefault(month, MonthTally()).reminders += count
 
     def _scheduler_down(self, now: dt.datetime) -> bool:
         return self.down is not None and self.down[0] <= now < self.down[1]
 
-    def _tally(self, report: CycleReport, sent: int) -> None:
+    def _tally(self, report: CycleReport) -> None:
         self.result.cycles += 1
         month = self._month()
         month.skipped += report.sweep.skipped
@@ -181,15 +191,13 @@ class Replay:
         self.result.problems.extend(Refusal(p, error) for p, error in refused if error)
         month.timers += sum(1 for t in report.timers if t.error is None)
         month.escalations += sum(1 for e in report.escalations if e.error is None)
-        month.reminders += sent - self.sent_before
-        self.sent_before = sent
 
     def _next_moment(self, now: dt.datetime, due: dt.datetime | None) -> dt.datetime:
-        """The next person's action, reminder or delivery retry (`due`), or the next 09:00,
-        whichever comes first (and the scheduler's restart after a downtime)."""
-        local_now = now.astimezone(TZ)
-        nine = local_now.replace(hour=9, minute=0, second=0, microsecond=0)
-        candidates = [nine if nine > local_now else nine + dt.timedelta(days=1), self.end]
+        """The next person's action or the cycle's next work (`due`: a reminder, a delivery
+        retry, a timer), whichever comes first, and the scheduler's restart after a downtime.
+        At a person's moment the cycle runs only when they left it work (`has_work`); no cycle
+        runs where a scheduler cycling every few seconds would have found nothing."""
+        candidates = [self.end]
         if self.people.next_at is not None:
             candidates.append(self.people.next_at)
         if self.down is not None and now < self.down[1]:

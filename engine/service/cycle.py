@@ -15,6 +15,7 @@ reminder for anyone else.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,9 @@ from engine.service.dispatch import Publish, SweepReport, publish_outbox, sweep_
 from engine.service.escalations import EscalationOutcome, fire_due_escalations
 from engine.service.runtime import Runtime
 from engine.service.stranded import HandoverOutcome, hand_over_stranded
-from engine.service.timers import TimerOutcome, fire_due_timers
+from engine.service.timers import TimerOutcome, fire_due_timers, next_timer_due_in
+from engine.store.schedule import next_due, work_due
+from engine.store.timers import next_retry
 
 log = logging.getLogger("planflow.cycle")
 
@@ -133,3 +136,36 @@ def run_cycle(rt: Runtime, publish: Publish) -> CycleReport:
         failures=tuple(failures),
         handovers=handovers,
     )
+
+
+def next_work_at(rt: Runtime, *, after: dt.datetime) -> dt.datetime | None:
+    """The first moment strictly after `after` at which time alone gives `run_cycle` work: a
+    planned reminder or escalation level falls due, a delivery is to be tried (again), a timer
+    transition falls due, or a refused timer, level or hand-over is to be retried. None: nothing
+    ever will, until someone acts.
+
+    A replay on a simulated clock (`planflow simulate`) jumps from one such moment to the next
+    instead of cycling every few seconds: in between, every cycle would find nothing.
+    """
+    with rt.database.read() as tx:
+        due = next_due(tx, after=after).first
+        retry = next_retry(tx, after=after)
+        timer = next_timer_due_in(rt, tx, after=after)
+    return min((m for m in (due, retry, timer) if m is not None), default=None)
+
+
+def has_work(rt: Runtime, *, now: dt.datetime) -> bool:
+    """Whether a cycle at `now` would find something to do (the cheapest questions first): a
+    reminder, level, delivery or outbox batch due by now, a retry due, a timer due.
+
+    Stranded work is not asked about: it comes of a change to users and grants, not of time, and
+    whoever makes that change runs a cycle (or the scheduler does within seconds).
+    """
+    with rt.database.read() as tx:
+        if work_due(tx, now=now):
+            return True
+        retry = next_retry(tx, after=None)
+        if retry is not None and retry <= now:
+            return True
+        timer = next_timer_due_in(rt, tx, after=None)
+    return timer is not None and timer <= now

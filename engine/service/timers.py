@@ -30,8 +30,9 @@ from engine.service.cycle_failures import (
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.timezones import plan_timezone
+from engine.store import Transaction
 from engine.store.statuses import CycleStep
-from engine.store.timers import template_ids, timer_candidates
+from engine.store.timers import first_timer_year, state_entries, template_ids, timer_candidates
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,97 @@ def fire_due_timers(rt: Runtime, *, limit: int = 1000) -> list[TimerOutcome]:
                 )
     due.sort(key=lambda d: (d.failed_at is not None, d.failed_at or now, d.plan_id))
     return [outcome for timer in due[:limit] if (outcome := _fire(rt, timer)) is not None]
+
+
+def next_timer_due(rt: Runtime, *, after: dt.datetime | None) -> dt.datetime | None:
+    """When the next timer transition of any plan falls due, strictly after `after`; with None,
+    the earliest due time of all, which is at or before now when a timer is due (or refused and
+    waiting for its retry: `cycle_failures` says when).
+
+    For a replay that jumps from one moment that matters to the next (`planflow simulate`):
+    a scheduler cycling every few seconds fires a timer at the first cycle after this moment.
+    An `at` timer's due time follows from the plan's year, an `after` timer's from when the plan
+    entered its state (the later, the later it falls due), so a few small queries per template
+    and timer answer it, not one per plan.
+    """
+    with rt.database.read() as tx:
+        return next_timer_due_in(rt, tx, after=after)
+
+
+def next_timer_due_in(
+    rt: Runtime, tx: Transaction, *, after: dt.datetime | None
+) -> dt.datetime | None:
+    """`next_timer_due` in the caller's read transaction (one transaction for a replay's few
+    questions between two cycles)."""
+    moments: list[dt.datetime] = []
+    for template_id in template_ids(tx):
+        workflow = workflow_by_id(rt, tx, template_id)
+        tz = plan_timezone(rt, workflow.template)
+        for timer in (t for t in workflow.template.transitions if t.is_timer):
+            moment = _next_due_of(rt, tx, template_id, timer, tz, after)
+            if moment is not None:
+                moments.append(moment)
+    return min(moments, default=None)
+
+
+_ENTRIES_PER_READ = 500
+_WORST_HOLIDAYS = dt.timedelta(days=30)  # the longest run of days off a calendar may add
+
+
+@dataclass(frozen=True)
+class _Entered:
+    """What an `after` timer's due time depends on: the year is not among it."""
+
+    state_entered_at: dt.datetime
+    year: int = 0
+
+
+def _next_due_of(
+    rt: Runtime,
+    tx: Transaction,
+    template_id: int,
+    timer: Transition,
+    tz: dt.tzinfo,
+    after: dt.datetime | None,
+) -> dt.datetime | None:
+    if timer.at is not None:
+        # Due times grow with the plan's year: the first year from the one `after` falls in
+        # whose due time is past `after` (the year before, for a late 31 December in UTC).
+        year_from = 0
+        if after is not None:
+            year_from = after.astimezone(tz).year - 1
+            while timer_due_at(rt, _Entered(dt.datetime.min, year_from), timer, tz) <= after:
+                year_from += 1
+        year = first_timer_year(
+            tx, template_id=template_id, states=timer.sources, year_from=year_from
+        )
+        return (
+            None if year is None else timer_due_at(rt, _Entered(dt.datetime.min, year), timer, tz)
+        )
+    # An `after` timer falls due at least its span in calendar time after the plan entered the
+    # state (see `_candidates`), and at most a few times that (working days, weekends, holidays):
+    # read the plans that entered it since well before, the earliest first, and stop at the
+    # first one due after `after` (due times grow with the time of entry).
+    entered_after = None
+    if after is not None:
+        entered_by = _candidates(after, timer, tz).entered_by
+        assert entered_by is not None
+        entered_after = after - (after - entered_by) * 3 - _WORST_HOLIDAYS
+    while True:
+        entries = state_entries(
+            tx,
+            template_id=template_id,
+            states=timer.sources,
+            entered_after=entered_after,
+            limit=_ENTRIES_PER_READ,
+        )
+        for entered in entries:
+            due = timer_due_at(rt, _Entered(entered), timer, tz)
+            if after is None or due > after:
+                return due
+        if len(entries) < _ENTRIES_PER_READ:
+            return None
+        entered_after = entries[-1]
 
 
 def _fire(rt: Runtime, due: _Due) -> TimerOutcome | None:

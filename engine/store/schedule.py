@@ -23,7 +23,7 @@ from engine.core.messages import ReminderKind
 from engine.core.planning import TASK_ESCALATION
 from engine.store.driver import Transaction
 from engine.store.statuses import DeliveryStatus, ReminderStatus
-from engine.store.tables import Delivery, Reminder
+from engine.store.tables import Delivery, OutboxMessage, Reminder
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,39 @@ def next_due(tx: Transaction, *, after: dt.datetime) -> NextDue:
     reminder = tx.execute(_NEXT_REMINDER, {"after": after}).scalar()
     delivery = tx.execute(_NEXT_DELIVERY, {"after": after}).scalar()
     return NextDue(reminder=reminder, delivery=delivery)
+
+
+def work_due(tx: Transaction, *, now: dt.datetime) -> bool:
+    """Whether the scheduler's cycle has work at `now` beyond what time alone brings (timers,
+    hand-overs): a planned reminder or escalation level due by then, a delivery to send or retry,
+    or an outbox batch not yet published. One statement, three indexed `EXISTS`."""
+    return bool(tx.execute(_WORK_DUE, {"now": now}).scalar())
+
+
+def sent_per_period(tx: Transaction, *, starts: list[dt.datetime]) -> list[int]:
+    """Reminders sent (escalation levels not counted) in each period that starts at one of
+    `starts` (ascending) and ends at the next; the last one ends at the last start and is not
+    counted, so `starts` holds one moment more than the answer. One scan of the sent reminders."""
+    if len(starts) < 2:
+        return []
+    period = sa.case(
+        *(
+            (col(Reminder.sent_at) < bindparam(f"start_{index}"), index - 1)
+            for index in range(1, len(starts))
+        ),
+        else_=-1,
+    ).label("period")
+    query = (
+        sa.select(period, sa.func.count())
+        .where(_SENT, col(Reminder.sent_at) >= bindparam("start_0"))
+        .group_by(period)
+    )
+    params = {f"start_{index}": start for index, start in enumerate(starts)}
+    counts = [0] * (len(starts) - 1)
+    for index, count in tx.execute(query, params):
+        if index >= 0:
+            counts[index] = count
+    return counts
 
 
 def sent_messages(tx: Transaction) -> int:
@@ -84,6 +117,21 @@ _NEXT_DELIVERY = sa.select(sa.func.min(col(Delivery.next_attempt_at))).where(
         col(Delivery.status) == DeliveryStatus.FAILED,
     ),
     col(Delivery.next_attempt_at) > bindparam("after"),
+)
+_DELIVERY_DUE = sa.or_(
+    col(Delivery.status) == DeliveryStatus.QUEUED,
+    col(Delivery.status) == DeliveryStatus.SENDING,
+    col(Delivery.status) == DeliveryStatus.FAILED,
+)
+_WORK_DUE = sa.select(
+    sa.or_(
+        sa.exists().where(
+            col(Reminder.status) == ReminderStatus.PLANNED,
+            col(Reminder.fire_at) <= bindparam("now"),
+        ),
+        sa.exists().where(_DELIVERY_DUE, col(Delivery.next_attempt_at) <= bindparam("now")),
+        sa.exists().where(col(OutboxMessage.published_at).is_(None)),
+    )
 )
 _ITEM_REMINDER_TIMES = (
     sa.select(col(Reminder.fire_at))

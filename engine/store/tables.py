@@ -107,7 +107,12 @@ class TemplateRecord(SQLModel, table=True):
 
 class Plan(SQLModel, table=True):
     __tablename__ = "plan"
-    __table_args__ = (sa.UniqueConstraint("org_id", "year", "template_name"),)
+    __table_args__ = (
+        sa.UniqueConstraint("org_id", "year", "template_name"),
+        # The timers' next due time (engine/store/timers.py): one seek per template and timer.
+        sa.Index("ix_plan_timer_year", "template_id", "state", "year"),
+        sa.Index("ix_plan_timer_entered", "template_id", "state", "state_entered_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organisation.id", index=True)

@@ -7,10 +7,12 @@ each candidate is the service's to compute (`timers.timer_due_at`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy import bindparam
 
 from engine.store.driver import Transaction
 from engine.store.statements import table_of
@@ -35,7 +37,8 @@ class TimerCandidate:
 
 def template_ids(tx: Transaction) -> list[int]:
     """Every loaded template version's id."""
-    return list(tx.connection.execute(sa.select(_TEMPLATE.c.id).order_by(_TEMPLATE.c.id)).scalars())
+    ids: list[int] = tx.execute(_TEMPLATE_IDS).scalars()
+    return ids
 
 
 def timer_candidates(
@@ -76,3 +79,74 @@ def timer_candidates(
     if entered_by is not None:
         query = query.where(_PLAN.c.state_entered_at <= entered_by)
     return [TimerCandidate(*row) for row in tx.connection.execute(query)]
+
+
+@functools.lru_cache(maxsize=64)
+def _in_states(states: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    # Spelled out, not an IN list: the driver path sends no expanding IN.
+    return sa.or_(*(_PLAN.c.state == state for state in states))
+
+
+@functools.lru_cache(maxsize=64)
+def _first_year(states: tuple[str, ...]) -> sa.Select[tuple[int]]:
+    return sa.select(sa.func.min(_PLAN.c.year)).where(
+        _PLAN.c.template_id == bindparam("template_id"),
+        _in_states(states),
+        _PLAN.c.year >= bindparam("year_from"),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _state_entries(states: tuple[str, ...], since: bool) -> sa.Select[tuple[dt.datetime]]:
+    query = sa.select(_PLAN.c.state_entered_at).where(
+        _PLAN.c.template_id == bindparam("template_id"), _in_states(states)
+    )
+    if since:
+        query = query.where(_PLAN.c.state_entered_at > bindparam("entered_after"))
+    return query.order_by(_PLAN.c.state_entered_at).limit(bindparam("limit"))
+
+
+_NEXT_RETRY = sa.select(sa.func.min(_FAILURE.c.retry_at))
+_NEXT_RETRY_AFTER = _NEXT_RETRY.where(_FAILURE.c.retry_at > bindparam("after"))
+_TEMPLATE_IDS = sa.select(_TEMPLATE.c.id).order_by(_TEMPLATE.c.id)
+
+
+def first_timer_year(
+    tx: Transaction, *, template_id: int, states: Sequence[str], year_from: int
+) -> int | None:
+    """The earliest year from `year_from` of the template's plans in `states` (None: none):
+    an `at` timer from them falls due earliest in that year. One seek on `ix_plan_timer_year`.
+    (Asked between two cycles of a replay: a statement built once per set of states, on the
+    driver's cursor.)"""
+    params = {"template_id": template_id, "year_from": year_from}
+    year: int | None = tx.execute(_first_year(tuple(states)), params).scalar()
+    return year
+
+
+def state_entries(
+    tx: Transaction,
+    *,
+    template_id: int,
+    states: Sequence[str],
+    entered_after: dt.datetime | None,
+    limit: int,
+) -> list[dt.datetime]:
+    """When the template's plans in `states` entered them, after `entered_after` (None: any),
+    the earliest first, at most `limit`: an `after` timer falls due later the later its plan
+    entered the state."""
+    params: dict[str, object] = {"template_id": template_id, "limit": limit}
+    if entered_after is not None:
+        params["entered_after"] = entered_after
+    query = _state_entries(tuple(states), entered_after is not None)
+    entries: list[dt.datetime] = tx.execute(query, params).scalars()
+    return entries
+
+
+def next_retry(tx: Transaction, *, after: dt.datetime | None) -> dt.datetime | None:
+    """The earliest moment (after `after`; None: any) at which a failed timer, escalation level
+    or hand-over is tried again."""
+    if after is None:
+        moment: dt.datetime | None = tx.execute(_NEXT_RETRY).scalar()
+    else:
+        moment = tx.execute(_NEXT_RETRY_AFTER, {"after": after}).scalar()
+    return moment

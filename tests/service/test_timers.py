@@ -51,6 +51,11 @@ def test_after_timer_counts_working_days(rt: Runtime, clock: SimulatedClock) -> 
     plan_id = create_plan(rt, spec=spec, actor="chen-school").plan_id
     clock.set(dt.datetime(2026, 11, 20, 10, tzinfo=TZ))  # a Friday
     act(rt, plan_id=plan_id, trigger="submit", actor="chen-school")
+    # The replay's question: when the timer falls due (Tuesday 10:00, two working days on).
+    due = dt.datetime(2026, 11, 24, 10, tzinfo=TZ)
+    assert timers.next_timer_due(rt, after=clock()) == due
+    assert timers.next_timer_due(rt, after=None) == due
+    assert timers.next_timer_due(rt, after=due) is None
 
     clock.set(dt.datetime(2026, 11, 23, 10, tzinfo=TZ))  # Monday: one working day later
     assert fire_due_timers(rt) == []
@@ -78,9 +83,14 @@ def test_at_timer_waits_for_its_day_in_the_plans_year(rt: Runtime, clock: Simula
         ):
             act(rt, plan_id=plan_id, trigger=trigger, actor=actor)
         plans[year] = plan_id
+    first, second = (dt.datetime(year, 12, 1, 0, 0, tzinfo=TZ) for year in (2027, 2028))
+    assert timers.next_timer_due(rt, after=clock()) == first
+    assert timers.next_timer_due(rt, after=None) == first
+    assert timers.next_timer_due(rt, after=first) == second
     clock.set(dt.datetime(2027, 12, 1, 0, 0, tzinfo=TZ))
     fired = fire_due_timers(rt)
     assert [(o.plan_id, o.trigger) for o in fired] == [(plans[2027], "begin_evaluation")]
+    assert timers.next_timer_due(rt, after=None) == second  # the 2027 plan left the state
     clock.set(dt.datetime(2028, 11, 30, 23, 59, tzinfo=TZ))
     assert fire_due_timers(rt) == []
     clock.set(dt.datetime(2028, 12, 1, 0, 0, tzinfo=TZ))
