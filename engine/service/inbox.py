@@ -21,15 +21,13 @@ from engine.service.returns import ReturnNote, last_return
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.writes import owner_roles
-from engine.store.inbox_reads import org_paths
+from engine.store.inbox_reads import org_paths, signers_of_tasks
 from engine.store.people import Org
 from engine.store.plan_views import (
     Task,
     open_tasks_for,
     plans_at,
-    signing_progress,
     template_ids,
-    waiting_signers,
 )
 from engine.store.plans import PlanRecord
 
@@ -95,8 +93,16 @@ def inbox(
             and (year is None or plan.year == year)
         ]
         signed = [t.id for t, _, _ in rows if t.sign != SignMode.ANY]
-        waiting = waiting_signers(tx, task_ids=signed)
-        progress = signing_progress(tx, task_ids=signed)
+        # Per countersigned task: who is yet to decide, in signing order, and (decided, asked).
+        asked = signers_of_tasks(tx, task_ids=signed)
+        waiting = {
+            task_id: [s.user_id for s in signers if s.decision is None]
+            for task_id, signers in asked.items()
+        }
+        progress = {
+            task_id: (sum(s.decision is not None for s in signers), len(signers))
+            for task_id, signers in asked.items()
+        }
         mine = []
         for task, plan, org in rows:
             if task.sign != SignMode.ANY:
@@ -157,13 +163,13 @@ def returned_plans(rt: Runtime, *, actor: str) -> list[ReturnedPlan]:
     with rt.database.read() as tx:
         user = find_user(tx, actor)
         held = roles_of(tx, user.id)
-        reach = reachable_orgs(tx, user, held)
-        if not reach:
-            return []
         # Only an owner's plans in an initial state can wait on a return: a person who holds no
         # template's owner role has none, and the listing reads only plans in an initial state.
         loaded = [workflow_by_id(rt, tx, t).template for t in template_ids(tx)]
         if not any(set(held) & owner_roles(template) for template in loaded):
+            return []
+        reach = reachable_orgs(tx, user, held)
+        if not reach:
             return []
         initial = {template.initial_state.name for template in loaded}
         waiting = []
