@@ -118,7 +118,10 @@ class Server:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api:server_app", "--factory",
              "--app-dir", str(BENCHMARKS), "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "info"],
+             "--log-level", "info",
+             # The clients wait while the service's half of each step runs (seconds): keep
+             # their connections open meanwhile (uvicorn closes idle ones after 5 s).
+             "--timeout-keep-alive", "3600"],
             env={**os.environ, "PLANFLOW_DATABASE_URL": database_url},
             stdout=log,
             stderr=log,
