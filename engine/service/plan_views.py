@@ -146,10 +146,12 @@ def list_plans(
     org: str | None = None,
     template: str | None = None,
     limit: int = 200,
+    offset: int = 0,
 ) -> list[tuple[PlanRecord, Org]]:
     """Plans the actor's roles reach, newest first; `state` is a state's name or its title,
     `org` an organisation's code (its plans and those below it), `template` a template's name.
-    An unknown state, organisation or template is refused, never answered with an empty list."""
+    An unknown state, organisation or template is refused, never answered with an empty list.
+    `offset` skips that many of the visible plans (a page of `limit` after it)."""
     with rt.database.read() as tx:
         user = find_user(tx, actor)
         held = roles_of(tx, user.id)
@@ -160,21 +162,44 @@ def list_plans(
         templates = {find_template(tx, template).name} if template is not None else None
         if not reach:
             return []
-        rows = plans_at(
-            tx,
-            org_ids=reach,
-            year=year,
-            states=states,
-            template_names=templates,
-            newest_first=True,
-            limit=limit,
-        )
-        visible = []
-        for plan, plan_org in rows:
-            roles = workflow_by_id(rt, tx, plan.template_id).template.roles
-            if roles_covering(roles, held, user.org_id, org_path(tx, plan.org_id)):
-                visible.append((plan, plan_org))
-        return visible
+        # The organisations reached may hold plans whose template's scopes do not let the actor
+        # see them: read more rows until the page is full or there are no more.
+        wanted = fetch = offset + limit
+        while True:
+            rows = plans_at(
+                tx,
+                org_ids=reach,
+                year=year,
+                states=states,
+                template_names=templates,
+                newest_first=True,
+                limit=fetch,
+            )
+            visible = []
+            for plan, plan_org in rows:
+                roles = workflow_by_id(rt, tx, plan.template_id).template.roles
+                if roles_covering(roles, held, user.org_id, org_path(tx, plan.org_id)):
+                    visible.append((plan, plan_org))
+            if len(visible) >= wanted or len(rows) < fetch:
+                return visible[offset:wanted]
+            fetch *= 2
+
+
+def state_titles(rt: Runtime, plans: list[PlanRecord]) -> dict[int, str]:
+    """The title of the state each plan is in, by plan id, in one read (workflows are cached)."""
+    with rt.database.read() as tx:
+        return {
+            plan.id: workflow_by_id(rt, tx, plan.template_id).state(plan.state).title
+            for plan in plans
+        }
+
+
+def org_in_reach(rt: Runtime, *, actor: str, code: str) -> Org:
+    """The organisation `code` names, if the actor's grants reach it; an unknown one and one
+    beyond reach are refused alike (`no_org`), so a caller cannot tell which exist."""
+    with rt.database.read() as tx:
+        user = find_user(tx, actor)
+        return org_within(tx, code, reachable_orgs(tx, user, roles_of(tx, user.id)))
 
 
 def state_names(rt: Runtime, tx: Transaction, wanted: str) -> set[str]:
@@ -244,3 +269,27 @@ def org_within(tx: Transaction, code: str, reach: set[int]) -> Org:
 def subtree(tx: Transaction, org_id: int) -> set[int]:
     """The organisation and every organisation below it."""
     return subtree_ids(tx, org_id=org_id) | {org_id}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a write left, as its author reads it back: the audit row of the version it made
+    and the title of the state the plan is in now."""
+
+    audit_id: int | None  # None: no row of that version (never, once the write committed)
+    state_title: str
+
+
+def write_outcome(rt: Runtime, *, plan_id: int, version: int, state: str, actor: str) -> Outcome:
+    """The audit row of `version` of the plan, and the title of `state` (where it went)."""
+    with rt.database.read() as tx:
+        _, workflow, _, _ = _visible_plan(rt, tx, plan_id, actor)
+        audit_id = next(
+            (
+                row.event.id
+                for row in plan_events(tx, plan_id=plan_id)
+                if row.event.plan_version == version
+            ),
+            None,
+        )
+        return Outcome(audit_id=audit_id, state_title=workflow.state(state).title)

@@ -4,7 +4,7 @@ self-evaluation (`/plans/{id}/report`).
 
 Each page posts back to itself. A refused submit shows the form again as it was typed, each
 problem in Chinese next to its field, and writes nothing; an accepted one is one call of the
-service (`create_plan`, `edit_plan`; the reports, `reporting`) and answers 303 to the plan page.
+service (`create_plan`, `edit_plan`; the reports, `year_end`) and answers 303 to the plan page.
 Rows of the editor are added by htmx (`GET /plans/rows/{group}` gives an empty row) or, with no
 script, by the same button posting the form (`add`), which shows it again one row longer.
 """
@@ -33,15 +33,16 @@ from engine.http.pages import plan_form, report_form
 from engine.http.pages.form_fields import no_query, read_form
 from engine.http.pages.plan_form import GROUPS, HEAD, PlanForm
 from engine.http.rendering import render
+from engine.service import year_end
 from engine.service.callers import Caller
 from engine.service.directory import list_orgs
 from engine.service.export import export_plan
 from engine.service.plan_views import PlanView, show_plan
 from engine.service.plans import create_plan, edit_plan
 from engine.service.possible import EDIT, REPORT_GOAL, REPORT_ITEM
-from engine.service.reporting import report_goal, report_item
 from engine.service.runtime import Runtime
 from engine.service.templates import get_template, list_templates, workflow_for
+from engine.service.year_end import report_year_end
 
 router = APIRouter()
 
@@ -222,8 +223,9 @@ def report_page(plan_id: int, request: Request, caller: PageCaller) -> Response:
 
 @router.post("/plans/{plan_id}/report")
 def report_plan(plan_id: int, request: Request, caller: FormCaller, posted: Posted) -> Response:
-    """Report what changed on the form, goals then items, each one write of the service; the
-    whole form is checked first, so a refused submit writes nothing."""
+    """Report what changed on the form, goals and items, in one write of the service
+    (`year_end.report_year_end`): the whole form is checked first, and a refusal of the service
+    writes none of it."""
     no_query(request)
     rt = runtime_of(request)
     view = show_plan(rt, plan_id=plan_id, actor=caller.username)
@@ -250,27 +252,22 @@ def report_plan(plan_id: int, request: Request, caller: FormCaller, posted: Post
         return _report_page(
             request, caller, view, form, version=version, status_code=status_of(error)
         )
+    by_number = {item.position: item for item in view.items}
     try:
-        for goal in goals:
-            report_goal(
-                rt,
-                plan_id=plan_id,
-                actor=caller.username,
-                goal_key=goal.key,
-                actual=goal.actual,
-                note=goal.note,
-                idempotency_key=f"{key}-goal-{goal.key}",
-            )
-        for item in items:
-            report_item(
-                rt,
-                plan_id=plan_id,
-                actor=caller.username,
-                item_number=item.number,
-                status=item.status,
-                note=item.note,
-                idempotency_key=f"{key}-item-{item.number}",
-            )
+        report_year_end(
+            rt,
+            plan_id=plan_id,
+            actor=caller.username,
+            goals=[year_end.GoalReport(g.key, g.actual, g.note) for g in goals],
+            items=[
+                year_end.ItemReport(
+                    by_number[i.number].month, by_number[i.number].title, i.status, i.note
+                )
+                for i in items
+            ],
+            idempotency_key=f"{key}-report",
+            expected_version=version,
+        )
     except PlanflowError as error:
         _refuse_report(form, error)
         view = show_plan(rt, plan_id=plan_id, actor=caller.username)  # what did get saved
