@@ -126,7 +126,8 @@ def inbox(
             )
             for _, plan, _, workflow in mine
         }
-        possible = possible_many(tx, asks=list(asks.values()), user=user)
+        known = {task_id: asked.get(task_id, []) for task_id in signed}
+        possible = possible_many(tx, asks=list(asks.values()), user=user, signers_known=known)
         entries: list[InboxEntry] = []
         for task, plan, org, workflow in mine:
             entries.append(

@@ -12,7 +12,7 @@ Comments and scores are not checked: they are what the person adds when acting.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from engine.core.guards import GUARDS, PlanFacts
@@ -74,14 +74,24 @@ def possible_now(
     return _decide(workflow, state, held, candidates, facts)
 
 
-def possible_many(tx: Transaction, *, asks: Sequence[Ask], user: Person) -> dict[int, list[str]]:
+def possible_many(
+    tx: Transaction,
+    *,
+    asks: Sequence[Ask],
+    user: Person,
+    signers_known: Mapping[int, list[Signer]] | None = None,
+) -> dict[int, list[str]]:
     """`possible_now` for many plans at once, by plan id, from a fixed number of reads whatever
-    the number of plans: the same decision, on the same data, read for all of them together."""
+    the number of plans: the same decision, on the same data, read for all of them together.
+    `signers_known`: the signers of tasks the caller read already in this transaction (by task
+    id; every signer of each), not read again."""
     stepped = [a.plan_id for a in asks if a.workflow.template.states[a.state].task is not None]
     tasks = open_step_tasks(tx, plan_ids=stepped)
     escalations = escalations_of(tx, plan_ids=stepped, org_id=user.org_id)
+    known = signers_known or {}
     countersigned = [t.id for t in tasks.values() if t.sign != SignMode.ANY]
-    asked = signers_of_tasks(tx, task_ids=countersigned)
+    asked = {t: known[t] for t in countersigned if t in known}
+    asked.update(signers_of_tasks(tx, task_ids=[t for t in countersigned if t not in known]))
     candidates: dict[int, list[tuple[str, tuple[str, ...]]]] = {}
     for a in asks:
         task = tasks.get(a.plan_id)
