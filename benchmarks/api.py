@@ -15,8 +15,8 @@ reached over a keep-alive HTTP/1.1 connection per client (`http.client`).
 2. Latency: R requests each (default 300, after 20 untimed), one after another on one
    connection: `GET /api/inbox` as a township reviewer and as a county approver of the loaded
    counties, `GET /api/plans/{id}` and the plan page `GET /plans/{id}` over plans of a loaded
-   county in every state, the inbox page `GET /`; and as floors, a static file (the HTTP stack
-   alone) and `/healthz`.
+   county in every state, the inbox page `GET /` as both; and as floors, a static file (the HTTP
+   stack alone) and `/healthz`. Beside each, the same reads through the service in this process.
    p50 and p99 of each; goal: p99 under 50 ms for the inbox and the plan page. API callers carry
    bearer tokens (`create_token`); page callers a session cookie (`log_in`, the cookie signed as
    the app's session middleware signs it).
@@ -24,11 +24,13 @@ reached over a keep-alive HTTP/1.1 connection per client (`http.client`).
    approve, approve: the countersign's two signatures), each action with an idempotency key. The
    first set through `engine.service.actions.act` in this process, one caller: the service-level
    rate of `actions.py`, measured here in the same run and the same database; the second over HTTP,
-   `POST /api/plans/{id}/actions/{trigger}` from C concurrent clients (default 8). Steps
+   `POST /api/plans/{id}/actions/{trigger}` from C concurrent clients (default 8), or while the
+   app has no such route the plan page's form, `POST /plans/{id}/actions/{trigger}` as a browser
+   posts it (session cookie, CSRF token, the plan's version, a fresh key; answered 303). Steps
    alternate, service then HTTP. HTTP act/s ÷ service act/s is what the HTTP edge costs (goal
    ≥ 0.5). Both sets must end with the same rows (`floor.differing_rows`), or the run stops.
 
-A route the app does not have yet is measured as `/healthz` in its place and said so in the
+A GET route the app does not have yet is measured as `/healthz` in its place and said so in the
 output. Exit status 0, except 1 under CI=true when PostgreSQL cannot be reached.
 """
 
@@ -46,10 +48,12 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from base64 import b64encode
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlencode
 
 import itsdangerous
 from actions import (  # benchmarks/actions.py
@@ -73,10 +77,12 @@ from engine.http.auth import SESSION_KEY
 from engine.http.security import COOKIE
 from engine.service.actions import act
 from engine.service.api_tokens import create_token
-from engine.service.inbox import inbox
+from engine.service.inbox import inbox, returned_plans
+from engine.service.inbox_choices import inbox_choices
 from engine.service.instance import cookie_secret
 from engine.service.passwords import set_password
-from engine.service.plan_views import plan_history, show_plan
+from engine.service.plan_page import plan_page
+from engine.service.plan_views import show_plan
 from engine.service.runtime import Runtime, open_runtime
 from engine.service.templates import load_bundled_templates
 from engine.service.web_sessions import log_in
@@ -112,7 +118,10 @@ class Server:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api:server_app", "--factory",
              "--app-dir", str(BENCHMARKS), "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "info"],
+             "--log-level", "info",
+             # The clients wait while the service's half of each step runs (seconds): keep
+             # their connections open meanwhile (uvicorn closes idle ones after 5 s).
+             "--timeout-keep-alive", "3600"],
             env={**os.environ, "PLANFLOW_DATABASE_URL": database_url},
             stdout=log,
             stderr=log,
@@ -187,11 +196,16 @@ def bearer(rt: Runtime, username: str) -> dict[str, str]:
 def session_cookie(rt: Runtime, username: str) -> dict[str, str]:
     """A logged-in browser's cookie: a session started with `log_in`, its key signed as
     Starlette's session middleware signs the session (itsdangerous, over base64 JSON)."""
+    return browser(rt, username)[0]
+
+
+def browser(rt: Runtime, username: str) -> tuple[dict[str, str], str]:
+    """A logged-in browser's cookie header and its session's CSRF token (for page forms)."""
     set_password(rt, username=username, password=PASSWORD)
     started = log_in(rt, username=username, password=PASSWORD, address="127.0.0.1")
     signer = itsdangerous.TimestampSigner(cookie_secret(rt))
     value = signer.sign(b64encode(json.dumps({SESSION_KEY: started.key}).encode("utf-8")))
-    return {"Cookie": f"{COOKIE}={value.decode('ascii')}"}
+    return {"Cookie": f"{COOKIE}={value.decode('ascii')}"}, started.csrf_token
 
 
 # --- 2: latency ---------------------------------------------------------------------------------
@@ -263,10 +277,14 @@ def bench_latency(
     def inbox_of(username: str) -> Callable[[int], object]:
         return lambda _: inbox(rt, actor=username)
 
-    def plan_page(n: int) -> object:
-        plan_id = plans[n % len(plans)]
-        return show_plan(rt, plan_id=plan_id, actor=approver), plan_history(
-            rt, plan_id=plan_id, actor=approver
+    def plan_page_of(n: int) -> object:
+        return plan_page(rt, plan_id=plans[n % len(plans)], actor=approver)
+
+    def inbox_page_of(username: str) -> Callable[[int], object]:
+        return lambda _: (
+            inbox(rt, actor=username),
+            returned_plans(rt, actor=username),
+            inbox_choices(rt, actor=username),
         )
 
     targets = [
@@ -281,9 +299,11 @@ def bench_latency(
                [f"/api/plans/{p}" for p in plans], True,
                lambda n: show_plan(rt, plan_id=plans[n % len(plans)], actor=approver)),
         Target(f"GET /plans/{{id}} page ({len(plans)} plans)", approver_page,
-               [f"/plans/{p}" for p in plans], True, plan_page),
+               [f"/plans/{p}" for p in plans], True, plan_page_of),
         Target(f"GET / inbox page, township reviewer ({reviewer_tasks} tasks)", reviewer_page,
-               ["/"], True, inbox_of(reviewer)),
+               ["/"], True, inbox_page_of(reviewer)),
+        Target(f"GET / inbox page, county approver ({approver_tasks} tasks)", approver_page,
+               ["/"], True, inbox_page_of(approver)),
     ]  # fmt: skip
     figures = []
     for target in targets:
@@ -310,7 +330,7 @@ class ActionRates:
     http_steps: list[float]
     per_step: int  # plans per step
     clients: int
-    missing: bool  # the action route is missing: each HTTP action was a GET /healthz instead
+    api: bool  # over the JSON API; else through the plan page's form
 
     def rate(self, seconds: list[float]) -> float:
         return self.per_step * len(seconds) / sum(seconds)
@@ -355,23 +375,43 @@ def bench_actions(
     http_plans: list[BenchPlan],
     clients: int,
 ) -> ActionRates:
-    missing = not has_route(app, "POST", f"/api/plans/{http_plans[0].plan_id}/actions/submit")
+    api = has_route(app, "POST", f"/api/plans/{http_plans[0].plan_id}/actions/submit")
     actors = {p.drafter for p in http_plans} | {p.reviewer for p in http_plans}
-    tokens = {username: bearer(rt, username) for username in actors | set(COUNTY_APPROVERS)}
-    pool = [Client(port, {"Content-Type": "application/json"}) for _ in range(clients)]
+    actors |= set(COUNTY_APPROVERS)
+    tokens = {username: bearer(rt, username) for username in actors} if api else {}
+    browsers = {} if api else {username: browser(rt, username) for username in actors}
+    # The page form carries the plan's version: read once, then one more per action.
+    versions = {p.plan_id: show_plan(rt, plan_id=p.plan_id, actor=COUNTY_APPROVERS[0]).plan.version
+                for p in http_plans}  # fmt: skip
+    pool = [Client(port, {}) for _ in range(clients)]
 
-    def over_http(plan: BenchPlan, trigger: str, actor: str, key: str) -> Callable[[Client], None]:
+    def over_http(
+        plan: BenchPlan, step: int, trigger: str, actor: str, key: str
+    ) -> Callable[[Client], None]:
         def job(client: Client) -> None:
-            if missing:
-                status, body = client.get("/healthz")
-            else:
+            path = f"/plans/{plan.plan_id}/actions/{trigger}"
+            if api:
                 status, body = client.request(
                     "POST",
-                    f"/api/plans/{plan.plan_id}/actions/{trigger}",
+                    "/api" + path,
                     body=b"{}",
-                    headers={**tokens[actor], "Idempotency-Key": key},
-                )
-            if status != 200:
+                    headers={**tokens[actor], "Idempotency-Key": key,
+                             "Content-Type": "application/json"},
+                )  # fmt: skip
+                done = status == 200
+            else:  # the plan page's form, as a browser posts it; 303 back to the page
+                cookie, csrf = browsers[actor]
+                form = urlencode({
+                    "csrf_token": csrf,
+                    "version": versions[plan.plan_id] + step,
+                    "idempotency_key": uuid.uuid5(uuid.NAMESPACE_URL, key).hex,
+                })  # fmt: skip
+                status, body = client.request(
+                    "POST", path, body=form.encode("ascii"),
+                    headers={**cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                )  # fmt: skip
+                done = status == 303
+            if not done:
                 raise RuntimeError(
                     f"{trigger} on plan #{plan.plan_id} answered {status}: {body[:300]!r}"
                 )
@@ -394,7 +434,7 @@ def bench_actions(
                     )
                 service_took = time.perf_counter() - started
                 jobs = [
-                    over_http(plan, trigger, actor(plan), f"http-{plan.plan_id}-{step}")
+                    over_http(plan, step, trigger, actor(plan), f"http-{plan.plan_id}-{step}")
                     for plan in http_plans[part]
                 ]
                 started = time.perf_counter()
@@ -405,15 +445,14 @@ def bench_actions(
     finally:
         for client in pool:
             client.close()
-    if not missing:
-        different = differing_rows(
-            rt.settings.database_url,
-            [p.plan_id for p in service_plans],
-            [p.plan_id for p in http_plans],
-        )
-        if different is not None:
-            sys.exit(different)
-    return ActionRates(service_times, http_times, len(service_plans) - WARMUP, clients, missing)
+    different = differing_rows(
+        rt.settings.database_url,
+        [p.plan_id for p in service_plans],
+        [p.plan_id for p in http_plans],
+    )
+    if different is not None:
+        sys.exit(different)
+    return ActionRates(service_times, http_times, len(service_plans) - WARMUP, clients, api)
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -460,12 +499,16 @@ def report(latencies: list[Latency], rates: ActionRates) -> None:
         print(f"{f.what:<58} {p50:>7.1f} {p99:>7.1f}  {met:<4}{alone}")
     service, over_http = rates.rate(rates.service_steps), rates.rate(rates.http_steps)
     met = "yes" if rates.ratio >= RATE_GOAL else "no"
-    if rates.missing:
-        met = "(route missing: GET /healthz in its place, the ratio means nothing)"
+    route = (
+        "POST /api/plans/{id}/actions/{trigger}"
+        if rates.api
+        else ("POST /plans/{id}/actions/{trigger}, the plan page's form (no API route yet)")
+    )
     print()
     print(f"{'actions':<11} {'service act/s':>13} {f'HTTP act/s ({rates.clients} clients)':>23}"
           f" {'ratio':>6}  goal ≥ {RATE_GOAL}")  # fmt: skip
     print(f"{'PostgreSQL':<11} {service:>13.0f} {over_http:>23.0f} {rates.ratio:>6.2f}  {met}")
+    print(f"over HTTP: {route}")
     steps = zip(rates.service_steps, rates.http_steps, strict=True)
     print(
         "per step (submit, approve, approve, approve), service/HTTP act/s: "

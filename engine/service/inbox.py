@@ -12,21 +12,22 @@ import datetime as dt
 from dataclasses import dataclass
 
 from engine.core.scope import roles_covering
+from engine.core.template.compile import Workflow
 from engine.core.template.model import SignMode
-from engine.service.directory import find_user, org_path, roles_of
+from engine.service.directory import find_user, roles_of
 from engine.service.plan_views import org_within, reachable_orgs, state_names, subtree
-from engine.service.possible import possible_now
+from engine.service.possible import Ask, possible_many
 from engine.service.returns import ReturnNote, last_return
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
 from engine.service.writes import owner_roles
+from engine.store.inbox_reads import org_paths, signers_of_tasks
 from engine.store.people import Org
 from engine.store.plan_views import (
     Task,
     open_tasks_for,
     plans_at,
-    signing_progress,
-    waiting_signers,
+    template_ids,
 )
 from engine.store.plans import PlanRecord
 
@@ -92,36 +93,51 @@ def inbox(
             and (year is None or plan.year == year)
         ]
         signed = [t.id for t, _, _ in rows if t.sign != SignMode.ANY]
-        waiting = waiting_signers(tx, task_ids=signed)
-        progress = signing_progress(tx, task_ids=signed)
-        entries: list[InboxEntry] = []
+        # Per countersigned task: who is yet to decide, in signing order, and (decided, asked).
+        asked = signers_of_tasks(tx, task_ids=signed)
+        waiting = {
+            task_id: [s.user_id for s in signers if s.decision is None]
+            for task_id, signers in asked.items()
+        }
+        progress = {
+            task_id: (sum(s.decision is not None for s in signers), len(signers))
+            for task_id, signers in asked.items()
+        }
+        mine = []
         for task, plan, org in rows:
             if task.sign != SignMode.ANY:
                 pending = waiting.get(task.id, [])
                 allowed = pending[:1] if task.sign == SignMode.SEQUENCE else pending
                 if user.id not in allowed:
                     continue
-            workflow = workflow_by_id(rt, tx, plan.template_id)
-            step = workflow.state(plan.state)
-            # What `act` would accept from this user now (an escalation task's holder acts as the
-            # step's own role; guards and signatures are checked), as `plan show` lists it.
-            path = org_path(tx, plan.org_id)
-            triggers = possible_now(
-                tx,
-                plan_id=task.plan_id,
+            mine.append((task, plan, org, workflow_by_id(rt, tx, plan.template_id)))
+        # What `act` would accept from this user now (an escalation task's holder acts as the
+        # step's own role; guards and signatures are checked), as `plan show` lists it: decided
+        # for every entry from data read once for all of them.
+        paths = org_paths(tx, org_ids={plan.org_id for _, plan, _, _ in mine})
+        asks = {
+            plan.id: Ask(
+                plan_id=plan.id,
                 state=plan.state,
                 workflow=workflow,
-                user=user,
-                roles=roles_covering(workflow.template.roles, roles, user.org_id, path),
+                roles=roles_covering(
+                    workflow.template.roles, roles, user.org_id, paths[plan.org_id]
+                ),
             )
+            for _, plan, _, workflow in mine
+        }
+        known = {task_id: asked.get(task_id, []) for task_id in signed}
+        possible = possible_many(tx, asks=list(asks.values()), user=user, signers_known=known)
+        entries: list[InboxEntry] = []
+        for task, plan, org, workflow in mine:
             entries.append(
                 InboxEntry(
                     task=task,
                     plan=plan,
                     org=org,
-                    state_title=step.title,
+                    state_title=workflow.state(plan.state).title,
                     overdue=task.due_at is not None and task.due_at < now,
-                    triggers=triggers,
+                    triggers=possible[plan.id],
                     signed=progress[task.id][0] if task.id in progress else None,
                     asked=progress[task.id][1] if task.id in progress else None,
                 )
@@ -148,25 +164,39 @@ def returned_plans(rt: Runtime, *, actor: str) -> list[ReturnedPlan]:
     with rt.database.read() as tx:
         user = find_user(tx, actor)
         held = roles_of(tx, user.id)
+        # Only an owner's plans in an initial state can wait on a return: a person who holds no
+        # template's owner role has none, and the listing reads only plans in an initial state.
+        loaded = [workflow_by_id(rt, tx, t).template for t in template_ids(tx)]
+        if not any(set(held) & owner_roles(template) for template in loaded):
+            return []
         reach = reachable_orgs(tx, user, held)
         if not reach:
             return []
-        found: list[ReturnedPlan] = []
-        for plan, org in plans_at(tx, org_ids=reach):
+        initial = {template.initial_state.name for template in loaded}
+        waiting = []
+        for plan, org in plans_at(tx, org_ids=reach, states=initial):
             workflow = workflow_by_id(rt, tx, plan.template_id)
+            if plan.state == workflow.template.initial_state.name:
+                waiting.append((plan, org, workflow))
+        paths = org_paths(tx, org_ids={plan.org_id for plan, _, _ in waiting})
+        found: list[tuple[PlanRecord, Org, Workflow, set[str], ReturnNote]] = []
+        for plan, org, workflow in waiting:
             template = workflow.template
-            if plan.state != template.initial_state.name:
-                continue
-            roles = roles_covering(template.roles, held, user.org_id, org_path(tx, plan.org_id))
+            roles = roles_covering(template.roles, held, user.org_id, paths[plan.org_id])
             if not roles & owner_roles(template):
                 continue
             returned = last_return(tx, plan_id=plan.id, state=plan.state, workflow=workflow)
             if returned is None:
                 continue
-            actions = possible_now(
-                tx, plan_id=plan.id, state=plan.state, workflow=workflow, user=user, roles=roles
-            )
-            state_title = workflow.state(plan.state).title
-            found.append(ReturnedPlan(plan, org, state_title, returned, actions))
-        found.sort(key=lambda entry: entry.returned.at, reverse=True)
-        return found
+            found.append((plan, org, workflow, roles, returned))
+        actions = possible_many(
+            tx,
+            asks=[Ask(p.id, p.state, w, roles) for p, _, w, roles, _ in found],
+            user=user,
+        )
+        listed = [
+            ReturnedPlan(plan, org, w.state(plan.state).title, returned, actions[plan.id])
+            for plan, org, w, _, returned in found
+        ]
+        listed.sort(key=lambda entry: entry.returned.at, reverse=True)
+        return listed

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.service.directory import find_user
-from engine.service.plan_views import subtree
 from engine.service.runtime import Runtime
 from engine.service.templates import workflow_by_id
-from engine.store.people import Org, all_orgs
+from engine.store.inbox_reads import inner_orgs_below
+from engine.store.people import Org
 from engine.store.plan_views import template_ids
 
 
@@ -28,13 +28,6 @@ def inbox_choices(rt: Runtime, *, actor: str) -> InboxChoices:
             for state in workflow_by_id(rt, tx, template_id).template.states.values():
                 if state.task is not None:
                     states.setdefault(state.name, state.title)
-        reach = subtree(tx, user.org_id)
-        orgs = all_orgs(tx)
-        parents = {org.parent_id for org in orgs}
-        townships = [
-            org
-            for org in orgs
-            if org.id in reach and org.id in parents and org.parent_id is not None
-        ]
+        townships = inner_orgs_below(tx, org_id=user.org_id)
     townships.sort(key=lambda org: org.name)
     return InboxChoices(states=list(states.items()), townships=townships)

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from engine.core.planfile import Comparator
 from engine.core.template.model import Template, Transition
-from engine.service.plan_views import HistoryEntry, PlanView, plan_history, show_plan
+from engine.service.plan_views import HistoryEntry, PlanView, show_plan_with_history
 from engine.service.reminders import ReminderView, list_reminders
 from engine.service.runtime import Runtime
-from engine.service.templates import workflow_by_id
 from engine.store.plan_content import Goal
 
 # More than a plan's items and tasks ever plan (12 months × a few rules, a few steps).
@@ -36,10 +35,7 @@ class PlanPage:
 
 
 def plan_page(rt: Runtime, *, plan_id: int, actor: str) -> PlanPage:
-    view = show_plan(rt, plan_id=plan_id, actor=actor)
-    history = plan_history(rt, plan_id=plan_id, actor=actor)
-    with rt.database.read() as tx:
-        template = workflow_by_id(rt, tx, view.plan.template_id).template
+    view, history, template = show_plan_with_history(rt, plan_id=plan_id, actor=actor)
     by_item: dict[int, list[ReminderView]] = {}
     for reminder in list_reminders(rt, plan_id=plan_id, limit=_REMINDERS_SHOWN):
         if reminder.item is not None:

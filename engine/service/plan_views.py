@@ -16,6 +16,7 @@ from engine.core.errors import NotFound
 from engine.core.i18n import Message
 from engine.core.scope import roles_covering
 from engine.core.template.compile import Workflow
+from engine.core.template.model import Template
 from engine.core.yamlschema import did_you_mean
 from engine.service.directory import find_org, find_user, no_org, org_path, roles_of
 from engine.service.possible import possible_now
@@ -24,13 +25,13 @@ from engine.service.runtime import Runtime
 from engine.service.templates import find_template, workflow_by_id
 from engine.service.writes import roles_in_scope
 from engine.store import Transaction
+from engine.store.inbox_reads import subtree_ids
 from engine.store.people import Org, Person, org_by_id
 from engine.store.plan_content import Goal, Item, Section, goals_of, items_of, sections_of
 from engine.store.plan_views import (
     AuditEvent,
     Task,
     TaskSigner,
-    org_parents,
     plan_by_id,
     plan_events,
     plans_at,
@@ -96,28 +97,44 @@ def _no_plan(plan_id: int) -> NotFound:
 def show_plan(rt: Runtime, *, plan_id: int, actor: str) -> PlanView:
     with rt.database.read() as tx:
         plan, workflow, roles, user = _visible_plan(rt, tx, plan_id, actor)
-        org = org_by_id(tx, org_id=plan.org_id)
-        assert org is not None
-        tasks = tasks_of(tx, plan_id=plan_id)
-        signers = {
-            task.id: signers_of(tx, task_id=task.id)
-            for task in tasks
-            if task.status == TaskStatus.OPEN
-        }
-        return PlanView(
-            plan=plan,
-            org=org,
-            state_title=workflow.state(plan.state).title,
-            sections=sections_of(tx, plan_id=plan_id),
-            goals=goals_of(tx, plan_id=plan_id),
-            items=items_of(tx, plan_id=plan_id),
-            tasks=tasks,
-            signers=signers,
-            possible=possible_now(
-                tx, plan_id=plan_id, state=plan.state, workflow=workflow, user=user, roles=roles
-            ),
-            returned=last_return(tx, plan_id=plan_id, state=plan.state, workflow=workflow),
-        )
+        return _view(tx, plan, workflow, roles, user)
+
+
+def show_plan_with_history(
+    rt: Runtime, *, plan_id: int, actor: str
+) -> tuple[PlanView, list[HistoryEntry], Template]:
+    """`show_plan`, `plan_history` and the template the plan follows, in one read (the plan
+    page's)."""
+    with rt.database.read() as tx:
+        plan, workflow, roles, user = _visible_plan(rt, tx, plan_id, actor)
+        view = _view(tx, plan, workflow, roles, user)
+        return view, _history(tx, plan_id), workflow.template
+
+
+def _view(
+    tx: Transaction, plan: PlanRecord, workflow: Workflow, roles: set[str], user: Person
+) -> PlanView:
+    plan_id = plan.id
+    org = org_by_id(tx, org_id=plan.org_id)
+    assert org is not None
+    tasks = tasks_of(tx, plan_id=plan_id)
+    signers = {
+        task.id: signers_of(tx, task_id=task.id) for task in tasks if task.status == TaskStatus.OPEN
+    }
+    return PlanView(
+        plan=plan,
+        org=org,
+        state_title=workflow.state(plan.state).title,
+        sections=sections_of(tx, plan_id=plan_id),
+        goals=goals_of(tx, plan_id=plan_id),
+        items=items_of(tx, plan_id=plan_id),
+        tasks=tasks,
+        signers=signers,
+        possible=possible_now(
+            tx, plan_id=plan_id, state=plan.state, workflow=workflow, user=user, roles=roles
+        ),
+        returned=last_return(tx, plan_id=plan_id, state=plan.state, workflow=workflow),
+    )
 
 
 def list_plans(
@@ -221,14 +238,18 @@ def state_names(rt: Runtime, tx: Transaction, wanted: str) -> set[str]:
 def plan_history(rt: Runtime, *, plan_id: int, actor: str) -> list[HistoryEntry]:
     with rt.database.read() as tx:
         _visible_plan(rt, tx, plan_id, actor)
-        return [
-            HistoryEntry(
-                event=row.event,
-                actor=row.actor.name if row.actor else "system",
-                actor_username=row.actor.username if row.actor else None,
-            )
-            for row in plan_events(tx, plan_id=plan_id)
-        ]
+        return _history(tx, plan_id)
+
+
+def _history(tx: Transaction, plan_id: int) -> list[HistoryEntry]:
+    return [
+        HistoryEntry(
+            event=row.event,
+            actor=row.actor.name if row.actor else "system",
+            actor_username=row.actor.username if row.actor else None,
+        )
+        for row in plan_events(tx, plan_id=plan_id)
+    ]
 
 
 def reachable_orgs(tx: Transaction, user: Person, held: list[str]) -> set[int]:
@@ -247,15 +268,7 @@ def org_within(tx: Transaction, code: str, reach: set[int]) -> Org:
 
 def subtree(tx: Transaction, org_id: int) -> set[int]:
     """The organisation and every organisation below it."""
-    children: dict[int | None, list[int]] = {}
-    for child, parent_id in org_parents(tx).items():
-        children.setdefault(parent_id, []).append(child)
-    reach, frontier = {org_id}, [org_id]
-    while frontier:
-        below = children.get(frontier.pop(), [])
-        reach.update(below)
-        frontier.extend(below)
-    return reach
+    return subtree_ids(tx, org_id=org_id) | {org_id}
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,9 @@ class Task(SQLModel, table=True):
             sqlite_where=sa.text("status = 'open'"),
             postgresql_where=sa.text("status = 'open'"),
         ),
+        # By status, then the inbox's query: the open tasks of some roles at one organisation
+        # (migration 0009; it replaced an index of the status alone).
+        sa.Index("ix_task_status_org_role", "status", "org_id", "role"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -199,7 +202,7 @@ class Task(SQLModel, table=True):
     role: str = Field(max_length=64)
     org_id: int = Field(foreign_key="organisation.id", index=True)
     sign: str = Field(max_length=16)
-    status: str = Field(default=TaskStatus.OPEN, max_length=16, index=True)
+    status: str = Field(default=TaskStatus.OPEN, max_length=16)
     opened_at: dt.datetime = _utc()
     due_at: dt.datetime | None = _utc(default=None)
     closed_at: dt.datetime | None = _utc(default=None)

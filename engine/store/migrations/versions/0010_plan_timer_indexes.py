@@ -1,7 +1,7 @@
 """plan: indexes for the timers' next due time (template, state, year / state entry)
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-03 14:55:00
 
 When an `at` timer next falls due follows from the earliest year of the template's plans in its
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
