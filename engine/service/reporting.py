@@ -169,6 +169,12 @@ def reporting_open(template: Template, state: str, *, goals: bool) -> bool:
 
 def _check_reporting(ctx: WriteContext, *, goals: bool) -> None:
     require_owner(ctx, Message.of("report on it"))
+    refuse_unless_open(ctx, goals=goals)
+
+
+def refuse_unless_open(ctx: WriteContext, *, goals: bool, **named: str) -> None:
+    """Refuse a report of goal actuals (`goals`) or item statuses while the plan's state does not
+    take them; `named` adds fields to the refusal (the year-end report names `field`)."""
     template = ctx.workflow.template
     if not reporting_open(template, ctx.plan.state, goals=goals):
         state = template.states[ctx.plan.state]
@@ -179,4 +185,5 @@ def _check_reporting(ctx: WriteContext, *, goals: bool) -> None:
             state=state.name,
             state_title=state.title,
             what=Message.of("goal actuals") if goals else Message.of("item statuses"),
+            **named,
         )

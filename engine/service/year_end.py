@@ -18,7 +18,7 @@ from typing import Any
 from engine.core.errors import ActionRefused, PlanflowError
 from engine.core.i18n import Message
 from engine.core.limits import check_comment, check_finite
-from engine.service.reporting import check_actual, check_item_note, reporting_open
+from engine.service.reporting import check_actual, check_item_note, refuse_unless_open
 from engine.service.runtime import Runtime
 from engine.service.writes import Change, WriteContext, WriteResult, require_owner, write_plan
 from engine.store.plan_content import (
@@ -166,19 +166,9 @@ def _named(line: str) -> Iterator[None]:
 
 
 def _check_open(ctx: WriteContext, *, goals: bool, items: bool) -> None:
-    template = ctx.workflow.template
     for wanted, of_goals in ((goals, True), (items, False)):
-        if wanted and not reporting_open(template, ctx.plan.state, goals=of_goals):
-            state = template.states[ctx.plan.state]
-            raise ActionRefused(
-                "{what} cannot be reported while the plan is in {state_title} ({state})",
-                code="report.closed",
-                plan_id=ctx.plan_id,
-                state=state.name,
-                state_title=state.title,
-                field="goals" if of_goals else "items",
-                what=Message.of("goal actuals") if of_goals else Message.of("item statuses"),
-            )
+        if wanted:
+            refuse_unless_open(ctx, goals=of_goals, field="goals" if of_goals else "items")
 
 
 def _goal(ctx: WriteContext, by_key: dict[str, Goal], report: GoalReport) -> Goal:
