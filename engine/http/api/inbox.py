@@ -114,7 +114,7 @@ def my_inbox(
     state: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     township: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="entries on this page")] = 100,
+    limit: Annotated[int, Query(ge=1, le=500, description="entries on this page")] = 50,
     offset: Annotated[int, Query(ge=0, le=ID_MAX, description="entries before this page")] = 0,
 ) -> InboxAnswer:
     """The caller's open steps, overdue first, then by due time: `limit` of them from `offset`,
