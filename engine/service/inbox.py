@@ -62,6 +62,12 @@ class ReturnedPlan:
     actions: list[str]  # what the user may do now (`possible_now`)
 
 
+@dataclass(frozen=True)
+class InboxPage:
+    entries: list[InboxEntry]  # this page's, in the inbox's order
+    total: int  # entries on every page
+
+
 def inbox(
     rt: Runtime,
     *,
@@ -74,6 +80,23 @@ def inbox(
     """The user's open tasks, overdue first, then by due time. Filters: `state` (a state's name
     or title), `township` (an organisation's code: its plans and those below it), `year`; an
     unknown state or organisation is refused."""
+    return inbox_page(rt, actor=actor, state=state, township=township, year=year, now=now).entries
+
+
+def inbox_page(
+    rt: Runtime,
+    *,
+    actor: str,
+    state: str | None = None,
+    township: str | None = None,
+    year: int | None = None,
+    now: dt.datetime | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> InboxPage:
+    """`inbox`, `limit` entries from `offset` in its order, and how many there are in all. What
+    each entry allows is decided for the page's entries only: a county approver's 200 open steps
+    are ordered by their due times, and only the 50 shown are weighed."""
     now = now or rt.now()
     with rt.database.read() as tx:
         user = find_user(tx, actor)
@@ -84,7 +107,7 @@ def inbox(
             reach = reachable_orgs(tx, user, sorted(roles))
             within = subtree(tx, org_within(tx, township, reach).id)
         if not roles:
-            return []
+            return InboxPage(entries=[], total=0)
         rows = [
             (task, plan, org)
             for task, plan, org in open_tasks_for(tx, org_id=user.org_id, roles=roles)
@@ -111,6 +134,17 @@ def inbox(
                 if user.id not in allowed:
                     continue
             mine.append((task, plan, org, workflow_by_id(rt, tx, plan.template_id)))
+        far = dt.datetime.max.replace(tzinfo=dt.UTC)
+        mine.sort(
+            key=lambda row: (
+                not _overdue(row[0], now),
+                row[0].due_at or far,
+                row[0].id,
+            )
+        )
+        mine = _one_task_per_plan(mine)
+        total = len(mine)
+        mine = mine[offset:] if limit is None else mine[offset : offset + limit]
         # What `act` would accept from this user now (an escalation task's holder acts as the
         # step's own role; guards and signatures are checked), as `plan show` lists it: decided
         # for every entry from data read once for all of them.
@@ -136,26 +170,31 @@ def inbox(
                     plan=plan,
                     org=org,
                     state_title=workflow.state(plan.state).title,
-                    overdue=task.due_at is not None and task.due_at < now,
+                    overdue=_overdue(task, now),
                     triggers=possible[plan.id],
                     signed=progress[task.id][0] if task.id in progress else None,
                     asked=progress[task.id][1] if task.id in progress else None,
                 )
             )
-        far = dt.datetime.max.replace(tzinfo=dt.UTC)
-        entries.sort(key=lambda e: (not e.overdue, e.task.due_at or far, e.task.id))
-        return _one_per_plan(entries)
+        return InboxPage(entries=entries, total=total)
 
 
-def _one_per_plan(entries: list[InboxEntry]) -> list[InboxEntry]:
+def _overdue(task: Task, now: dt.datetime) -> bool:
+    return task.due_at is not None and task.due_at < now
+
+
+_Row = tuple[Task, PlanRecord, Org, Workflow]
+
+
+def _one_task_per_plan(rows: list[_Row]) -> list[_Row]:
     """A step is listed once, as the user's own task when it is one, even to someone who also
     holds a role it was escalated to."""
-    kept: dict[int | None, InboxEntry] = {}
-    for entry in entries:
-        first = kept.setdefault(entry.plan.id, entry)
-        if first.escalated and not entry.escalated:
-            kept[entry.plan.id] = entry
-    return [entry for entry in entries if kept[entry.plan.id] is entry]
+    kept: dict[int, _Row] = {}
+    for row in rows:
+        first = kept.setdefault(row[1].id, row)
+        if first[0].escalated_from is not None and row[0].escalated_from is None:
+            kept[row[1].id] = row
+    return [row for row in rows if kept[row[1].id] is row]
 
 
 def returned_plans(rt: Runtime, *, actor: str) -> list[ReturnedPlan]:

@@ -8,7 +8,7 @@ import pytest
 from engine.core.errors import NotFound
 from engine.demo.world import COUNTY_APPROVERS, DRAFTER, REVIEWER
 from engine.service.actions import act
-from engine.service.inbox import inbox
+from engine.service.inbox import inbox, inbox_page
 from engine.service.plan_views import list_plans
 from engine.service.plans import create_plan
 from engine.service.runtime import Runtime
@@ -109,3 +109,20 @@ def test_an_organisation_out_of_reach_is_refused_as_unknown(
             filtered("nowhere-town")
         assert out_of_reach.value.code == unknown.value.code == "org.not_found"
         assert out_of_reach.value.template == unknown.value.template
+
+
+def test_a_page_of_the_inbox_is_its_slice_in_order_and_counts_them_all(
+    rt: Runtime, plans: dict[str, int]
+) -> None:
+    for year in (2029, 2030):
+        _at_county(rt, "zishan-middle-school", year=year)
+    whole = inbox(rt, actor=COUNTY_APPROVERS[0])
+    assert len(whole) == 5
+    pages = [
+        inbox_page(rt, actor=COUNTY_APPROVERS[0], limit=2, offset=offset) for offset in (0, 2, 4, 6)
+    ]
+    assert [p.total for p in pages] == [5, 5, 5, 5]
+    assert [e for p in pages for e in p.entries] == whole
+    assert [len(p.entries) for p in pages] == [2, 2, 1, 0]
+    filtered = inbox_page(rt, actor=COUNTY_APPROVERS[0], year=2027, limit=1)
+    assert filtered.total == 2 and len(filtered.entries) == 1

@@ -16,10 +16,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from engine.http.api.common import Answer
+from engine.http.api.documented import ID_MAX
 from engine.http.api.plans import OrgAnswer, ReturnAnswer
 from engine.http.api.preconditions import ERRORS
 from engine.http.auth import ApiCaller, runtime_of
-from engine.service.inbox import InboxEntry, ReturnedPlan, inbox, returned_plans
+from engine.service.inbox import InboxEntry, ReturnedPlan, inbox_page, returned_plans
 
 router = APIRouter(tags=["inbox"])
 
@@ -58,7 +59,8 @@ class ReturnedItem(Answer):
 
 
 class InboxAnswer(Answer):
-    items: list[InboxItem]
+    items: list[InboxItem] = Field(description="this page's open steps")
+    total: int = Field(description="open steps on every page")
     returned: list[ReturnedItem] = Field(description="the caller's plans sent back to them")
 
 
@@ -112,11 +114,24 @@ def my_inbox(
     state: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     township: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="entries on this page")] = 50,
+    offset: Annotated[int, Query(ge=0, le=ID_MAX, description="entries before this page")] = 0,
 ) -> InboxAnswer:
-    """The caller's open steps, overdue first, then by due time."""
+    """The caller's open steps, overdue first, then by due time: `limit` of them from `offset`,
+    and how many there are in all (`total`)."""
     rt = runtime_of(request)
-    entries = inbox(rt, actor=caller.username, state=state, township=township, year=year)
+    page = inbox_page(
+        rt,
+        actor=caller.username,
+        state=state,
+        township=township,
+        year=year,
+        limit=limit,
+        offset=offset,
+    )
     returned = returned_plans(rt, actor=caller.username)
     return InboxAnswer(
-        items=[_entry(entry) for entry in entries], returned=[_returned(r) for r in returned]
+        items=[_entry(entry) for entry in page.entries],
+        total=page.total,
+        returned=[_returned(r) for r in returned],
     )

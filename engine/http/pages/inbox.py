@@ -6,20 +6,28 @@ and, for drafters, their plans that were returned to them with the reason.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from engine.core.errors import ActionRefused
+from engine.core.i18n import N_
+from engine.core.limits import MAX_ROW_ID
 from engine.http.action_titles import action_title
 from engine.http.auth import PageCaller, runtime_of
 from engine.http.pages.fields import only_known, whole_number
 from engine.http.pages.plans import local_time
 from engine.http.rendering import render
-from engine.service.inbox import inbox, returned_plans
+from engine.service import inbox as inbox_service
 from engine.service.inbox_choices import inbox_choices
 
 router = APIRouter()
+NO_SUCH_PAGE = N_("there is no page {page} of the inbox")
 
-FILTERS = ("state", "township", "year")
+FILTERS = ("state", "township", "year", "page")
+PAGE_SIZE = 50  # a phone's screenful several times over; overdue steps come first
+MAX_PAGE = MAX_ROW_ID // PAGE_SIZE
 
 
 @router.get("/")
@@ -28,11 +36,29 @@ def inbox_page(request: Request, caller: PageCaller) -> Response:
     state = query.get("state", "").strip() or None
     township = query.get("township", "").strip() or None
     year = whole_number(query, "year")
+    given = whole_number(query, "page")
+    number = 1 if given is None else given
+    if not 1 <= number <= MAX_PAGE:
+        raise ActionRefused(NO_SUCH_PAGE, code="page.no_such_page", field="page", page=number)
     rt = runtime_of(request)
-    entries = inbox(rt, actor=caller.username, state=state, township=township, year=year)
+    page = inbox_service.inbox_page(
+        rt,
+        actor=caller.username,
+        state=state,
+        township=township,
+        year=year,
+        limit=PAGE_SIZE,
+        offset=(number - 1) * PAGE_SIZE,
+    )
+    pages = max(1, -(-page.total // PAGE_SIZE))
+    filters = {"state": state, "township": township, "year": year}
     context = {
-        "entries": entries,
-        "returned": returned_plans(rt, actor=caller.username),
+        "entries": page.entries,
+        "total": page.total,
+        "page": number,
+        "pages": pages,
+        "page_link": lambda n: "/?" + urlencode({**_given(filters), "page": n}),
+        "returned": inbox_service.returned_plans(rt, actor=caller.username),
         "choices": inbox_choices(rt, actor=caller.username),
         "chosen": {"state": state, "township": township, "year": year},
         "local_time": local_time(rt.default_timezone),
@@ -43,3 +69,8 @@ def inbox_page(request: Request, caller: PageCaller) -> Response:
         request.headers.get("HX-Request") == "true" and request.headers.get("HX-Target") == "tasks"
     )
     return render(request, "inbox.html", context, caller=caller, block="tasks" if partial else None)
+
+
+def _given(filters: dict[str, str | int | None]) -> dict[str, str | int]:
+    """The filters in use, for the links to the other pages of the same list."""
+    return {name: value for name, value in filters.items() if value is not None}

@@ -91,3 +91,22 @@ def test_a_returned_plan_waits_with_its_reason(api: Api) -> None:
     assert (returned["plan_id"], returned["returned"]["reason"]) == (plan_id, reason)
     assert "submit" in returned["actions"]
     assert inbox(api)["items"] == []
+
+
+def test_the_inbox_comes_in_pages_with_the_total(api: Api) -> None:
+    plan_ids = [
+        submitted(api, org, year)
+        for year in (2027, 2028)
+        for org in ("zishan-middle-school", "zishan-bike-factory")
+    ]
+    whole = inbox(api)
+    assert whole["total"] == 4 and {i["plan_id"] for i in whole["items"]} == set(plan_ids)
+    first, second = inbox(api, limit=3), inbox(api, limit=3, offset=3)
+    assert (first["total"], second["total"]) == (4, 4)
+    assert [i["plan_id"] for i in first["items"] + second["items"]] == [
+        i["plan_id"] for i in whole["items"]
+    ]
+    for wrong in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"limit": "many"}):
+        response = api.client.get("/api/inbox", params=wrong, headers=api.as_(REVIEWER))
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == next(iter(wrong))

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from engine.core.clock import SimulatedClock
 from engine.demo.world import COUNTY_APPROVERS, DRAFTER, REVIEWER
+from engine.http.pages import inbox as inbox_pages
 from engine.service.actions import act
 from engine.service.escalations import fire_due_escalations
 from engine.service.plans import create_plan
@@ -164,3 +165,25 @@ def test_a_title_with_markup_is_shown_escaped(rt: Runtime, client: TestClient) -
     html = client.get("/").text
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;计划" in html
+
+
+def test_a_long_inbox_comes_in_pages_that_keep_the_filters(
+    rt: Runtime, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inbox_pages, "PAGE_SIZE", 2)
+    for year in (2027, 2028, 2029):
+        submit(rt, "zishan-middle-school", year=year)
+    log_in_as(client, ZISHAN)
+    first = client.get("/")
+    assert len(rows(first.text)) == 2 and "共 3 项，第 1/2 页" in first.text
+    assert 'href="/?page=2"' in first.text and "上一页" not in first.text
+    second = client.get("/", params={"page": 2})
+    assert len(rows(second.text)) == 1 and 'href="/?page=1"' in second.text
+    assert set(linked(first.text)).isdisjoint(linked(second.text))
+    kept = client.get("/", params={"year": 2027})
+    assert "下一页" not in kept.text and len(rows(kept.text)) == 1
+    filtered = client.get("/", params={"year": 2028, "page": 1})
+    assert len(rows(filtered.text)) == 1
+    for wrong in ("0", "-1", "x"):
+        refused = client.get("/", params={"page": wrong})
+        assert refused.status_code == 422 and "<h1>出错了</h1>" in refused.text
