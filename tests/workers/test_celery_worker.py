@@ -87,7 +87,15 @@ def test_the_scheduler_publishes_a_batch_that_a_worker_delivers(
             )
         finally:
             scheduler.stop()
+        # The worker writes its batch line after the batch's commit: read the log once the lines
+        # account for every sent delivery (or after a few seconds, to fail below saying so).
+        deadline = time.monotonic() + 10
         log = worker.log()
+        while time.monotonic() < deadline and sum(
+            int(done) for _, done in BATCH_LINE.findall(log)
+        ) < len(deliveries(rt)):
+            time.sleep(0.1)
+            log = worker.log()
     sent = deliveries(rt)
     rt.database.dispose()
     assert len(sent) >= 8
