@@ -77,7 +77,10 @@ class ProbedReplay(Replay):
         ProbedReplay.probed.append(now)
 
 
-Rows = tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]]]
+ReminderRow = tuple[str, str, dt.datetime, dt.datetime | None, str | None]
+DeliveryRow = tuple[str, str, dt.datetime | None, int]
+EventRow = tuple[int, dt.datetime, str, str | None, str | None]
+Rows = tuple[list[ReminderRow], list[DeliveryRow], list[EventRow]]
 
 
 def replay_year(probed: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Simulation, Rows]:

@@ -15,7 +15,9 @@ from functools import cache
 
 from fastapi.testclient import TestClient
 
-from engine.demo.seed import DEMO_PASSWORD  # the one demo password, shown by `serve --demo`
+from engine.demo.seed import (
+    DEMO_PASSWORD as DEMO_PASSWORD,  # the one demo password, shown by `serve --demo`
+)
 from engine.demo.world import PEOPLE
 from engine.service.api_tokens import create_token
 from engine.service.directory import find_any_user

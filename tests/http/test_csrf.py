@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,8 +149,10 @@ def test_every_page_write_has_a_case(world: World) -> None:
     assert set(world.cases) - routes == set(), "cases for routes the app no longer has"
 
 
-# How each refused request differs from the page's own: (form token, header token, headers).
-REFUSALS = {
+# How each refused request differs from the page's own, given the session's own token and
+# another session's: (extra form fields, extra headers).
+Refusal = Callable[[str, str], tuple[dict[str, str], dict[str, str]]]
+REFUSALS: dict[str, Refusal] = {
     "missing": lambda own, other: ({}, {}),
     "forged": lambda own, other: ({"csrf_token": secrets.token_urlsafe(32)}, {}),
     "forged-header": lambda own, other: ({}, {"X-CSRF-Token": secrets.token_urlsafe(32)}),

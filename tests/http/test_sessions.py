@@ -86,6 +86,7 @@ def test_a_session_ends_when_idle_too_long(
 def test_logout_ends_the_session_for_good(client: TestClient) -> None:
     csrf = login(client, "chen-school")
     cookie = client.cookies.get(COOKIE)
+    assert cookie is not None
     response = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
     assert (response.status_code, response.headers["location"]) == (303, "/login")
     assert not logged_in(client)

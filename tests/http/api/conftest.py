@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 
 from engine.http.app import create_app
 from engine.service.runtime import Runtime
@@ -37,3 +39,10 @@ def api(rt: Runtime) -> Iterator[Api]:
     setup_world(rt)
     with TestClient(create_app(rt)) as client:
         yield Api(rt, client)
+
+
+def masked_error(response: Response) -> dict[str, Any]:
+    """The error without its wording and field values: what must not differ between a refusal
+    of an object outside the caller's scope and of one that does not exist."""
+    error: dict[str, Any] = response.json()["error"]
+    return {**error, "message": "", "fields": {}}

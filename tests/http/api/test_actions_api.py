@@ -14,7 +14,7 @@ from engine.service.plans import create_plan
 from engine.service.reporting import report_goal, report_item
 from engine.service.timers import fire_due_timers
 from engine.store.statuses import ItemStatus
-from tests.http.api.conftest import Api
+from tests.http.api.conftest import Api, masked_error
 from tests.world import live_plan, small_plan
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -175,8 +175,7 @@ def test_unknown_plan_and_another_townships_plan_answer_alike(api: Api) -> None:
     other = act(api, plan_id, "return", "sun-songshan", {"comment": "x"})
     missing = act(api, 99999, "return", "sun-songshan", {"comment": "x"})
     assert other.status_code == missing.status_code == 404
-    mask = lambda r: {**r.json()["error"], "message": "", "fields": {}}  # noqa: E731
-    assert mask(other) == mask(missing)
+    assert masked_error(other) == masked_error(missing)
     assert other.json()["error"]["fields"].keys() == missing.json()["error"]["fields"].keys()
 
 

@@ -39,7 +39,7 @@ def trail(api: Api, plan_id: int) -> list[str]:
     return [e.event.action for e in plan_history(api.rt, plan_id=plan_id, actor=DRAFTER)]
 
 
-WHOLE = {
+WHOLE: dict[str, Any] = {
     "goals": {"goal-1": {"actual": 120}, "goal-2": {"actual": 180.5, "note": "招聘推迟"}},
     "items": [
         {"month": 1, "title": "1月活动", "status": "done"},
@@ -93,8 +93,10 @@ def test_a_whole_report_is_one_write(api: Api, evaluating: int) -> None:
 )
 def test_a_refused_line_writes_nothing(api: Api, evaluating: int, change: Any, field: str) -> None:
     before = trail(api, evaluating)
-    body = {"goals": {k: dict(v) for k, v in WHOLE["goals"].items()}, "items": []}  # type: ignore[attr-defined]
-    body["items"] = [dict(i) for i in WHOLE["items"]]
+    body = {
+        "goals": {k: dict(v) for k, v in WHOLE["goals"].items()},
+        "items": [dict(i) for i in WHOLE["items"]],
+    }
     change(body)
     response = put(api, evaluating, body)
     assert response.status_code == 422, response.text
