@@ -38,6 +38,7 @@ from engine.store.plan_views import (
     signers_of,
     tasks_of,
     template_ids,
+    version_event_id,
 )
 from engine.store.plans import PlanRecord
 from engine.store.statuses import TaskStatus
@@ -284,12 +285,5 @@ def write_outcome(rt: Runtime, *, plan_id: int, version: int, state: str, actor:
     """The audit row of `version` of the plan, and the title of `state` (where it went)."""
     with rt.database.read() as tx:
         _, workflow, _, _ = _visible_plan(rt, tx, plan_id, actor)
-        audit_id = next(
-            (
-                row.event.id
-                for row in plan_events(tx, plan_id=plan_id)
-                if row.event.plan_version == version
-            ),
-            None,
-        )
+        audit_id = version_event_id(tx, plan_id=plan_id, version=version)
         return Outcome(audit_id=audit_id, state_title=workflow.state(state).title)

@@ -121,6 +121,12 @@ _EVENTS = (
     .where(_AUDIT.c.plan_id == bindparam("plan_id"))
     .order_by(_AUDIT.c.id)
 )
+_VERSION_EVENT = (
+    sa.select(_AUDIT.c.id)
+    .where(_AUDIT.c.plan_id == bindparam("plan_id"), _AUDIT.c.plan_version == bindparam("version"))
+    .order_by(_AUDIT.c.id)
+    .limit(1)
+)
 _LAST_EVENT_AT = sa.select(sa.func.max(_AUDIT.c.at))
 _ORG_PARENTS = sa.select(_ORG.c.id, _ORG.c.parent_id)
 _TEMPLATE_IDS = sa.select(_TEMPLATE.c.id).order_by(_TEMPLATE.c.id)
@@ -161,6 +167,14 @@ def plan_events(tx: Transaction, *, plan_id: int) -> list[PlanEvent]:
     for row in tx.execute(_EVENTS, {"plan_id": plan_id}):
         person = _person(row[split:]) if row[split] is not None else None
         found.append(PlanEvent(event=AuditEvent(*row[:split]), actor=person))
+    return found
+
+
+def version_event_id(tx: Transaction, *, plan_id: int, version: int) -> int | None:
+    """The id of the audit row that recorded `version` of the plan (None: no such row)."""
+    found: int | None = tx.connection.execute(
+        _VERSION_EVENT, {"plan_id": plan_id, "version": version}
+    ).scalar()
     return found
 
 
