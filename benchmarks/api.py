@@ -78,6 +78,7 @@ from engine.http.auth import SESSION_KEY
 from engine.http.security import COOKIE
 from engine.service.actions import act
 from engine.service.api_tokens import create_token
+from engine.service.inbox import PAGE_SIZE as INBOX_PAGE  # what the API and pages show
 from engine.service.inbox import inbox_page, returned_plans
 from engine.service.inbox_choices import inbox_choices
 from engine.service.instance import cookie_secret
@@ -88,8 +89,6 @@ from engine.service.runtime import Runtime, open_runtime
 from engine.service.templates import load_bundled_templates
 from engine.service.web_sessions import log_in
 from engine.store.migrate import upgrade
-
-INBOX_PAGE = 50  # what GET /api/inbox and the inbox page show by default
 
 BENCHMARKS = Path(__file__).resolve().parent
 LATENCY_GOAL_MS = 50.0  # p99 of the inbox and the plan page

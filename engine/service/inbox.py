@@ -83,6 +83,11 @@ def inbox(
     return inbox_page(rt, actor=actor, state=state, township=township, year=year, now=now).entries
 
 
+# What one page of the inbox shows, in the API and the pages alike: a phone's screenful several
+# times over; overdue steps come first.
+PAGE_SIZE = 50
+
+
 def inbox_page(
     rt: Runtime,
     *,

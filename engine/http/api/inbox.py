@@ -20,7 +20,13 @@ from engine.http.api.documented import ID_MAX
 from engine.http.api.plans import OrgAnswer, ReturnAnswer
 from engine.http.api.preconditions import ERRORS
 from engine.http.auth import ApiCaller, runtime_of
-from engine.service.inbox import InboxEntry, ReturnedPlan, inbox_page, returned_plans
+from engine.service.inbox import (
+    PAGE_SIZE,
+    InboxEntry,
+    ReturnedPlan,
+    inbox_page,
+    returned_plans,
+)
 
 router = APIRouter(tags=["inbox"])
 
@@ -114,7 +120,7 @@ def my_inbox(
     state: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     township: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="entries on this page")] = 50,
+    limit: Annotated[int, Query(ge=1, le=500, description="entries on this page")] = PAGE_SIZE,
     offset: Annotated[int, Query(ge=0, le=ID_MAX, description="entries before this page")] = 0,
 ) -> InboxAnswer:
     """The caller's open steps, overdue first, then by due time: `limit` of them from `offset`,

@@ -26,8 +26,7 @@ router = APIRouter()
 NO_SUCH_PAGE = N_("there is no page {page} of the inbox")
 
 FILTERS = ("state", "township", "year", "page")
-PAGE_SIZE = 50  # a phone's screenful several times over; overdue steps come first
-MAX_PAGE = MAX_ROW_ID // PAGE_SIZE
+MAX_PAGE = MAX_ROW_ID // inbox_service.PAGE_SIZE
 
 
 @router.get("/")
@@ -47,10 +46,10 @@ def inbox_page(request: Request, caller: PageCaller) -> Response:
         state=state,
         township=township,
         year=year,
-        limit=PAGE_SIZE,
-        offset=(number - 1) * PAGE_SIZE,
+        limit=inbox_service.PAGE_SIZE,
+        offset=(number - 1) * inbox_service.PAGE_SIZE,
     )
-    pages = max(1, -(-page.total // PAGE_SIZE))
+    pages = max(1, -(-page.total // inbox_service.PAGE_SIZE))
     filters = {"state": state, "township": township, "year": year}
     context = {
         "entries": page.entries,

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from engine.core.clock import SimulatedClock
 from engine.demo.world import COUNTY_APPROVERS, DRAFTER, REVIEWER
-from engine.http.pages import inbox as inbox_pages
+from engine.service import inbox as inbox_service
 from engine.service.actions import act
 from engine.service.escalations import fire_due_escalations
 from engine.service.plans import create_plan
@@ -170,7 +170,7 @@ def test_a_title_with_markup_is_shown_escaped(rt: Runtime, client: TestClient) -
 def test_a_long_inbox_comes_in_pages_that_keep_the_filters(
     rt: Runtime, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(inbox_pages, "PAGE_SIZE", 2)
+    monkeypatch.setattr(inbox_service, "PAGE_SIZE", 2)
     for year in (2027, 2028, 2029):
         submit(rt, "zishan-middle-school", year=year)
     log_in_as(client, ZISHAN)
